@@ -1,0 +1,78 @@
+//! The registry of diagnostic codes. Codes are never reused or renumbered: a retired code keeps
+//! its row with `retired: true`. Every code has a page at `docs/errors/<code>.md`.
+//!
+//! Ranges: `E00xx` syntax, `E01xx` names, `E02xx` types, `E03xx` pipelines and schedules,
+//! `E04xx` graph, `E05xx` run time, `W0xxx` warnings.
+
+/// One registered diagnostic code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    /// The stable code, e.g. `E0102`.
+    pub id: &'static str,
+    /// A one-line summary, the title of its docs page.
+    pub title: &'static str,
+}
+
+macro_rules! codes {
+    ($($name:ident = $id:literal : $title:literal;)*) => {
+        $(
+            #[doc = concat!("`", $id, "`: ", $title)]
+            pub const $name: Code = Code { id: $id, title: $title };
+        )*
+        /// Every registered code, in numeric order.
+        pub const ALL: &[Code] = &[$($name),*];
+    };
+}
+
+codes! {
+    SYNTAX = "E0001": "syntax error";
+    UNTERMINATED_STRING = "E0002": "unterminated string";
+    TOO_DEEP = "E0003": "nesting too deep";
+    BAD_LITERAL = "E0004": "invalid literal";
+    BAD_ESCAPE = "E0005": "invalid escape sequence in a string";
+    NOT_TEXT = "E0006": "file is not UTF-8 text";
+    UNKNOWN_RELATION = "E0101": "unknown relation";
+    UNKNOWN_COLUMN = "E0102": "unknown column";
+    UNKNOWN_FUNCTION = "E0103": "unknown function";
+    DUPLICATE_NAME = "E0104": "duplicate name";
+    UNKNOWN_MODULE = "E0105": "unknown module or file in import";
+    AMBIGUOUS_COLUMN = "E0106": "ambiguous column";
+    UNKNOWN_SOURCE_KIND = "E0107": "unknown source or sink kind";
+    UNKNOWN_OPTION = "E0108": "unknown option";
+    MISSING_OPTION = "E0109": "missing required option";
+    UNKNOWN_PIPELINE = "E0110": "unknown pipeline";
+    UNKNOWN_TYPE = "E0111": "unknown type";
+    DUPLICATE_COLUMN = "E0112": "duplicate column";
+    UNKNOWN_PARAM = "E0113": "unknown run parameter";
+    IMPORT_CYCLE = "E0114": "import cycle";
+    TYPE_MISMATCH = "E0201": "type mismatch";
+    NOT_BOOLEAN = "E0202": "condition is not boolean";
+    AGGREGATE_NOT_ALLOWED = "E0203": "aggregate function not allowed here";
+    JOIN_KEYS_INCOMPARABLE = "E0204": "join keys are not comparable";
+    KEY_NOT_IN_RELATION = "E0205": "key column not in relation";
+    BAD_ARGUMENTS = "E0206": "wrong arguments to a function";
+    JOIN_CONFLICT = "E0207": "column on both sides of a join";
+    UNION_MISMATCH = "E0208": "union of relations with different columns";
+    SECRET_IN_DATA = "E0209": "secret used as data";
+    WINDOW_NOT_ALLOWED = "E0210": "window function outside a window step";
+    FIXTURE_MISMATCH = "E0211": "fixture does not match its relation";
+    BAD_OPTION_VALUE = "E0212": "option has the wrong kind of value";
+    NESTED_AGGREGATE = "E0213": "aggregate inside an aggregate";
+    BAD_CRON = "E0301": "invalid cron expression";
+    UNKNOWN_TIMEZONE = "E0302": "unknown time zone";
+    BAD_TIME = "E0303": "invalid time of day";
+    DUPLICATE_SETTING = "E0304": "setting given twice";
+    UNKNOWN_SETTING = "E0305": "unknown pipeline setting";
+    BAD_DATE_RANGE = "E0306": "end date before start date";
+    MISSING_PIPELINE = "E0307": "declarations without a pipeline";
+    UNKNOWN_MODE = "E0308": "unknown sink mode";
+    CYCLE = "E0401": "dependency cycle";
+    PIPELINE_CYCLE = "E0402": "cycle between pipelines";
+    UNUSED_SOURCE = "W0001": "unused source";
+    UNUSED_TRANSFORM = "W0002": "transform is never used";
+}
+
+/// Looks a code up by its id, e.g. `lookup("E0102")`.
+pub fn lookup(id: &str) -> Option<Code> {
+    ALL.iter().copied().find(|c| c.id == id)
+}

@@ -1,0 +1,178 @@
+//! Diagnostics as data. Every stage of pipec reports problems as [`Diagnostic`] values; they are
+//! rendered in exactly one place ([`render`]), as text through miette or as JSON.
+
+pub mod codes;
+mod render;
+mod source;
+
+pub use codes::Code;
+pub use render::{render, render_all, render_json, RenderOptions};
+pub use source::{FileId, LineCol, SourceFile, SourceMap};
+
+use serde::Serialize;
+
+/// A byte range inside one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, PartialOrd, Ord)]
+pub struct Span {
+    /// The file the range belongs to.
+    pub file: FileId,
+    /// Offset of the first byte.
+    pub start: u32,
+    /// Offset one past the last byte.
+    pub end: u32,
+}
+
+impl Span {
+    /// A span of `file` from byte `start` to byte `end`.
+    pub fn new(file: FileId, start: usize, end: usize) -> Self {
+        Span { file, start: start as u32, end: end.max(start) as u32 }
+    }
+
+    /// The smallest span covering both `self` and `other` (same file assumed).
+    pub fn to(self, other: Span) -> Span {
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// True when the span covers no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Makes the command fail (exit code 1).
+    Error,
+    /// Reported, but the command still succeeds.
+    Warning,
+}
+
+/// A labelled span inside a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Where.
+    pub span: Span,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// One problem found in the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The registered code.
+    pub code: Code,
+    /// Error or warning.
+    pub severity: Severity,
+    /// The headline.
+    pub message: String,
+    /// The primary label first, then secondary ones.
+    pub labels: Vec<Label>,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error with code `code`, headline `message` and a primary label at `span`.
+    pub fn error(code: Code, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            labels: vec![Label { span, message: label.into() }],
+            help: None,
+        }
+    }
+
+    /// A warning with code `code`, headline `message` and a primary label at `span`.
+    pub fn warning(code: Code, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message, label) }
+    }
+
+    /// Adds the help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a "did you mean" help line when `suggestion` is some, or `fallback` otherwise.
+    pub fn with_suggestion(self, suggestion: Option<&str>, fallback: impl Into<String>) -> Self {
+        match suggestion {
+            Some(s) => self.with_help(format!("did you mean `{s}`?")),
+            None => self.with_help(fallback),
+        }
+    }
+
+    /// Adds a secondary label.
+    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label { span, message: message.into() });
+        self
+    }
+
+    /// The primary span.
+    pub fn span(&self) -> Span {
+        self.labels.first().map(|l| l.span).unwrap_or_default()
+    }
+
+    /// True for errors.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Sorts diagnostics into source order (file, then position), keeping equal ones in report order.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| {
+        let s = d.span();
+        (s.file, s.start, s.end)
+    });
+}
+
+/// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    let mut best: Option<(f64, &'a str)> = None;
+    for cand in candidates {
+        if cand == name {
+            continue;
+        }
+        let score = strsim::jaro_winkler(&lower, &cand.to_lowercase());
+        let distance = strsim::damerau_levenshtein(&lower, &cand.to_lowercase());
+        let close = distance <= (name.chars().count().max(3) / 3).max(1) || score >= 0.88;
+        if close && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, cand));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = ["station_id", "rented_at", "returned_at"];
+        assert_eq!(did_you_mean("staton_id", names), Some("station_id"));
+        assert_eq!(did_you_mean("retuned_at", names), Some("returned_at"));
+        assert_eq!(did_you_mean("zzz", names), None);
+    }
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut ids: Vec<_> = codes::ALL.iter().map(|c| c.id).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+        for id in ids {
+            assert!(id.len() == 5 && (id.starts_with('E') || id.starts_with('W')), "{id}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde::Serialize;
+
+use crate::{Diagnostic, LineCol, Severity, SourceMap};
+
+/// How to render diagnostics as text.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions {
+    /// Use colours and Unicode art (terminals); otherwise plain, deterministic text.
+    pub color: bool,
+    /// Wrap width in columns.
+    pub width: usize,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions { color: false, width: 100 }
+    }
+}
+
+struct Adapter<'a> {
+    diag: &'a Diagnostic,
+    source: NamedSource<String>,
+    extra_help: Option<String>,
+    in_file: Vec<LabeledSpan>,
+}
+
+impl fmt::Debug for Adapter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl fmt::Display for Adapter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl std::error::Error for Adapter<'_> {}
+
+impl miette::Diagnostic for Adapter<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(self.diag.code.id))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        match (&self.diag.help, &self.extra_help) {
+            (Some(h), Some(e)) => Some(Box::new(format!("{h}\n{e}"))),
+            (Some(h), None) => Some(Box::new(h.as_str())),
+            (None, Some(e)) => Some(Box::new(e.as_str())),
+            (None, None) => None,
+        }
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.in_file.iter().cloned()))
+    }
+}
+
+/// Renders one diagnostic as text, with its source excerpt.
+pub fn render(diag: &Diagnostic, sources: &SourceMap, options: RenderOptions) -> String {
+    let primary = diag.span();
+    let file = sources.get(primary.file);
+    let mut in_file = Vec::new();
+    let mut elsewhere = Vec::new();
+    for (i, label) in diag.labels.iter().enumerate() {
+        if label.span.file == primary.file {
+            let span = SourceSpan::new((label.span.start as usize).into(), label.span.len());
+            let msg = Some(label.message.clone()).filter(|m| !m.is_empty());
+            in_file.push(if i == 0 { LabeledSpan::new_primary_with_span(msg, span) } else { LabeledSpan::new_with_span(msg, span) });
+        } else {
+            let other = sources.get(label.span.file);
+            let at = other.line_col(label.span.start as usize);
+            elsewhere.push(format!("note: {} at {}:{}:{}", label.message, other.name, at.line, at.column));
+        }
+    }
+    let adapter = Adapter {
+        diag,
+        source: NamedSource::new(file.name.clone(), file.text.clone()),
+        extra_help: (!elsewhere.is_empty()).then(|| elsewhere.join("\n")),
+        in_file,
+    };
+    let theme = if options.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(options.width).with_links(false);
+    let mut out = String::new();
+    if handler.render_report(&mut out, &adapter).is_err() {
+        out = format!("{}: {}\n", diag.code.id, diag.message);
+    }
+    out
+}
+
+/// Renders many diagnostics, separated by blank lines, followed by a count line.
+pub fn render_all(diags: &[Diagnostic], sources: &SourceMap, options: RenderOptions) -> String {
+    let mut out = String::new();
+    for d in diags {
+        out.push_str(&render(d, sources, options));
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonLabel<'a> {
+    message: &'a str,
+    start: LineCol,
+    end: LineCol,
+    byte_start: u32,
+    byte_end: u32,
+}
+
+#[derive(Serialize)]
+struct JsonDiagnostic<'a> {
+    code: &'static str,
+    severity: Severity,
+    message: &'a str,
+    file: &'a str,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    labels: Vec<JsonLabel<'a>>,
+    help: Option<&'a str>,
+    docs: String,
+}
+
+/// Renders diagnostics as a JSON array for tools: code, severity, message, file, span, help.
+pub fn render_json(diags: &[Diagnostic], sources: &SourceMap) -> String {
+    let items: Vec<JsonDiagnostic> = diags
+        .iter()
+        .map(|d| {
+            let span = d.span();
+            let file = sources.get(span.file);
+            let start = file.line_col(span.start as usize);
+            let end = file.line_col(span.end as usize);
+            JsonDiagnostic {
+                code: d.code.id,
+                severity: d.severity,
+                message: &d.message,
+                file: &file.name,
+                line: start.line,
+                column: start.column,
+                end_line: end.line,
+                end_column: end.column,
+                labels: d
+                    .labels
+                    .iter()
+                    .map(|l| {
+                        let f = sources.get(l.span.file);
+                        JsonLabel {
+                            message: &l.message,
+                            start: f.line_col(l.span.start as usize),
+                            end: f.line_col(l.span.end as usize),
+                            byte_start: l.span.start,
+                            byte_end: l.span.end,
+                        }
+                    })
+                    .collect(),
+                help: d.help.as_deref(),
+                docs: format!("docs/errors/{}.md", d.code.id),
+            }
+        })
+        .collect();
+    serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into())
+}

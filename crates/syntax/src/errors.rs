@@ -1,0 +1,345 @@
+//! Syntax diagnostics: pest errors rewritten in the language's own words, plus the literal checks.
+
+use pest::error::{Error, ErrorVariant, InputLocation};
+use pipec_diag::{codes, did_you_mean, Diagnostic, FileId, Span};
+
+use crate::parser::{Rule, MAX_NESTING};
+
+/// Keywords that start a top-level item.
+pub const ITEM_KEYWORDS: &[&str] = &["import", "pipeline", "source", "transform", "sink", "check", "test", "define"];
+
+/// Keywords that start a pipeline step.
+pub const STEP_KEYWORDS: &[&str] =
+    &["filter", "derive", "select", "join", "group", "aggregate", "sort", "take", "distinct", "union", "window"];
+
+const SETTING_KEYWORDS: &[&str] =
+    &["schedule", "start", "end", "catchup", "retries", "timeout", "alert", "owner", "tags", "description"];
+
+/// True when `line` begins (at column 0) with a top-level keyword.
+pub(crate) fn starts_item(line: &str) -> bool {
+    ITEM_KEYWORDS.iter().any(|k| {
+        line.strip_prefix(k).is_some_and(|rest| rest.starts_with(|c: char| c == ' ' || c == '\t' || c == '\n' || c == '\r'))
+    })
+}
+
+/// The name declared by a chunk such as `source rentals = ...`, if recognisable.
+pub(crate) fn declared_name(chunk: &str) -> Option<String> {
+    let mut words = chunk.split_whitespace();
+    let kw = words.next()?;
+    if !matches!(kw, "source" | "transform" | "define" | "pipeline") {
+        return None;
+    }
+    let mut name = words.next()?;
+    if name == "check" && kw == "define" {
+        name = words.next()?;
+    }
+    let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// `E0003` when brackets nest deeper than [`MAX_NESTING`] (strings and comments skipped).
+pub(crate) fn check_nesting(file: FileId, text: &str) -> Option<Diagnostic> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(
+                        Diagnostic::error(
+                            codes::TOO_DEEP,
+                            Span::new(file, i, i + 1),
+                            format!("brackets nest more than {MAX_NESTING} levels deep"),
+                            "this bracket is too deep",
+                        )
+                        .with_help("split the expression into several `derive` steps"),
+                    );
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// What a grammar rule means to a user; `None` for rules that should not be mentioned.
+fn describe(rule: Rule) -> Option<String> {
+    let name = format!("{rule:?}");
+    if let Some(kw) = name.strip_prefix("kw_") {
+        return Some(format!("`{kw}`"));
+    }
+    Some(
+        match rule {
+            Rule::EOI => "end of file",
+            Rule::ident | Rule::plain_ident | Rule::quoted_ident | Rule::qualified_name | Rule::module_path => "a name",
+            Rule::expr | Rule::primary | Rule::number | Rule::date | Rule::timestamp | Rule::boolean | Rule::null => {
+                "an expression"
+            }
+            Rule::string | Rule::plain_string | Rule::triple_string => "a string",
+            Rule::schema_block => "`{` and a schema",
+            Rule::field => "a column (`name: type`)",
+            Rule::type_expr | Rule::type_name => "a type",
+            Rule::time_of_day => "a time like `03:00`",
+            Rule::minute_mark => "a minute mark like `:15`",
+            Rule::duration => "a duration like `5m`",
+            Rule::integer => "a number",
+            Rule::call => "a call like `csv(\"path\")`",
+            Rule::args | Rule::arg => "an argument",
+            Rule::or | Rule::and | Rule::eq | Rule::ne | Rule::le | Rule::ge | Rule::lt | Rule::gt | Rule::add
+            | Rule::sub | Rule::concat | Rule::mul | Rule::div | Rule::rem | Rule::coalesce => "an operator",
+            Rule::cast | Rule::is_null | Rule::is_not_null | Rule::in_list => "an operator",
+            Rule::import | Rule::pipeline | Rule::source | Rule::transform | Rule::sink | Rule::check | Rule::test
+            | Rule::define => "a declaration",
+            Rule::filter_step | Rule::derive_step | Rule::select_step | Rule::join_step | Rule::group_step
+            | Rule::aggregate_step | Rule::sort_step | Rule::take_step | Rule::distinct_step | Rule::union_step
+            | Rule::window_step | Rule::apply_step => "a pipeline step",
+            Rule::schedule | Rule::start_setting | Rule::end_setting | Rule::catchup_setting | Rule::retries_setting
+            | Rule::timeout_setting | Rule::alert_setting | Rule::owner_setting | Rule::tags_setting
+            | Rule::description_setting | Rule::unknown_setting => "a pipeline setting",
+            Rule::sched_daily | Rule::sched_hourly | Rule::sched_cron | Rule::sched_every | Rule::sched_after
+            | Rule::sched_on_file | Rule::sched_continuous => "a schedule",
+            Rule::mode_option | Rule::partition_option | Rule::unknown_sink_option => "a sink option",
+            Rule::mode_merge | Rule::mode_incremental | Rule::mode_word => "a sink mode",
+            Rule::join_kind => "a join kind",
+            Rule::join_on | Rule::join_using => "`on` or `using`",
+            Rule::sort_key => "a sort key",
+            Rule::sort_dir => "`asc` or `desc`",
+            Rule::assignment | Rule::assignments => "`name = expression`",
+            Rule::agg_block => "`{` and aggregates",
+            Rule::rule_block => "`{` and rules",
+            Rule::fixture => "`(columns) { rows }`",
+            Rule::row => "a row `(value, ...)`",
+            Rule::test_ds | Rule::given | Rule::expect => "`ds`, `given` or `expect`",
+            Rule::sql_relation => "`sql`",
+            Rule::relation_expr => "a relation",
+            Rule::sink_target => "a table name or a call",
+            Rule::list => "a list `[...]`",
+            Rule::param_ref => "a run parameter like `@ds`",
+            Rule::params | Rule::param => "a parameter (`name: kind`)",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// The token found at byte `pos`, in words.
+fn found_at(text: &str, pos: usize) -> (String, usize) {
+    let rest = &text[pos.min(text.len())..];
+    let Some(c) = rest.chars().next() else { return ("end of file".into(), 0) };
+    if c.is_alphanumeric() || c == '_' {
+        let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let len = word.len();
+        return (format!("`{word}`"), len);
+    }
+    if c == '\n' || c == '\r' {
+        return ("end of line".into(), 0);
+    }
+    let ops = ["->", "==", "!=", "<=", ">=", "::", "??", "++"];
+    for op in ops {
+        if rest.starts_with(op) {
+            return (format!("`{op}`"), 2);
+        }
+    }
+    (format!("`{c}`"), c.len_utf8())
+}
+
+/// Converts a pest error in a chunk starting at byte `base` into a diagnostic.
+pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule>) -> Diagnostic {
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let at = base + pos;
+    let rest = &chunk[pos.min(chunk.len())..];
+    if rest.starts_with('"') {
+        let unterminated = if rest.starts_with("\"\"\"") {
+            !rest[3..].contains("\"\"\"")
+        } else {
+            let line = rest[1..].split('\n').next().unwrap_or("");
+            !unescaped_quote(line)
+        };
+        if unterminated {
+            let len = rest.find('\n').unwrap_or(rest.len());
+            return Diagnostic::error(
+                codes::UNTERMINATED_STRING,
+                Span::new(file, at, at + len.max(1)),
+                "unterminated string",
+                "this string is never closed",
+            )
+            .with_help("close it with `\"` on the same line, or use `\"\"\"` for text over several lines");
+        }
+    }
+    let (found, len) = found_at(chunk, pos);
+    let mut expected: Vec<String> = Vec::new();
+    let mut keywords: Vec<String> = Vec::new();
+    let mut steps = false;
+    let mut items = false;
+    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        for r in positives {
+            if let Some(d) = describe(*r) {
+                if let Some(kw) = d.strip_prefix('`').and_then(|d| d.strip_suffix('`')) {
+                    keywords.push(kw.to_string());
+                }
+                steps |= d == "a pipeline step";
+                items |= d == "a declaration";
+                if !expected.contains(&d) {
+                    expected.push(d);
+                }
+            }
+        }
+    }
+    if steps {
+        keywords.extend(STEP_KEYWORDS.iter().map(|s| s.to_string()));
+    }
+    if items {
+        keywords.extend(ITEM_KEYWORDS.iter().map(|s| s.to_string()));
+    }
+    if expected.iter().any(|e| e == "a pipeline setting") {
+        keywords.extend(SETTING_KEYWORDS.iter().map(|s| s.to_string()));
+    }
+    expected.sort();
+    expected.truncate(8);
+    let label = if expected.is_empty() { "unexpected here".to_string() } else { format!("expected {}", join_or(&expected)) };
+    let word = found.trim_matches('`');
+    let suggestion = did_you_mean(word, keywords.iter().map(String::as_str));
+    let help = if steps {
+        "after `|` comes a step: filter, derive, select, join, group, aggregate, sort, take, distinct, union, window, or a defined transform".to_string()
+    } else if items {
+        "a file holds declarations: import, pipeline, source, transform, sink, check, test, define".to_string()
+    } else {
+        "see docs/language.md for the syntax of each declaration".to_string()
+    };
+    let d = Diagnostic::error(
+        codes::SYNTAX,
+        Span::new(file, at, at + len),
+        format!("unexpected {found}"),
+        label,
+    );
+    d.with_suggestion(suggestion, help)
+}
+
+fn unescaped_quote(line: &str) -> bool {
+    let mut escaped = false;
+    for c in line.chars() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return true,
+            _ => escaped = false,
+        }
+    }
+    false
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+/// Decodes escapes; on failure returns (byte offset, length, message) of the bad escape.
+pub(crate) fn unescape(s: &str) -> Result<String, (usize, usize, String)> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some((_, e)) = chars.next() else { return Err((i, 1, "a lone backslash".into())) };
+        match e {
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            'r' => out.push('\r'),
+            '0' => out.push('\0'),
+            '\\' => out.push('\\'),
+            '"' => out.push('"'),
+            '\'' => out.push('\''),
+            'u' => {
+                let rest = &s[i + 2..];
+                let close = rest.find('}');
+                let code = rest
+                    .strip_prefix('{')
+                    .zip(close)
+                    .and_then(|(r, c)| u32::from_str_radix(&r[..c - 1], 16).ok())
+                    .and_then(char::from_u32);
+                match (code, close) {
+                    (Some(ch), Some(c)) => {
+                        out.push(ch);
+                        for _ in 0..c + 1 {
+                            chars.next();
+                        }
+                    }
+                    _ => return Err((i, 2, "expected `\\u{XXXX}` with a valid code point".into())),
+                }
+            }
+            other => return Err((i, 1 + other.len_utf8(), format!("unknown escape `\\{other}`"))),
+        }
+    }
+    Ok(out)
+}
+
+/// True for a real calendar date written `YYYY-MM-DD`.
+pub fn valid_date(s: &str) -> bool {
+    let parts: Vec<u32> = s.split('-').filter_map(|p| p.parse().ok()).collect();
+    let [y, m, d] = parts[..] else { return false };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
+/// True for `HH:MM` or `HH:MM:SS` on a 24-hour clock.
+pub fn valid_clock(s: &str) -> bool {
+    let parts: Vec<u32> = s.split(':').filter_map(|p| p.parse().ok()).collect();
+    match parts[..] {
+        [h, m] => h < 24 && m < 60,
+        [h, m, sec] => h < 24 && m < 60 && sec < 60,
+        _ => false,
+    }
+}
+
+/// Microseconds in a duration literal such as `5m`; `None` on overflow.
+pub fn duration_micros(s: &str) -> Option<i64> {
+    let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let unit = &s[digits.len()..];
+    let n: i64 = digits.parse().ok()?;
+    let scale: i64 = match unit {
+        "ms" => 1_000,
+        "s" => 1_000_000,
+        "m" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        _ => 604_800_000_000,
+    };
+    n.checked_mul(scale)
+}

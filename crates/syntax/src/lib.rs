@@ -1,0 +1,11 @@
+//! The syntax stage: `.pipe` source text → untyped [`ast::Module`].
+//!
+//! pest is an implementation detail of this crate: callers get an AST with pipec's own spans and
+//! diagnostics that speak of the language, never of grammar rules.
+
+pub mod ast;
+mod errors;
+mod parser;
+
+pub use errors::{duration_micros, valid_clock, valid_date, ITEM_KEYWORDS, STEP_KEYWORDS};
+pub use parser::{parse, Parsed, MAX_NESTING};
