@@ -1,14 +1,310 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The check stage: untyped ASTs of a project's files → typed [`ir::Project`].
+//!
+//! Resolves every name (relations, columns, functions, imports, pipelines), infers column types
+//! and nullability through every step, validates schedules and options, and reports every
+//! problem of every file at once, in source order. Does no IO: files outside the [`SourceMap`]
+//! are read through the caller's [`Loader`].
+
+mod expand;
+mod expr;
+pub mod functions;
+pub mod ir;
+mod items;
+mod pipeline;
+mod relation;
+pub mod stdlib;
+
+use std::collections::HashMap;
+
+use pipec_diag::{codes, did_you_mean, Diagnostic, FileId, SourceMap, Span};
+use pipec_syntax::ast::{self, ImportTarget, Item};
+
+pub use ir::Project;
+
+/// Reads files named by `import "path"`. Paths are already joined to the importing file's folder.
+pub trait Loader {
+    /// The text of `path`, or `None` when it cannot be read.
+    fn load(&self, path: &str) -> Option<String>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A loader that knows no files (only `std` imports work).
+pub struct NoFiles;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Loader for NoFiles {
+    fn load(&self, _path: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The result of checking: the typed project (complete only when there are no errors) and all
+/// diagnostics in source order.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Pipelines that checked (possibly partially, when there are errors).
+    pub project: Project,
+    /// Errors and warnings, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The parsed files, by id (roots and imports).
+    pub modules: HashMap<FileId, ast::Module>,
+}
+
+impl Checked {
+    /// True when any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// A parsed file with what it imports.
+pub(crate) struct Unit {
+    pub module: ast::Module,
+    pub broken: Vec<String>,
+    /// Namespace → imported file.
+    pub imports: Vec<(String, FileId)>,
+}
+
+/// Everything the per-pipeline checker needs to look up.
+pub(crate) struct World<'a> {
+    pub units: &'a HashMap<FileId, Unit>,
+    pub sources: &'a SourceMap,
+}
+
+impl World<'_> {
+    /// The define visible from `file` under `name` (own defines unqualified, imports as `ns.name`).
+    pub fn define(&self, file: FileId, name: &str) -> Option<(FileId, &ast::DefineDecl)> {
+        let unit = self.units.get(&file)?;
+        let find = |f: FileId, n: &str| {
+            self.units.get(&f).and_then(|u| {
+                u.module.items.iter().find_map(|i| match i {
+                    Item::Define(d) if d.name.name == n => Some((f, d)),
+                    _ => None,
+                })
+            })
+        };
+        match name.rsplit_once('.') {
+            None => find(file, name),
+            Some((ns, n)) => unit.imports.iter().find(|(alias, _)| alias == ns).and_then(|(_, f)| find(*f, n)),
+        }
+    }
+
+    /// Every define name visible from `file` (for "did you mean").
+    pub fn define_names(&self, file: FileId) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(unit) = self.units.get(&file) else { return out };
+        let defines = |f: FileId| -> Vec<String> {
+            self.units
+                .get(&f)
+                .map(|u| {
+                    u.module
+                        .items
+                        .iter()
+                        .filter_map(|i| match i {
+                            Item::Define(d) => Some(d.name.name.clone()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        out.extend(defines(file));
+        for (ns, f) in &unit.imports {
+            out.extend(defines(*f).into_iter().map(|d| format!("{ns}.{d}")));
+        }
+        out
+    }
+}
+
+/// Checks the project made of `roots` (files already in `sources`). Imports are parsed and added
+/// to `sources` as they are found; `std.*` modules come from the embedded standard library.
+pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> Checked {
+    let mut diags = Vec::new();
+    let mut units: HashMap<FileId, Unit> = HashMap::new();
+    let mut queue: Vec<FileId> = roots.to_vec();
+    while let Some(file) = queue.pop() {
+        if units.contains_key(&file) {
+            continue;
+        }
+        let parsed = pipec_syntax::parse(file, &sources.get(file).text);
+        diags.extend(parsed.diagnostics);
+        let mut imports = Vec::new();
+        for item in &parsed.module.items {
+            let Item::Import(imp) = item else { continue };
+            if let Some((ns, target)) = resolve_import(file, imp, sources, loader, &mut diags) {
+                if imports.iter().any(|(n, _): &(String, FileId)| *n == ns) {
+                    let span = imp.alias.as_ref().map(|a| a.span).unwrap_or(imp.span);
+                    diags.push(
+                        Diagnostic::error(codes::DUPLICATE_NAME, span, format!("`{ns}` is imported twice"), "second import of this name")
+                            .with_help("give one of them another name with `as`"),
+                    );
+                    continue;
+                }
+                imports.push((ns, target));
+                queue.push(target);
+            }
+        }
+        units.insert(file, Unit { module: parsed.module, broken: parsed.broken_names, imports });
+    }
+    report_import_cycles(&units, &mut diags);
+
+    let world = World { units: &units, sources };
+    let mut project = Project::default();
+    let mut pipeline_spans: HashMap<String, Span> = HashMap::new();
+    let mut after_refs: Vec<(String, ast::Ident)> = Vec::new();
+    for &root in roots {
+        let Some(unit) = units.get(&root) else { continue };
+        if let Some((p, afters)) = pipeline::check_file(&world, root, unit, &mut diags) {
+            if let Some(prev) = pipeline_spans.get(&p.name) {
+                diags.push(
+                    Diagnostic::error(codes::DUPLICATE_NAME, p.span, format!("pipeline `{}` is declared twice", p.name), "second declaration")
+                        .with_label(*prev, "first declared here")
+                        .with_help("pipeline names must be unique in a project"),
+                );
+                continue;
+            }
+            pipeline_spans.insert(p.name.clone(), p.span);
+            after_refs.extend(afters.into_iter().map(|a| (p.name.clone(), a)));
+            project.pipelines.push(p);
+        }
+    }
+    let names: Vec<String> = project.pipelines.iter().map(|p| p.name.clone()).collect();
+    for (_, upstream) in after_refs {
+        if !names.contains(&upstream.name) {
+            let s = did_you_mean(&upstream.name, names.iter().map(String::as_str));
+            diags.push(
+                Diagnostic::error(codes::UNKNOWN_PIPELINE, upstream.span, format!("unknown pipeline `{}`", upstream.name), "no pipeline of this name in the project")
+                    .with_suggestion(s, "check the pipelines together: `pipec check <folder>`"),
+            );
+        }
+    }
+    pipec_diag::sort(&mut diags);
+    diags.dedup();
+    let modules = units.into_iter().map(|(k, v)| (k, v.module)).collect();
+    Checked { project, diagnostics: diags, modules }
+}
+
+fn resolve_import(
+    file: FileId,
+    imp: &ast::Import,
+    sources: &mut SourceMap,
+    loader: &dyn Loader,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(String, FileId)> {
+    let (path, default_ns, span) = match &imp.target {
+        ImportTarget::Module(q) if q.parts.first().is_some_and(|p| p.name == "std") => {
+            let module: Vec<&str> = q.parts[1..].iter().map(|p| p.name.as_str()).collect();
+            let name = module.join("/");
+            let Some(text) = stdlib::get(&name) else {
+                let s = did_you_mean(&name, stdlib::MODULES.iter().map(|(n, _)| *n));
+                diags.push(
+                    Diagnostic::error(codes::UNKNOWN_MODULE, q.span, format!("no module `{}` in the standard library", q.dotted()), "unknown module")
+                        .with_suggestion(s.map(|s| format!("std.{s}")).as_deref(), format!("std modules: {}", stdlib::MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))),
+                );
+                return None;
+            };
+            let fname = format!("std/{name}.pipe");
+            let id = sources.find(&fname).unwrap_or_else(|| sources.add(fname, text));
+            let ns = imp.alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| q.last().name.clone());
+            return Some((ns, id));
+        }
+        ImportTarget::Module(q) => {
+            let rel = q.parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join("/") + ".pipe";
+            (rel, q.last().name.clone(), q.span)
+        }
+        ImportTarget::File(s) => {
+            let stem = s.value.rsplit('/').next().unwrap_or(&s.value).trim_end_matches(".pipe").to_string();
+            (s.value.clone(), stem, s.span)
+        }
+    };
+    let base = sources.get(file).name.clone();
+    let joined = join_path(&base, &path);
+    let id = match sources.find(&joined) {
+        Some(id) => id,
+        None => match loader.load(&joined) {
+            Some(text) => sources.add(joined.clone(), text),
+            None => {
+                diags.push(
+                    Diagnostic::error(codes::UNKNOWN_MODULE, span, format!("cannot find `{joined}`"), "no such file")
+                        .with_help("paths in `import` are relative to the importing file; standard modules are `std.<name>`"),
+                );
+                return None;
+            }
+        },
+    };
+    let ns = imp.alias.as_ref().map(|a| a.name.clone()).unwrap_or(default_ns);
+    Some((ns, id))
+}
+
+/// Joins `rel` to the folder of `base`, normalising `.` and `..`.
+pub fn join_path(base: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = if rel.starts_with('/') {
+        Vec::new()
+    } else {
+        let mut p: Vec<&str> = base.split('/').collect();
+        p.pop();
+        p
+    };
+    for seg in rel.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != ".." && !l.is_empty()) {
+                    parts.pop();
+                } else {
+                    parts.push("..");
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let joined = parts.join("/");
+    if rel.starts_with('/') || base.starts_with('/') && !joined.starts_with('/') {
+        format!("/{}", joined.trim_start_matches('/'))
+    } else {
+        joined
+    }
+}
+
+fn report_import_cycles(units: &HashMap<FileId, Unit>, diags: &mut Vec<Diagnostic>) {
+    let mut ids: Vec<FileId> = units.keys().copied().collect();
+    ids.sort();
+    let mut state: HashMap<FileId, u8> = HashMap::new();
+    for &start in &ids {
+        let mut stack: Vec<(FileId, usize)> = vec![(start, 0)];
+        if state.get(&start).copied().unwrap_or(0) != 0 {
+            continue;
+        }
+        state.insert(start, 1);
+        while let Some(&mut (node, ref mut i)) = stack.last_mut() {
+            let imports = &units[&node].imports;
+            if *i < imports.len() {
+                let next = imports[*i].1;
+                *i += 1;
+                match state.get(&next).copied().unwrap_or(0) {
+                    0 if units.contains_key(&next) => {
+                        state.insert(next, 1);
+                        stack.push((next, 0));
+                    }
+                    1 => {
+                        let span = units[&node]
+                            .module
+                            .items
+                            .iter()
+                            .find_map(|it| match it {
+                                Item::Import(imp) => Some(imp.span),
+                                _ => None,
+                            })
+                            .unwrap_or_default();
+                        diags.push(
+                            Diagnostic::error(codes::IMPORT_CYCLE, span, "import cycle", "this import leads back to this file")
+                                .with_help("move the shared defines into a module that imports neither file"),
+                        );
+                    }
+                    _ => {}
+                }
+            } else {
+                state.insert(node, 2);
+                stack.pop();
+            }
+        }
     }
 }

@@ -37,7 +37,7 @@ codes! {
     DUPLICATE_NAME = "E0104": "duplicate name";
     UNKNOWN_MODULE = "E0105": "unknown module or file in import";
     AMBIGUOUS_COLUMN = "E0106": "ambiguous column";
-    UNKNOWN_SOURCE_KIND = "E0107": "unknown source or sink kind";
+    UNKNOWN_SOURCE_KIND = "E0107": "unknown source, sink or alert kind";
     UNKNOWN_OPTION = "E0108": "unknown option";
     MISSING_OPTION = "E0109": "missing required option";
     UNKNOWN_PIPELINE = "E0110": "unknown pipeline";
@@ -58,6 +58,8 @@ codes! {
     FIXTURE_MISMATCH = "E0211": "fixture does not match its relation";
     BAD_OPTION_VALUE = "E0212": "option has the wrong kind of value";
     NESTED_AGGREGATE = "E0213": "aggregate inside an aggregate";
+    UNNAMED_EXPRESSION = "E0214": "expression needs a name";
+    NOT_GROUPED = "E0215": "column neither grouped nor aggregated";
     BAD_CRON = "E0301": "invalid cron expression";
     UNKNOWN_TIMEZONE = "E0302": "unknown time zone";
     BAD_TIME = "E0303": "invalid time of day";

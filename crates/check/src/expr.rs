@@ -1,0 +1,451 @@
+//! Typing of expressions against a scope of columns.
+
+use pipec_diag::{codes, did_you_mean, Diagnostic, Span};
+use pipec_syntax::ast::{self, BinaryOp, ExprKind as A, Literal, UnaryOp};
+
+use crate::functions;
+use crate::ir::{Expr, ExprKind, FnKind, RunParam, Schema, Side, Type};
+
+/// Where an expression is evaluated.
+pub(crate) struct Scope<'a> {
+    /// Columns of the current relation (the left side inside a join).
+    pub schema: &'a Schema,
+    /// Names that refer to the current relation when qualified (e.g. its own name).
+    pub left_names: Vec<&'a str>,
+    /// The right side of a join: its names and schema.
+    pub right: Option<(Vec<&'a str>, &'a Schema)>,
+    /// Aggregates allowed (group, aggregate, aggregate checks).
+    pub aggregates: bool,
+    /// Window functions allowed.
+    pub windows: bool,
+    /// Inside an aggregate's arguments (nested aggregates are errors).
+    pub in_aggregate: bool,
+}
+
+impl<'a> Scope<'a> {
+    /// A plain row scope over `schema`.
+    pub fn rows(schema: &'a Schema) -> Self {
+        Scope { schema, left_names: Vec::new(), right: None, aggregates: false, windows: false, in_aggregate: false }
+    }
+}
+
+pub(crate) fn literal_type(lit: &Literal) -> (Type, bool) {
+    match lit {
+        Literal::Int(v) if i32::try_from(*v).is_ok() => (Type::Int, false),
+        Literal::Int(_) => (Type::BigInt, false),
+        Literal::Float(_) => (Type::Float, false),
+        Literal::Str(_) => (Type::String, false),
+        Literal::Bool(_) => (Type::Bool, false),
+        Literal::Null => (Type::Null, true),
+        Literal::Date(_) => (Type::Date, false),
+        Literal::Timestamp(_) => (Type::Timestamp, false),
+        Literal::Duration(_) => (Type::Interval, false),
+    }
+}
+
+/// Types `e` in `scope`; reports problems into `diags` and returns `None` after an error.
+pub(crate) fn type_expr(e: &ast::Expr, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+    let mk = |kind, ty, nullable| Some(Expr { kind, ty, nullable });
+    match &e.kind {
+        A::Literal(lit) => {
+            let (ty, nullable) = literal_type(lit);
+            mk(ExprKind::Literal(lit.clone()), ty, nullable)
+        }
+        A::Name(q) => column(q, scope, diags),
+        A::Param(p) => {
+            let (param, ty) = match p.name.as_str() {
+                "ds" => (RunParam::Ds, Type::Date),
+                "start" => (RunParam::Start, Type::Timestamp),
+                "end" => (RunParam::End, Type::Timestamp),
+                other => {
+                    let s = did_you_mean(other, RunParam::NAMES.iter().copied());
+                    diags.push(
+                        Diagnostic::error(codes::UNKNOWN_PARAM, p.span, format!("unknown run parameter `@{other}`"), "not a run parameter")
+                            .with_suggestion(s.map(|s| format!("@{s}")).as_deref(), "run parameters are @ds (date), @start and @end (timestamps)"),
+                    );
+                    return None;
+                }
+            };
+            mk(ExprKind::Param(param), ty, false)
+        }
+        A::Call(call) => type_call(call, e.span, scope, diags),
+        A::Unary(op, inner) => {
+            let x = type_expr(inner, scope, diags)?;
+            let ok = match op {
+                UnaryOp::Neg => x.ty.is_numeric() || x.ty == Type::Interval,
+                UnaryOp::Not => matches!(x.ty, Type::Bool | Type::Null),
+            };
+            if !ok {
+                let want = if *op == UnaryOp::Neg { "a number" } else { "a boolean" };
+                diags.push(mismatch(inner.span, format!("expected {want}, found {}", x.ty)));
+                return None;
+            }
+            let (ty, nullable) = (x.ty, x.nullable);
+            mk(ExprKind::Unary(*op, Box::new(x)), ty, nullable)
+        }
+        A::Binary(op, l, r) => binary(*op, l, r, e.span, scope, diags),
+        A::Cast(inner, ty) => {
+            let x = type_expr(inner, scope, diags)?;
+            let target = resolve_type(ty, diags)?;
+            let nullable = x.nullable;
+            mk(ExprKind::Cast(Box::new(x), target), target, nullable)
+        }
+        A::IsNull { value, negated } => {
+            let x = type_expr(value, scope, diags)?;
+            mk(ExprKind::IsNull { value: Box::new(x), negated: *negated }, Type::Bool, false)
+        }
+        A::InList(value, list) => {
+            let x = type_expr(value, scope, diags);
+            let items: Vec<Option<Expr>> = list.iter().map(|i| type_expr(i, scope, diags)).collect();
+            let x = x?;
+            let mut out = Vec::new();
+            for (item, src) in items.into_iter().zip(list) {
+                let item = item?;
+                if !x.ty.comparable(item.ty) {
+                    diags.push(mismatch(src.span, format!("cannot compare {} with {}", x.ty, item.ty)));
+                    return None;
+                }
+                out.push(item);
+            }
+            let nullable = x.nullable;
+            mk(ExprKind::InList(Box::new(x), out), Type::Bool, nullable)
+        }
+        A::Case { arms, otherwise } => {
+            let mut typed = Vec::new();
+            let mut ty = Type::Null;
+            let mut nullable = otherwise.is_none();
+            let mut failed = false;
+            for (c, v) in arms {
+                let tc = type_expr(c, scope, diags);
+                let tv = type_expr(v, scope, diags);
+                let (Some(tc), Some(tv)) = (tc, tv) else {
+                    failed = true;
+                    continue;
+                };
+                if !matches!(tc.ty, Type::Bool | Type::Null) {
+                    diags.push(not_boolean(c.span, tc.ty, "a `when` condition"));
+                    failed = true;
+                    continue;
+                }
+                match ty.unify(tv.ty) {
+                    Some(t) => ty = t,
+                    None => {
+                        diags.push(mismatch(v.span, format!("this branch is {}, earlier branches are {ty}", tv.ty)));
+                        failed = true;
+                    }
+                }
+                nullable |= tv.nullable;
+                typed.push((tc, tv));
+            }
+            let other = match otherwise {
+                Some(o) => {
+                    let t = type_expr(o, scope, diags)?;
+                    match ty.unify(t.ty) {
+                        Some(u) => ty = u,
+                        None => {
+                            diags.push(mismatch(o.span, format!("the `else` branch is {}, other branches are {ty}", t.ty)));
+                            return None;
+                        }
+                    }
+                    nullable |= t.nullable;
+                    Some(Box::new(t))
+                }
+                None => None,
+            };
+            if failed {
+                return None;
+            }
+            mk(ExprKind::Case { arms: typed, otherwise: other }, ty, nullable)
+        }
+        A::List(_) => {
+            diags.push(
+                Diagnostic::error(codes::TYPE_MISMATCH, e.span, "a list is not a value here", "lists are only allowed after `in` and as option values")
+                    .with_help("use `x in [a, b]` to test membership"),
+            );
+            None
+        }
+        A::Star => {
+            diags.push(
+                Diagnostic::error(codes::BAD_ARGUMENTS, e.span, "`*` is only allowed in `count(*)`", "unexpected `*`")
+                    .with_help("write `count()` or `count(*)` to count rows"),
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn mismatch(span: Span, label: String) -> Diagnostic {
+    Diagnostic::error(codes::TYPE_MISMATCH, span, "type mismatch", label)
+        .with_help("convert one side with `::type`, e.g. `x::float`")
+}
+
+pub(crate) fn not_boolean(span: Span, found: Type, what: &str) -> Diagnostic {
+    Diagnostic::error(codes::NOT_BOOLEAN, span, format!("{what} must be boolean"), format!("this is {found}, not bool"))
+        .with_help("compare it with something, e.g. `x > 0` or `x is not null`")
+}
+
+pub(crate) fn resolve_type(ty: &ast::TypeExpr, diags: &mut Vec<Diagnostic>) -> Option<Type> {
+    match Type::from_name(&ty.name.name, &ty.params) {
+        Some(t) => Some(t),
+        None => {
+            let s = did_you_mean(&ty.name.name, Type::NAMES.iter().copied());
+            let d = if Type::NAMES.contains(&ty.name.name.as_str()) || ty.name.name == "numeric" {
+                Diagnostic::error(codes::UNKNOWN_TYPE, ty.span, "invalid type parameters", "precision must be at most 38 and scale at most the precision")
+                    .with_help("write e.g. `decimal(12, 2)`")
+            } else {
+                Diagnostic::error(codes::UNKNOWN_TYPE, ty.name.span, format!("unknown type `{}`", ty.name.name), "not a type")
+                    .with_suggestion(s, format!("types are: {}", Type::NAMES.join(", ")))
+            };
+            diags.push(d);
+            None
+        }
+    }
+}
+
+fn column(q: &ast::QName, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+    let make = |c: &crate::ir::Column, side, nullable: bool| {
+        Some(Expr { kind: ExprKind::Column { name: c.name.clone(), side }, ty: c.ty, nullable: c.nullable || nullable })
+    };
+    let (qualifier, name) = match q.parts.as_slice() {
+        [one] => (None, one),
+        [rel, col] => (Some(rel), col),
+        _ => {
+            diags.push(
+                Diagnostic::error(codes::UNKNOWN_COLUMN, q.span, format!("`{}` is not a column", q.dotted()), "too many dots")
+                    .with_help("refer to a column as `name` or `relation.name`"),
+            );
+            return None;
+        }
+    };
+    let in_join = scope.right.is_some();
+    let left_side = in_join.then_some(Side::Left);
+    match qualifier {
+        None => {
+            let left = scope.schema.get(&name.name);
+            let right = scope.right.as_ref().and_then(|(_, s)| s.get(&name.name));
+            match (left, right) {
+                (Some(_), Some(_)) => {
+                    diags.push(
+                        Diagnostic::error(codes::AMBIGUOUS_COLUMN, name.span, format!("column `{}` is ambiguous", name.name), "exists on both sides of the join")
+                            .with_help(format!("qualify it: `{}.{}` or `{}.{}`", scope.left_names.first().unwrap_or(&"left"), name.name, scope.right.as_ref().and_then(|(n, _)| n.first()).unwrap_or(&"right"), name.name)),
+                    );
+                    None
+                }
+                (Some(c), None) => make(c, left_side, false),
+                (None, Some(c)) => make(c, Some(Side::Right), false),
+                (None, None) => {
+                    let mut names: Vec<&str> = scope.schema.names().collect();
+                    if let Some((_, s)) = &scope.right {
+                        names.extend(s.names());
+                    }
+                    diags.push(unknown_column(name, &names));
+                    None
+                }
+            }
+        }
+        Some(rel) => {
+            if let Some((rnames, rschema)) = &scope.right {
+                if rnames.contains(&rel.name.as_str()) {
+                    return match rschema.get(&name.name) {
+                        Some(c) => make(c, Some(Side::Right), false),
+                        None => {
+                            diags.push(unknown_column(name, &rschema.names().collect::<Vec<_>>()));
+                            None
+                        }
+                    };
+                }
+            }
+            if scope.left_names.contains(&rel.name.as_str()) {
+                return match scope.schema.get(&name.name) {
+                    Some(c) => make(c, left_side, false),
+                    None => {
+                        diags.push(unknown_column(name, &scope.schema.names().collect::<Vec<_>>()));
+                        None
+                    }
+                };
+            }
+            let mut known: Vec<&str> = scope.left_names.clone();
+            if let Some((n, _)) = &scope.right {
+                known.extend(n.iter().copied());
+            }
+            let s = did_you_mean(&rel.name, known.iter().copied());
+            let help = if known.is_empty() {
+                "qualified names are only needed inside a join; write the column name alone".to_string()
+            } else {
+                format!("relations in scope here: {}", known.join(", "))
+            };
+            diags.push(
+                Diagnostic::error(codes::UNKNOWN_RELATION, rel.span, format!("unknown relation `{}`", rel.name), "not in scope here")
+                    .with_suggestion(s, help),
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn unknown_column(name: &ast::Ident, names: &[&str]) -> Diagnostic {
+    let s = did_you_mean(&name.name, names.iter().copied());
+    let mut shown: Vec<&str> = names.to_vec();
+    shown.truncate(12);
+    Diagnostic::error(codes::UNKNOWN_COLUMN, name.span, format!("unknown column `{}`", name.name), "no such column")
+        .with_suggestion(s, format!("available columns: {}", shown.join(", ")))
+}
+
+fn type_call(call: &ast::Call, span: Span, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+    let name = call.name.dotted();
+    let Some(kind) = functions::kind_of(&name) else {
+        let msg = if name == "secret" {
+            diags.push(
+                Diagnostic::error(codes::SECRET_IN_DATA, span, "a secret cannot be used as data", "secrets are only allowed in source options and alerts")
+                    .with_help("secrets are resolved at run time and never written into tables, files or logs"),
+            );
+            return None;
+        } else {
+            format!("unknown function `{name}`")
+        };
+        let all = functions::SCALAR.iter().chain(functions::AGGREGATE).chain(functions::WINDOW).copied();
+        let s = did_you_mean(&name, all);
+        diags.push(
+            Diagnostic::error(codes::UNKNOWN_FUNCTION, call.name.span, msg, "not a builtin function")
+                .with_suggestion(s, "see docs/language.md#functions for the list of functions"),
+        );
+        return None;
+    };
+    match kind {
+        FnKind::Aggregate if scope.in_aggregate => {
+            diags.push(
+                Diagnostic::error(codes::NESTED_AGGREGATE, span, format!("aggregate `{name}` inside another aggregate"), "nested aggregate")
+                    .with_help("compute the inner aggregate in a `group` step first, then aggregate its result"),
+            );
+            return None;
+        }
+        FnKind::Aggregate if !scope.aggregates => {
+            diags.push(
+                Diagnostic::error(codes::AGGREGATE_NOT_ALLOWED, span, format!("aggregate `{name}` is not allowed here"), "aggregate outside `group`")
+                    .with_help("use aggregates inside `group keys { ... }`, `aggregate { ... }`, a `window` step or a check rule"),
+            );
+            return None;
+        }
+        FnKind::Window if !scope.windows => {
+            diags.push(
+                Diagnostic::error(codes::WINDOW_NOT_ALLOWED, span, format!("window function `{name}` outside a window step"), "needs a window")
+                    .with_help("use it inside `window partition k order t { x = ... }`"),
+            );
+            return None;
+        }
+        _ => {}
+    }
+    let inner_scope = Scope {
+        schema: scope.schema,
+        left_names: scope.left_names.clone(),
+        right: scope.right.clone(),
+        aggregates: scope.aggregates,
+        windows: false,
+        in_aggregate: scope.in_aggregate || kind == FnKind::Aggregate,
+    };
+    let mut args = Vec::new();
+    let mut failed = false;
+    for a in &call.args {
+        if let Some(n) = &a.name {
+            diags.push(
+                Diagnostic::error(codes::BAD_ARGUMENTS, n.span, format!("`{name}` takes no named arguments"), "unexpected named argument")
+                    .with_help("pass the value positionally"),
+            );
+            failed = true;
+            continue;
+        }
+        if matches!(a.value.kind, A::Star) {
+            if name == "count" && call.args.len() == 1 {
+                continue;
+            }
+            diags.push(
+                Diagnostic::error(codes::BAD_ARGUMENTS, a.value.span, "`*` is only allowed in `count(*)`", "unexpected `*`")
+                    .with_help("write `count()` to count rows"),
+            );
+            failed = true;
+            continue;
+        }
+        match type_expr(&a.value, &inner_scope, diags) {
+            Some(t) => args.push(t),
+            None => failed = true,
+        }
+    }
+    if failed {
+        return None;
+    }
+    match functions::type_call(&name, &args) {
+        Ok((ty, nullable)) => Some(Expr { kind: ExprKind::Call { name, kind, args }, ty, nullable }),
+        Err(msg) => {
+            diags.push(
+                Diagnostic::error(codes::BAD_ARGUMENTS, span, format!("wrong arguments to `{name}`"), msg)
+                    .with_help("see docs/language.md#functions for each function's arguments"),
+            );
+            None
+        }
+    }
+}
+
+fn binary(op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+    let a = type_expr(l, scope, diags);
+    let b = type_expr(r, scope, diags);
+    let (a, b) = (a?, b?);
+    let nullable = match op {
+        BinaryOp::Coalesce => b.nullable,
+        _ => a.nullable || b.nullable,
+    };
+    let bad = |diags: &mut Vec<Diagnostic>| {
+        diags.push(
+            Diagnostic::error(codes::TYPE_MISMATCH, span, "type mismatch", format!("`{}` cannot combine {} and {}", op.symbol(), a.ty, b.ty))
+                .with_help(match op {
+                    BinaryOp::Concat => "`++` joins strings; convert with `::string`".to_string(),
+                    BinaryOp::And | BinaryOp::Or => "both sides of `and`/`or` must be boolean".to_string(),
+                    _ => "convert one side with `::type`, e.g. `x::float`".to_string(),
+                }),
+        );
+        None
+    };
+    let ty = match op {
+        BinaryOp::And | BinaryOp::Or => {
+            if !matches!(a.ty, Type::Bool | Type::Null) || !matches!(b.ty, Type::Bool | Type::Null) {
+                return bad(diags);
+            }
+            Type::Bool
+        }
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            if !a.ty.comparable(b.ty) {
+                return bad(diags);
+            }
+            Type::Bool
+        }
+        BinaryOp::Add | BinaryOp::Sub => match (a.ty, b.ty) {
+            (Type::Date | Type::Timestamp, Type::Interval) => Type::Timestamp,
+            (Type::Interval, Type::Date | Type::Timestamp) if op == BinaryOp::Add => Type::Timestamp,
+            (Type::Interval, Type::Interval) => Type::Interval,
+            (Type::Timestamp, Type::Timestamp) if op == BinaryOp::Sub => Type::Interval,
+            (x, y) if x.is_numeric() && y.is_numeric() => x.unify(y).unwrap_or(Type::Float),
+            _ => return bad(diags),
+        },
+        BinaryOp::Mul | BinaryOp::Rem => match (a.ty, b.ty) {
+            (x, y) if x.is_numeric() && y.is_numeric() => x.unify(y).unwrap_or(Type::Float),
+            _ => return bad(diags),
+        },
+        BinaryOp::Div => {
+            if !(a.ty.is_numeric() && b.ty.is_numeric()) {
+                return bad(diags);
+            }
+            Type::Float
+        }
+        BinaryOp::Concat => {
+            if !matches!(a.ty, Type::String | Type::Null) || !matches!(b.ty, Type::String | Type::Null) {
+                return bad(diags);
+            }
+            Type::String
+        }
+        BinaryOp::Coalesce => match a.ty.unify(b.ty) {
+            Some(t) => t,
+            None => return bad(diags),
+        },
+    };
+    let nullable = nullable || (op == BinaryOp::Div);
+    Some(Expr { kind: ExprKind::Binary(op, Box::new(a), Box::new(b)), ty, nullable })
+}

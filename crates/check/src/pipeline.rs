@@ -1,0 +1,351 @@
+//! One file's pipeline: settings and schedule, then its relations, sinks, checks and tests.
+
+use std::str::FromStr;
+
+use pipec_diag::{codes, did_you_mean, Diagnostic, FileId, Span};
+use pipec_syntax::ast::{self, ExprKind as A, Item, Literal, Schedule as S, SettingKind};
+
+use crate::ir::{Alert, Pipeline, Schedule, Value};
+use crate::{items, relation, Unit, World};
+
+const SETTINGS: &[&str] =
+    &["schedule", "start", "end", "catchup", "retries", "timeout", "alert", "owner", "tags", "description"];
+
+/// Checks the pipeline of `file`; returns it with the `after` references still to resolve.
+pub(crate) fn check_file(
+    world: &World<'_>,
+    file: FileId,
+    unit: &Unit,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Pipeline, Vec<ast::Ident>)> {
+    let mut decls = unit.module.items.iter().filter_map(|i| match i {
+        Item::Pipeline(p) => Some(p),
+        _ => None,
+    });
+    let Some(decl) = decls.next() else {
+        let stray = unit.module.items.iter().find_map(|i| match i {
+            Item::Source(s) => Some(s.span),
+            Item::Transform(t) => Some(t.span),
+            Item::Sink(s) => Some(s.span),
+            Item::Check(c) => Some(c.span),
+            Item::Test(t) => Some(t.span),
+            _ => None,
+        });
+        if let Some(span) = stray {
+            if !unit.broken.is_empty() {
+                return None;
+            }
+            diags.push(
+                Diagnostic::error(codes::MISSING_PIPELINE, span, "declarations without a pipeline", "this belongs to no pipeline")
+                    .with_help("start the file with `pipeline <name> { schedule daily at 03:00 }`; files with only `define`s are modules to `import`"),
+            );
+        }
+        return None;
+    };
+    for extra in decls {
+        diags.push(
+            Diagnostic::error(codes::DUPLICATE_NAME, extra.name.span, "a second pipeline in one file", "second pipeline")
+                .with_label(decl.name.span, "the file's pipeline")
+                .with_help("put each pipeline in its own file; they can depend on each other with `schedule after`"),
+        );
+    }
+    let mut p = Pipeline {
+        name: decl.name.name.clone(),
+        file: world.sources.get(file).name.clone(),
+        span: decl.name.span,
+        schedule: Schedule::Manual,
+        start: None,
+        end: None,
+        catchup: false,
+        retries: 0,
+        retry_backoff_seconds: 300,
+        timeout_seconds: None,
+        alerts: Vec::new(),
+        owner: None,
+        tags: Vec::new(),
+        description: None,
+        relations: Vec::new(),
+        sinks: Vec::new(),
+        checks: Vec::new(),
+        tests: Vec::new(),
+    };
+    let afters = settings(decl, &mut p, diags);
+    relation::check_relations(world, file, unit, &mut p, diags);
+    items::check_items(world, file, unit, &mut p, diags);
+    Some((p, afters))
+}
+
+fn setting_name(kind: &SettingKind) -> &str {
+    match kind {
+        SettingKind::Schedule(_) => "schedule",
+        SettingKind::Start(_) => "start",
+        SettingKind::End(_) => "end",
+        SettingKind::Catchup(_) => "catchup",
+        SettingKind::Retries { .. } => "retries",
+        SettingKind::Timeout(_) => "timeout",
+        SettingKind::Alert(_) => "alert",
+        SettingKind::Owner(_) => "owner",
+        SettingKind::Tags(_) => "tags",
+        SettingKind::Description(_) => "description",
+        SettingKind::Unknown { name, .. } => &name.name,
+    }
+}
+
+pub(crate) fn bad_value(span: Span, what: &str, expected: &str, example: &str) -> Diagnostic {
+    Diagnostic::error(codes::BAD_OPTION_VALUE, span, format!("`{what}` needs {expected}"), format!("expected {expected}"))
+        .with_help(format!("for example: {example}"))
+}
+
+fn settings(decl: &ast::PipelineDecl, p: &mut Pipeline, diags: &mut Vec<Diagnostic>) -> Vec<ast::Ident> {
+    let mut seen: Vec<(&str, Span)> = Vec::new();
+    let mut afters = Vec::new();
+    let mut start_span = None;
+    for s in &decl.settings {
+        let name = setting_name(&s.kind);
+        if !matches!(s.kind, SettingKind::Alert(_) | SettingKind::Unknown { .. }) {
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                diags.push(
+                    Diagnostic::error(codes::DUPLICATE_SETTING, s.span, format!("`{name}` is set twice"), "second setting")
+                        .with_label(*first, "first set here")
+                        .with_help("keep one of them"),
+                );
+                continue;
+            }
+            seen.push((name, s.span));
+        }
+        match &s.kind {
+            SettingKind::Schedule(sched) => p.schedule = schedule(sched, &mut afters, diags).unwrap_or(Schedule::Manual),
+            SettingKind::Start(e) => {
+                p.start = date_value(e, "start", diags);
+                start_span = Some(e.span);
+            }
+            SettingKind::End(e) => {
+                p.end = date_value(e, "end", diags);
+                if let (Some(a), Some(b)) = (&p.start, &p.end) {
+                    if b < a {
+                        let mut d = Diagnostic::error(codes::BAD_DATE_RANGE, e.span, "the end date is before the start date", "ends here");
+                        if let Some(sp) = start_span {
+                            d = d.with_label(sp, "starts here");
+                        }
+                        diags.push(d.with_help("swap the dates, or remove `end` to run without an end"));
+                    }
+                }
+            }
+            SettingKind::Catchup(e) => match &e.kind {
+                A::Literal(Literal::Bool(b)) => p.catchup = *b,
+                _ => diags.push(bad_value(e.span, "catchup", "true or false", "catchup true")),
+            },
+            SettingKind::Retries { count, backoff } => {
+                match &count.kind {
+                    A::Literal(Literal::Int(n)) if (0..=100).contains(n) => p.retries = *n as u32,
+                    _ => diags.push(bad_value(count.span, "retries", "a count from 0 to 100", "retries 3 backoff 5m")),
+                }
+                if let Some(b) = backoff {
+                    if let Some(secs) = seconds(b, "backoff", diags) {
+                        p.retry_backoff_seconds = secs;
+                    }
+                }
+            }
+            SettingKind::Timeout(e) => p.timeout_seconds = seconds(e, "timeout", diags),
+            SettingKind::Alert(e) => {
+                if let Some(a) = alert(e, diags) {
+                    p.alerts.push(a);
+                }
+            }
+            SettingKind::Owner(e) => p.owner = string_value(e, "owner", diags),
+            SettingKind::Description(e) => p.description = string_value(e, "description", diags),
+            SettingKind::Tags(e) => match &e.kind {
+                A::List(items) => {
+                    for i in items {
+                        if let Some(t) = string_value(i, "tags", diags) {
+                            p.tags.push(t);
+                        }
+                    }
+                }
+                _ => diags.push(bad_value(e.span, "tags", "a list of strings", "tags [\"bike\", \"mart\"]")),
+            },
+            SettingKind::Unknown { name, .. } => {
+                let sug = did_you_mean(&name.name, SETTINGS.iter().copied());
+                diags.push(
+                    Diagnostic::error(codes::UNKNOWN_SETTING, name.span, format!("unknown pipeline setting `{}`", name.name), "not a setting")
+                        .with_suggestion(sug, format!("settings are: {}", SETTINGS.join(", "))),
+                );
+            }
+        }
+    }
+    afters
+}
+
+fn string_value(e: &ast::Expr, what: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    match &e.kind {
+        A::Literal(Literal::Str(s)) => Some(s.clone()),
+        _ => {
+            diags.push(bad_value(e.span, what, "a string", &format!("{what} \"...\"")));
+            None
+        }
+    }
+}
+
+fn date_value(e: &ast::Expr, what: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    match &e.kind {
+        A::Literal(Literal::Date(d)) => Some(d.clone()),
+        _ => {
+            diags.push(bad_value(e.span, what, "a date", &format!("{what} 2024-01-01")));
+            None
+        }
+    }
+}
+
+pub(crate) fn seconds(e: &ast::Expr, what: &str, diags: &mut Vec<Diagnostic>) -> Option<u64> {
+    match &e.kind {
+        A::Literal(Literal::Duration(us)) if *us > 0 => Some((*us as u64).div_ceil(1_000_000)),
+        _ => {
+            diags.push(bad_value(e.span, what, "a positive duration", &format!("{what} 5m (units: ms, s, m, h, d, w)")));
+            None
+        }
+    }
+}
+
+/// A `secret("NAME")` call or a string literal.
+pub(crate) fn secret_or_string(e: &ast::Expr, what: &str, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+    match &e.kind {
+        A::Literal(Literal::Str(s)) => Some(Value::Str(s.clone())),
+        A::Call(c) if c.name.dotted() == "secret" => match c.args.as_slice() {
+            [ast::Arg { name: None, value: ast::Expr { kind: A::Literal(Literal::Str(n)), .. } }] if valid_secret_name(n) => {
+                Some(Value::Secret(n.clone()))
+            }
+            _ => {
+                diags.push(bad_value(c.span, "secret", "one name of letters, digits and `_`", "secret(\"SLACK_WEBHOOK\")"));
+                None
+            }
+        },
+        _ => {
+            diags.push(bad_value(e.span, what, "a string or `secret(\"NAME\")`", &format!("{what} = secret(\"NAME\")")));
+            None
+        }
+    }
+}
+
+fn valid_secret_name(n: &str) -> bool {
+    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn alert(e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<Alert> {
+    let A::Call(c) = &e.kind else {
+        diags.push(bad_value(e.span, "alert", "`slack(...)` or `email(...)`", "alert slack(secret(\"SLACK_WEBHOOK\"))"));
+        return None;
+    };
+    let kind = c.name.dotted();
+    let arg = match c.args.as_slice() {
+        [a] if a.name.is_none() => &a.value,
+        _ => {
+            diags.push(bad_value(c.span, &kind, "exactly one argument", "alert email(\"data@example.com\")"));
+            return None;
+        }
+    };
+    match kind.as_str() {
+        "slack" => secret_or_string(arg, "slack", diags).map(|url| Alert::Slack { url }),
+        "email" => string_value(arg, "email", diags).map(|to| Alert::Email { to }),
+        other => {
+            let s = did_you_mean(other, ["slack", "email"]);
+            diags.push(
+                Diagnostic::error(codes::UNKNOWN_SOURCE_KIND, c.name.span, format!("unknown alert kind `{other}`"), "not an alert kind")
+                    .with_suggestion(s, "alerts are `slack(url or secret)` and `email(address)`"),
+            );
+            None
+        }
+    }
+}
+
+fn timezone(tz: Option<&ast::StrLit>, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let Some(tz) = tz else { return Some("UTC".into()) };
+    if chrono_tz::Tz::from_str(&tz.value).is_ok() {
+        return Some(tz.value.clone());
+    }
+    let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+    let s = did_you_mean(&tz.value, names);
+    diags.push(
+        Diagnostic::error(codes::UNKNOWN_TIMEZONE, tz.span, format!("unknown time zone `{}`", tz.value), "not an IANA time zone")
+            .with_suggestion(s, "use an IANA name such as \"Asia/Seoul\", \"Europe/Berlin\" or \"UTC\""),
+    );
+    None
+}
+
+fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) -> Option<Schedule> {
+    match s {
+        S::Daily { at, tz } => {
+            let tz = timezone(tz.as_ref(), diags);
+            let (h, m) = match at {
+                Some(t) => {
+                    let (h, m) = t.value.split_once(':')?;
+                    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+                    if h > 23 || m > 59 {
+                        diags.push(
+                            Diagnostic::error(codes::BAD_TIME, t.span, format!("`{}` is not a time of day", t.value), "hours go to 23, minutes to 59")
+                                .with_help("write a 24-hour time such as `03:00` or `23:30`"),
+                        );
+                        return None;
+                    }
+                    (h, m)
+                }
+                None => (0, 0),
+            };
+            Some(Schedule::Cron { expr: format!("{m} {h} * * *"), tz: tz? })
+        }
+        S::Hourly { at } => {
+            let m = match at {
+                Some(t) => {
+                    let m: u32 = t.value.trim_start_matches(':').parse().ok()?;
+                    if m > 59 {
+                        diags.push(
+                            Diagnostic::error(codes::BAD_TIME, t.span, format!("`{}` is not a minute of the hour", t.value), "minutes go to 59")
+                                .with_help("write `hourly at :15`"),
+                        );
+                        return None;
+                    }
+                    m
+                }
+                None => 0,
+            };
+            Some(Schedule::Cron { expr: format!("{m} * * * *"), tz: "UTC".into() })
+        }
+        S::Cron { expr, tz } => {
+            let tz = timezone(tz.as_ref(), diags);
+            let fields = expr.value.split_whitespace().count();
+            let parsed = croner::parser::CronParser::builder()
+                .seconds(croner::parser::Seconds::Disallowed)
+                .build()
+                .parse(&expr.value);
+            if fields != 5 || parsed.is_err() {
+                let why = match (&parsed, fields) {
+                    (_, n) if n != 5 => format!("expected 5 fields (minute hour day month weekday), found {n}"),
+                    (Err(e), _) => e.to_string(),
+                    _ => String::new(),
+                };
+                diags.push(
+                    Diagnostic::error(codes::BAD_CRON, expr.span, format!("invalid cron expression `{}`", expr.value), why)
+                        .with_help("cron has five fields: minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\""),
+                );
+                return None;
+            }
+            Some(Schedule::Cron { expr: expr.value.split_whitespace().collect::<Vec<_>>().join(" "), tz: tz? })
+        }
+        S::Every(e) => {
+            let secs = seconds(e, "every", diags)?;
+            if secs < 60 {
+                diags.push(bad_value(e.span, "every", "a period of at least one minute", "schedule every 15m"));
+                return None;
+            }
+            Some(Schedule::Every { seconds: secs })
+        }
+        S::After(names) => {
+            afters.extend(names.iter().cloned());
+            Some(Schedule::After { pipelines: names.iter().map(|n| n.name.clone()).collect() })
+        }
+        S::OnFile(path) => {
+            crate::relation::check_template(path, diags);
+            Some(Schedule::OnFile { path: path.value.clone() })
+        }
+        S::Continuous => Some(Schedule::Continuous),
+    }
+}

@@ -1,0 +1,1105 @@
+//! Sources and transforms: schemas, options, and typing of every step.
+
+use std::collections::HashMap;
+
+use pipec_diag::{codes, did_you_mean, Diagnostic, FileId, Span};
+use pipec_syntax::ast::{self, BinaryOp, ExprKind as A, Item, JoinKind, Literal, RelHead, StepKind as S};
+
+use crate::expand;
+use crate::expr::{not_boolean, resolve_type, type_expr, unknown_column, Scope};
+use crate::ir::{
+    Column, Expr, ExprKind, FileFormat, Head, Pipeline, Relation, RelationKind, Schema, Side, SortKey, Source, Step,
+    StepKind, Transform, Type, Value,
+};
+use crate::pipeline::{bad_value, secret_or_string, seconds};
+use crate::{Unit, World};
+
+/// Placeholders accepted in path templates.
+pub const TEMPLATE_VARS: &[&str] = &["ds", "ds_nodash", "yyyy", "mm", "dd", "hh", "start", "end"];
+
+const SOURCE_KINDS: &[&str] = &["calendar", "csv", "ndjson", "json", "parquet", "http", "postgres", "table", "kafka", "kinesis"];
+
+/// Deepest define expansion (defines applying defines).
+const MAX_EXPANSION: usize = 16;
+
+enum State {
+    Visiting,
+    Done(Option<Schema>),
+}
+
+struct Cx<'w, 'u> {
+    world: &'w World<'w>,
+    file: FileId,
+    decls: HashMap<&'u str, &'u Item>,
+    order: Vec<&'u str>,
+    state: HashMap<String, State>,
+    stack: Vec<(String, Span)>,
+    relations: Vec<Relation>,
+    broken: &'u [String],
+    expansion_depth: usize,
+}
+
+/// Types every source and transform of the file into `p.relations` (dependency order).
+pub(crate) fn check_relations(world: &World<'_>, file: FileId, unit: &Unit, p: &mut Pipeline, diags: &mut Vec<Diagnostic>) {
+    let mut cx = Cx {
+        world,
+        file,
+        decls: HashMap::new(),
+        order: Vec::new(),
+        state: HashMap::new(),
+        stack: Vec::new(),
+        relations: Vec::new(),
+        broken: &unit.broken,
+        expansion_depth: 0,
+    };
+    for item in &unit.module.items {
+        let name = match item {
+            Item::Source(s) => &s.name,
+            Item::Transform(t) => &t.name,
+            _ => continue,
+        };
+        if let Some(prev) = cx.decls.get(name.name.as_str()) {
+            let prev_span = match prev {
+                Item::Source(s) => s.name.span,
+                Item::Transform(t) => t.name.span,
+                _ => Span::default(),
+            };
+            diags.push(
+                Diagnostic::error(codes::DUPLICATE_NAME, name.span, format!("`{}` is declared twice", name.name), "second declaration")
+                    .with_label(prev_span, "first declared here")
+                    .with_help("rename one of them"),
+            );
+            continue;
+        }
+        cx.decls.insert(&name.name, item);
+        cx.order.push(&name.name);
+    }
+    let order = cx.order.clone();
+    for name in order {
+        cx.resolve(name, None, diags);
+    }
+    p.relations = cx.relations;
+}
+
+impl<'w, 'u> Cx<'w, 'u> {
+    /// The schema of relation `name`, typing it first if needed. `None` after an error.
+    fn resolve(&mut self, name: &str, used_at: Option<Span>, diags: &mut Vec<Diagnostic>) -> Option<Schema> {
+        match self.state.get(name) {
+            Some(State::Done(s)) => return s.clone(),
+            Some(State::Visiting) => {
+                let at = used_at.unwrap_or_default();
+                let pos = self.stack.iter().position(|(n, _)| n == name).unwrap_or(0);
+                let mut path: Vec<String> = self.stack[pos..].iter().map(|(n, _)| n.clone()).collect();
+                path.push(name.to_string());
+                let mut d = Diagnostic::error(codes::CYCLE, at, format!("dependency cycle: {}", path.join(" -> ")), format!("`{name}` depends on itself through this reference"))
+                    .with_help("a transform cannot read its own output; break the cycle by reading a source or a table written by another run");
+                for (n, sp) in &self.stack[pos + 1..] {
+                    d = d.with_label(*sp, format!("`{n}` is used here"));
+                }
+                diags.push(d);
+                return None;
+            }
+            None => {}
+        }
+        let Some(&item) = self.decls.get(name) else { return None };
+        self.state.insert(name.to_string(), State::Visiting);
+        self.stack.push((name.to_string(), used_at.unwrap_or_default()));
+        let result = match item {
+            Item::Source(s) => self.source(s, diags),
+            Item::Transform(t) => self.transform(t, diags),
+            _ => None,
+        };
+        self.stack.pop();
+        let schema = result.as_ref().map(|r| r.schema.clone());
+        if let Some(r) = result {
+            self.relations.push(r);
+        }
+        self.state.insert(name.to_string(), State::Done(schema.clone()));
+        schema
+    }
+
+    /// Resolves a relation reference, reporting unknown names with a suggestion.
+    fn reference(&mut self, q: &ast::QName, diags: &mut Vec<Diagnostic>) -> Option<Schema> {
+        let name = q.dotted();
+        if q.parts.len() == 1 && self.decls.contains_key(name.as_str()) {
+            return self.resolve(&name, Some(q.span), diags);
+        }
+        if self.broken.contains(&name) {
+            return None;
+        }
+        let s = did_you_mean(&name, self.order.iter().copied());
+        let help = if q.parts.len() > 1 {
+            format!("to read the warehouse table `{name}`, declare it: `source {} = table(\"{name}\") {{ ... }}`", q.last().name)
+        } else {
+            "declare it with `source` or `transform` in this file".to_string()
+        };
+        diags.push(
+            Diagnostic::error(codes::UNKNOWN_RELATION, q.span, format!("unknown relation `{name}`"), "not declared in this pipeline")
+                .with_suggestion(s, help),
+        );
+        None
+    }
+
+    fn source(&mut self, s: &ast::SourceDecl, diags: &mut Vec<Diagnostic>) -> Option<Relation> {
+        let schema = schema_block(&s.schema, diags);
+        let origin = source_origin(&s.origin, diags);
+        if let (Some(Source::Calendar { .. }), Some(sc)) = (&origin, &schema) {
+            let ok = sc.columns.len() == 1 && sc.columns[0].name == "day" && sc.columns[0].ty == Type::Date && !sc.columns[0].nullable;
+            if !ok {
+                diags.push(bad_value(s.span, "calendar", "the schema `{ day: date }`", "source days = calendar(from = 2024-01-01, to = 2024-12-31) { day: date }"));
+                return None;
+            }
+        }
+        Some(Relation { name: s.name.name.clone(), span: s.name.span, schema: schema?, kind: RelationKind::Source(origin?) })
+    }
+
+    fn transform(&mut self, t: &ast::TransformDecl, diags: &mut Vec<Diagnostic>) -> Option<Relation> {
+        let (head, schema) = self.head(&t.body.head, diags)?;
+        let head_name = match &head {
+            Head::Relation(n) => Some(n.clone()),
+            Head::Sql { .. } => None,
+        };
+        let mut steps = Vec::new();
+        let schema = self.steps(&t.body.steps, schema, head_name.as_deref(), &mut steps, diags)?;
+        Some(Relation {
+            name: t.name.name.clone(),
+            span: t.name.span,
+            schema,
+            kind: RelationKind::Transform(Transform { head, steps }),
+        })
+    }
+
+    fn head(&mut self, head: &RelHead, diags: &mut Vec<Diagnostic>) -> Option<(Head, Schema)> {
+        match head {
+            RelHead::Ref(q) => {
+                let schema = self.reference(q, diags)?;
+                Some((Head::Relation(q.dotted()), schema))
+            }
+            RelHead::Sql { sql, schema } => {
+                let mut refs = Vec::new();
+                let mut ok = true;
+                for (name, offset) in placeholders(&sql.value) {
+                    if TEMPLATE_VARS.contains(&name.as_str()) {
+                        continue;
+                    }
+                    if self.decls.contains_key(name.as_str()) {
+                        let at = Span::new(sql.span.file, sql.span.start as usize + 3 + offset, sql.span.start as usize + 3 + offset + name.len() + 2);
+                        if self.resolve(&name, Some(at), diags).is_none() {
+                            ok = false;
+                        }
+                        if !refs.contains(&name) {
+                            refs.push(name);
+                        }
+                    } else {
+                        let start = sql.span.start as usize + 3 + offset;
+                        let span = Span::new(sql.span.file, start, start + name.len() + 2);
+                        let cands = self.order.iter().copied().chain(TEMPLATE_VARS.iter().copied());
+                        let s = did_you_mean(&name, cands);
+                        diags.push(
+                            Diagnostic::error(codes::UNKNOWN_RELATION, span, format!("unknown relation `{name}` in SQL"), "not a relation or run parameter")
+                                .with_suggestion(s, "`{name}` in SQL names a relation of this pipeline or a run parameter; write `{{` for a literal brace"),
+                        );
+                        ok = false;
+                    }
+                }
+                let schema = schema_block(schema, diags)?;
+                ok.then(|| (Head::Sql { sql: sql.value.clone(), refs }, schema))
+            }
+            RelHead::Call(call) => {
+                // `define_name(relation, args...)` as a head: the same as `relation | define_name(args...)`.
+                let Some(first) = call.args.first().filter(|a| a.name.is_none()) else {
+                    diags.push(
+                        Diagnostic::error(codes::BAD_ARGUMENTS, call.span, format!("`{}` needs a relation as its first argument", call.name.dotted()), "no input relation")
+                            .with_help("write `relation | transform_name(args)`"),
+                    );
+                    return None;
+                };
+                let A::Name(q) = &first.value.kind else {
+                    diags.push(
+                        Diagnostic::error(codes::BAD_ARGUMENTS, first.value.span, "the first argument must name a relation", "not a relation")
+                            .with_help("write `relation | transform_name(args)`"),
+                    );
+                    return None;
+                };
+                let schema = self.reference(q, diags)?;
+                let _ = schema;
+                diags.push(
+                    Diagnostic::error(codes::BAD_ARGUMENTS, call.span, "a transform cannot start with a call", "write the relation first")
+                        .with_help(format!("write `{} | {}(...)`", q.dotted(), call.name.dotted())),
+                );
+                None
+            }
+        }
+    }
+
+    fn steps(
+        &mut self,
+        steps: &[ast::Step],
+        mut cur: Schema,
+        head_name: Option<&str>,
+        out: &mut Vec<Step>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Schema> {
+        let mut ok = true;
+        for step in steps {
+            match self.step(step, &cur, head_name, out, diags) {
+                Some(next) => cur = next,
+                // These steps keep their input's columns, so later steps can still be checked.
+                None if matches!(step.kind, S::Filter(_) | S::Sort(_) | S::Take(_) | S::Distinct) => ok = false,
+                None => return None,
+            }
+        }
+        ok.then_some(cur)
+    }
+
+    fn step(
+        &mut self,
+        step: &ast::Step,
+        cur: &Schema,
+        head_name: Option<&str>,
+        out: &mut Vec<Step>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Schema> {
+        let rows = Scope::rows(cur);
+        let (kind, schema) = match &step.kind {
+            S::Filter(cond) => {
+                let e = type_expr(cond, &rows, diags)?;
+                if !matches!(e.ty, Type::Bool | Type::Null) {
+                    diags.push(not_boolean(cond.span, e.ty, "a filter condition"));
+                    return None;
+                }
+                let mut schema = cur.clone();
+                refine_not_null(&e, &mut schema);
+                (StepKind::Filter(e), schema)
+            }
+            S::Derive(assigns) => {
+                let mut schema = cur.clone();
+                let mut typed = Vec::new();
+                let mut failed = false;
+                for a in assigns {
+                    match type_expr(&a.value, &Scope::rows(&schema), diags) {
+                        Some(e) => {
+                            schema.set(Column { name: a.name.name.clone(), ty: concrete(e.ty), nullable: e.nullable });
+                            typed.push((a.name.name.clone(), e));
+                        }
+                        None => failed = true,
+                    }
+                }
+                if failed {
+                    return None;
+                }
+                (StepKind::Derive(typed), schema)
+            }
+            S::Select(items) => {
+                let mut schema = Schema::default();
+                let mut typed = Vec::new();
+                let mut failed = false;
+                for item in items {
+                    let name = match (&item.name, &item.value.kind) {
+                        (Some(n), _) => n.clone(),
+                        (None, A::Name(q)) => q.last().clone(),
+                        (None, _) => {
+                            diags.push(
+                                Diagnostic::error(codes::UNNAMED_EXPRESSION, item.value.span, "this expression needs a name", "unnamed")
+                                    .with_help("name it: `select total = price * qty`"),
+                            );
+                            failed = true;
+                            continue;
+                        }
+                    };
+                    let Some(e) = type_expr(&item.value, &rows, diags) else {
+                        failed = true;
+                        continue;
+                    };
+                    if schema.get(&name.name).is_some() {
+                        diags.push(duplicate_column(&name));
+                        failed = true;
+                        continue;
+                    }
+                    schema.columns.push(Column { name: name.name.clone(), ty: concrete(e.ty), nullable: e.nullable });
+                    typed.push((name.name.clone(), e));
+                }
+                if failed {
+                    return None;
+                }
+                (StepKind::Select(typed), schema)
+            }
+            S::SelectExcept(names) => {
+                let mut schema = cur.clone();
+                let mut failed = false;
+                for n in names {
+                    if schema.get(&n.name).is_none() {
+                        diags.push(unknown_column(n, &cur.names().collect::<Vec<_>>()));
+                        failed = true;
+                    }
+                    schema.columns.retain(|c| c.name != n.name);
+                }
+                if failed {
+                    return None;
+                }
+                let typed = schema.columns.iter().map(|c| (c.name.clone(), column_ref(c, None))).collect();
+                (StepKind::Select(typed), schema)
+            }
+            S::Join { kind, relation, alias, cond } => self.join(*kind, relation, alias.as_ref(), cond, cur, head_name, step.span, diags)?,
+            S::Group { keys, aggregates } => {
+                let mut schema = Schema::default();
+                let mut typed_keys = Vec::new();
+                let mut failed = false;
+                for k in keys {
+                    let A::Name(q) = &k.kind else {
+                        diags.push(
+                            Diagnostic::error(codes::UNNAMED_EXPRESSION, k.span, "a group key must be a column", "computed key")
+                                .with_help("compute it first: `derive day = date_trunc(\"day\", ts) | group day { ... }`"),
+                        );
+                        failed = true;
+                        continue;
+                    };
+                    let Some(e) = type_expr(k, &rows, diags) else {
+                        failed = true;
+                        continue;
+                    };
+                    let name = q.last().name.clone();
+                    schema.columns.push(Column { name: name.clone(), ty: e.ty, nullable: e.nullable });
+                    typed_keys.push((name, e));
+                }
+                let key_names: Vec<String> = typed_keys.iter().map(|(n, _)| n.clone()).collect();
+                let aggs = aggregates_of(aggregates, cur, &key_names, &mut schema, diags);
+                if failed {
+                    return None;
+                }
+                (StepKind::Group { keys: typed_keys, aggregates: aggs? }, schema)
+            }
+            S::Aggregate(aggregates) => {
+                let mut schema = Schema::default();
+                let aggs = aggregates_of(aggregates, cur, &[], &mut schema, diags)?;
+                (StepKind::Group { keys: Vec::new(), aggregates: aggs }, schema)
+            }
+            S::Sort(keys) => {
+                let typed = sort_keys(keys, &rows, diags)?;
+                (StepKind::Sort(typed), cur.clone())
+            }
+            S::Take(n) => match &n.kind {
+                A::Literal(Literal::Int(v)) if *v >= 0 => (StepKind::Take(*v as u64), cur.clone()),
+                _ => {
+                    diags.push(bad_value(n.span, "take", "a whole number of rows", "take 10"));
+                    return None;
+                }
+            },
+            S::Distinct => (StepKind::Distinct, cur.clone()),
+            S::Union(q) => {
+                let other = self.reference(q, diags)?;
+                let same_names = other.columns.len() == cur.columns.len()
+                    && other.columns.iter().zip(&cur.columns).all(|(a, b)| a.name == b.name);
+                if !same_names {
+                    let left: Vec<&str> = cur.names().collect();
+                    let right: Vec<&str> = other.names().collect();
+                    diags.push(
+                        Diagnostic::error(codes::UNION_MISMATCH, q.span, format!("`{}` has different columns", q.dotted()), format!("has ({})", right.join(", ")))
+                            .with_help(format!("both sides need the same columns in the same order: ({}); use `select` on one side", left.join(", "))),
+                    );
+                    return None;
+                }
+                let mut schema = cur.clone();
+                for (c, o) in schema.columns.iter_mut().zip(&other.columns) {
+                    match c.ty.unify(o.ty) {
+                        Some(t) => c.ty = t,
+                        None => {
+                            diags.push(
+                                Diagnostic::error(codes::UNION_MISMATCH, q.span, format!("column `{}` is {} on one side and {} on the other", c.name, c.ty, o.ty), "incompatible column")
+                                    .with_help("cast one side with `derive x = x::type`"),
+                            );
+                            return None;
+                        }
+                    }
+                    c.nullable |= o.nullable;
+                }
+                (StepKind::Union(q.dotted()), schema)
+            }
+            S::Window { partition, order, functions } => {
+                let mut part = Vec::new();
+                let mut failed = false;
+                for p in partition {
+                    match type_expr(p, &rows, diags) {
+                        Some(e) => part.push(e),
+                        None => failed = true,
+                    }
+                }
+                let ord = sort_keys(order, &rows, diags);
+                let wscope = Scope { schema: cur, left_names: Vec::new(), right: None, aggregates: true, windows: true, in_aggregate: false };
+                let mut schema = cur.clone();
+                let mut funcs = Vec::new();
+                for f in functions {
+                    match type_expr(&f.value, &wscope, diags) {
+                        Some(e) => {
+                            schema.set(Column { name: f.name.name.clone(), ty: concrete(e.ty), nullable: e.nullable });
+                            funcs.push((f.name.name.clone(), e));
+                        }
+                        None => failed = true,
+                    }
+                }
+                if failed {
+                    return None;
+                }
+                (StepKind::Window { partition: part, order: ord?, functions: funcs }, schema)
+            }
+            S::Apply(call) => return self.apply(call, cur, head_name, out, diags),
+        };
+        out.push(Step { kind, schema: schema.clone(), span: step.span });
+        Some(schema)
+    }
+
+    fn apply(
+        &mut self,
+        call: &ast::Call,
+        cur: &Schema,
+        head_name: Option<&str>,
+        out: &mut Vec<Step>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Schema> {
+        let name = call.name.dotted();
+        let Some((def_file, def)) = self.world.define(self.file, &name) else {
+            let names = self.world.define_names(self.file);
+            let s = did_you_mean(&name, names.iter().map(String::as_str));
+            let help = if names.is_empty() {
+                "import reusable transforms first, e.g. `import std.dedupe`".to_string()
+            } else {
+                format!("transforms in scope: {}", names.join(", "))
+            };
+            diags.push(
+                Diagnostic::error(codes::UNKNOWN_FUNCTION, call.name.span, format!("unknown transform `{name}`"), "not a step or a defined transform")
+                    .with_suggestion(s, help),
+            );
+            return None;
+        };
+        if self.expansion_depth >= MAX_EXPANSION {
+            diags.push(
+                Diagnostic::error(codes::CYCLE, call.span, format!("`{name}` expands into itself"), "recursive define")
+                    .with_help("a define cannot apply itself, directly or through others"),
+            );
+            return None;
+        }
+        let steps = expand::relation_define(def, call, cur, diags)?;
+        let prev_file = self.file;
+        self.file = def_file;
+        self.expansion_depth += 1;
+        let before = diags.len();
+        let result = self.steps(&steps, cur.clone(), head_name, out, diags);
+        self.expansion_depth -= 1;
+        self.file = prev_file;
+        if diags.len() > before {
+            for d in &mut diags[before..] {
+                d.labels.push(pipec_diag::Label { span: call.span, message: format!("in this use of `{name}`") });
+            }
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join(
+        &mut self,
+        kind: JoinKind,
+        relation: &ast::QName,
+        alias: Option<&ast::Ident>,
+        cond: &ast::JoinCond,
+        cur: &Schema,
+        head_name: Option<&str>,
+        step_span: Span,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<(StepKind, Schema)> {
+        let right = self.reference(relation, diags)?;
+        let right_name = relation.dotted();
+        let alias_name = alias.map(|a| a.name.clone()).unwrap_or_else(|| relation.last().name.clone());
+        let mut left_names = vec!["this", "left"];
+        if let Some(h) = head_name {
+            left_names.push(h);
+        }
+        let right_names = vec![alias_name.as_str(), "that", "right"];
+        let scope = Scope { schema: cur, left_names, right: Some((right_names, &right)), aggregates: false, windows: false, in_aggregate: false };
+        let mut shared: Vec<String> = Vec::new();
+        let on = match cond {
+            ast::JoinCond::Using(cols) => {
+                let mut conj: Option<Expr> = None;
+                let mut failed = false;
+                for c in cols {
+                    let (l, r) = (cur.get(&c.name), right.get(&c.name));
+                    let (Some(l), Some(r)) = (l, r) else {
+                        let side = if l.is_none() { cur } else { &right };
+                        diags.push(unknown_column(c, &side.names().collect::<Vec<_>>()));
+                        failed = true;
+                        continue;
+                    };
+                    if !l.ty.comparable(r.ty) {
+                        diags.push(incomparable(c.span, c.span, l.ty, r.ty));
+                        failed = true;
+                        continue;
+                    }
+                    shared.push(c.name.clone());
+                    let eq = Expr {
+                        kind: ExprKind::Binary(BinaryOp::Eq, Box::new(column_ref(l, Some(Side::Left))), Box::new(column_ref(r, Some(Side::Right)))),
+                        ty: Type::Bool,
+                        nullable: l.nullable || r.nullable,
+                    };
+                    conj = Some(and(conj, eq));
+                }
+                if failed {
+                    return None;
+                }
+                conj?
+            }
+            ast::JoinCond::On(e) => {
+                let mut conj: Option<Expr> = None;
+                let mut failed = false;
+                for part in conjuncts(e) {
+                    if let A::Binary(BinaryOp::Eq, a, b) = &part.kind {
+                        let ta = type_expr(a, &scope, diags);
+                        let tb = type_expr(b, &scope, diags);
+                        let (Some(ta), Some(tb)) = (ta, tb) else {
+                            failed = true;
+                            continue;
+                        };
+                        if !ta.ty.comparable(tb.ty) {
+                            diags.push(incomparable(a.span, b.span, ta.ty, tb.ty));
+                            failed = true;
+                            continue;
+                        }
+                        if let (ExprKind::Column { name: x, side: sx }, ExprKind::Column { name: y, side: sy }) = (&ta.kind, &tb.kind) {
+                            if x == y && sx != sy {
+                                shared.push(x.clone());
+                            }
+                        }
+                        let nullable = ta.nullable || tb.nullable;
+                        let eq = Expr { kind: ExprKind::Binary(BinaryOp::Eq, Box::new(ta), Box::new(tb)), ty: Type::Bool, nullable };
+                        conj = Some(and(conj, eq));
+                    } else {
+                        let Some(t) = type_expr(part, &scope, diags) else {
+                            failed = true;
+                            continue;
+                        };
+                        if !matches!(t.ty, Type::Bool | Type::Null) {
+                            diags.push(not_boolean(part.span, t.ty, "a join condition"));
+                            failed = true;
+                            continue;
+                        }
+                        conj = Some(and(conj, t));
+                    }
+                }
+                if failed {
+                    return None;
+                }
+                conj?
+            }
+        };
+        let mut schema = cur.clone();
+        if matches!(kind, JoinKind::Right | JoinKind::Full) {
+            for c in &mut schema.columns {
+                c.nullable = true;
+            }
+        }
+        let mut right_columns = Vec::new();
+        let mut failed = false;
+        for c in &right.columns {
+            if shared.contains(&c.name) {
+                continue;
+            }
+            if cur.get(&c.name).is_some() {
+                diags.push(
+                    Diagnostic::error(codes::JOIN_CONFLICT, relation.span, format!("column `{}` is on both sides of the join", c.name), format!("`{right_name}` also has `{}`", c.name))
+                        .with_label(step_span, "in this join")
+                        .with_help(format!("rename it on one side first (`derive {0}_2 = {0} | select except {0}`), or join `using ({0})` if it is a key", c.name)),
+                );
+                failed = true;
+                continue;
+            }
+            let nullable = c.nullable || matches!(kind, JoinKind::Left | JoinKind::Full);
+            schema.columns.push(Column { name: c.name.clone(), ty: c.ty, nullable });
+            right_columns.push(c.name.clone());
+        }
+        if failed {
+            return None;
+        }
+        Some((StepKind::Join { kind, right: right_name, on, right_columns }, schema))
+    }
+}
+
+fn incomparable(a: Span, b: Span, ta: Type, tb: Type) -> Diagnostic {
+    let d = Diagnostic::error(codes::JOIN_KEYS_INCOMPARABLE, a, "join keys are not comparable", format!("this is {ta}"));
+    let d = if a != b { d.with_label(b, format!("this is {tb}")) } else { d };
+    d.with_help(format!("cast one key so both are the same type, e.g. `derive k = k::{ta}` before the join"))
+}
+
+fn and(acc: Option<Expr>, e: Expr) -> Expr {
+    match acc {
+        None => e,
+        Some(a) => {
+            let nullable = a.nullable || e.nullable;
+            Expr { kind: ExprKind::Binary(BinaryOp::And, Box::new(a), Box::new(e)), ty: Type::Bool, nullable }
+        }
+    }
+}
+
+fn conjuncts(e: &ast::Expr) -> Vec<&ast::Expr> {
+    let mut out = Vec::new();
+    let mut stack = vec![e];
+    while let Some(x) = stack.pop() {
+        match &x.kind {
+            A::Binary(BinaryOp::And, a, b) => {
+                stack.push(b);
+                stack.push(a);
+            }
+            _ => out.push(x),
+        }
+    }
+    out
+}
+
+pub(crate) fn column_ref(c: &Column, side: Option<Side>) -> Expr {
+    Expr { kind: ExprKind::Column { name: c.name.clone(), side }, ty: c.ty, nullable: c.nullable }
+}
+
+/// A bare `null` gets a concrete column type (string) when it becomes a column.
+fn concrete(t: Type) -> Type {
+    if t == Type::Null {
+        Type::String
+    } else {
+        t
+    }
+}
+
+fn duplicate_column(name: &ast::Ident) -> Diagnostic {
+    Diagnostic::error(codes::DUPLICATE_COLUMN, name.span, format!("column `{}` appears twice", name.name), "duplicate column")
+        .with_help("give each column its own name")
+}
+
+fn refine_not_null(cond: &Expr, schema: &mut Schema) {
+    match &cond.kind {
+        ExprKind::Binary(BinaryOp::And, a, b) => {
+            refine_not_null(a, schema);
+            refine_not_null(b, schema);
+        }
+        ExprKind::IsNull { value, negated: true } => {
+            if let ExprKind::Column { name, .. } = &value.kind {
+                if let Some(c) = schema.columns.iter_mut().find(|c| &c.name == name) {
+                    c.nullable = false;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn sort_keys(keys: &[ast::SortKey], scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Vec<SortKey>> {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for k in keys {
+        match type_expr(&k.value, scope, diags) {
+            Some(e) => out.push(SortKey { value: e, descending: k.descending }),
+            None => failed = true,
+        }
+    }
+    (!failed).then_some(out)
+}
+
+/// Columns referenced outside any aggregate call.
+pub(crate) fn bare_columns(e: &Expr, out: &mut Vec<String>) {
+    match &e.kind {
+        ExprKind::Column { name, .. } => out.push(name.clone()),
+        ExprKind::Call { kind: crate::ir::FnKind::Aggregate, .. } => {}
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| bare_columns(a, out)),
+        ExprKind::Unary(_, x) | ExprKind::Cast(x, _) => bare_columns(x, out),
+        ExprKind::IsNull { value, .. } => bare_columns(value, out),
+        ExprKind::Binary(_, a, b) => {
+            bare_columns(a, out);
+            bare_columns(b, out);
+        }
+        ExprKind::InList(x, l) => {
+            bare_columns(x, out);
+            l.iter().for_each(|a| bare_columns(a, out));
+        }
+        ExprKind::Case { arms, otherwise } => {
+            for (c, v) in arms {
+                bare_columns(c, out);
+                bare_columns(v, out);
+            }
+            if let Some(o) = otherwise {
+                bare_columns(o, out);
+            }
+        }
+        ExprKind::Literal(_) | ExprKind::Param(_) => {}
+    }
+}
+
+fn aggregates_of(
+    assigns: &[ast::Assign],
+    input: &Schema,
+    keys: &[String],
+    schema: &mut Schema,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<(String, Expr)>> {
+    let scope = Scope { schema: input, left_names: Vec::new(), right: None, aggregates: true, windows: false, in_aggregate: false };
+    let mut out = Vec::new();
+    let mut failed = false;
+    for a in assigns {
+        let Some(e) = type_expr(&a.value, &scope, diags) else {
+            failed = true;
+            continue;
+        };
+        let mut bare = Vec::new();
+        bare_columns(&e, &mut bare);
+        if let Some(col) = bare.iter().find(|c| !keys.contains(c)) {
+            diags.push(not_grouped(a.value.span, col));
+            failed = true;
+            continue;
+        }
+        if schema.get(&a.name.name).is_some() {
+            diags.push(duplicate_column(&a.name));
+            failed = true;
+            continue;
+        }
+        schema.columns.push(Column { name: a.name.name.clone(), ty: concrete(e.ty), nullable: e.nullable });
+        out.push((a.name.name.clone(), e));
+    }
+    (!failed).then_some(out)
+}
+
+pub(crate) fn not_grouped(span: Span, col: &str) -> Diagnostic {
+    Diagnostic::error(codes::NOT_GROUPED, span, format!("column `{col}` is neither grouped nor aggregated"), format!("`{col}` is used outside an aggregate"))
+        .with_help(format!("add `{col}` to the group keys, or wrap it in an aggregate such as `max({col})`"))
+}
+
+/// Types a schema block; `None` after an error.
+pub(crate) fn schema_block(fields: &[ast::Field], diags: &mut Vec<Diagnostic>) -> Option<Schema> {
+    let mut schema = Schema::default();
+    let mut failed = false;
+    for f in fields {
+        let Some(ty) = resolve_type(&f.ty, diags) else {
+            failed = true;
+            continue;
+        };
+        if schema.get(&f.name.name).is_some() {
+            diags.push(duplicate_column(&f.name));
+            failed = true;
+            continue;
+        }
+        schema.columns.push(Column { name: f.name.name.clone(), ty, nullable: f.ty.nullable });
+    }
+    (!failed).then_some(schema)
+}
+
+/// `{name}` placeholders of a template with their byte offsets (`{{` and `}}` are literal braces).
+pub fn placeholders(text: &str) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' if bytes.get(i + 1) == Some(&b'{') => i += 2,
+            b'}' if bytes.get(i + 1) == Some(&b'}') => i += 2,
+            b'{' => {
+                let end = text[i + 1..].find('}').map(|e| i + 1 + e);
+                match end {
+                    Some(e) => {
+                        out.push((text[i + 1..e].trim().to_string(), i));
+                        i = e + 1;
+                    }
+                    None => i += 1,
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// Reports unknown `{placeholders}` in a path template.
+pub(crate) fn check_template(s: &ast::StrLit, diags: &mut Vec<Diagnostic>) -> bool {
+    let mut ok = true;
+    for (name, offset) in placeholders(&s.value) {
+        if TEMPLATE_VARS.contains(&name.as_str()) {
+            continue;
+        }
+        let start = s.span.start as usize + 1 + offset;
+        let span = Span::new(s.span.file, start, (start + name.len() + 2).min(s.span.end as usize));
+        let sug = did_you_mean(&name, TEMPLATE_VARS.iter().copied());
+        diags.push(
+            Diagnostic::error(codes::UNKNOWN_PARAM, span, format!("unknown placeholder `{{{name}}}` in path"), "not a run parameter")
+                .with_suggestion(sug.map(|s| format!("{{{s}}}")).as_deref(), format!("placeholders are: {}", TEMPLATE_VARS.iter().map(|v| format!("{{{v}}}")).collect::<Vec<_>>().join(", "))),
+        );
+        ok = false;
+    }
+    ok
+}
+
+struct OptSpec {
+    name: &'static str,
+    kind: OptKind,
+    example: &'static str,
+}
+
+#[derive(Clone, Copy)]
+enum OptKind {
+    Str,
+    Int,
+    Bool,
+    Duration,
+    StrList,
+    SecretOrStr,
+}
+
+const fn o(name: &'static str, kind: OptKind, example: &'static str) -> OptSpec {
+    OptSpec { name, kind, example }
+}
+
+const CSV_OPTS: &[OptSpec] = &[
+    o("header", OptKind::Bool, "header = true"),
+    o("delimiter", OptKind::Str, "delimiter = \";\""),
+    o("quote", OptKind::Str, "quote = \"'\""),
+    o("nulls", OptKind::StrList, "nulls = [\"\", \"NA\"]"),
+    o("skip", OptKind::Int, "skip = 1"),
+    o("on_error", OptKind::Str, "on_error = \"reject\""),
+];
+const JSON_OPTS: &[OptSpec] = &[o("on_error", OptKind::Str, "on_error = \"reject\"")];
+const PARQUET_OPTS: &[OptSpec] = &[];
+const HTTP_OPTS: &[OptSpec] = &[
+    o("rows", OptKind::Str, "rows = \"data.items\""),
+    o("paginate", OptKind::Str, "paginate = \"page\""),
+    o("page_param", OptKind::Str, "page_param = \"page\""),
+    o("size_param", OptKind::Str, "size_param = \"per_page\""),
+    o("page_size", OptKind::Int, "page_size = 100"),
+    o("max_pages", OptKind::Int, "max_pages = 50"),
+    o("timeout", OptKind::Duration, "timeout = 30s"),
+    o("retries", OptKind::Int, "retries = 3"),
+    o("max_bytes", OptKind::Int, "max_bytes = 10000000"),
+    o("bearer", OptKind::SecretOrStr, "bearer = secret(\"API_TOKEN\")"),
+    o("api_key", OptKind::SecretOrStr, "api_key = secret(\"API_KEY\")"),
+    o("api_key_param", OptKind::Str, "api_key_param = \"key\""),
+    o("fallback", OptKind::Str, "fallback = \"data/stations.json\""),
+];
+const PG_OPTS: &[OptSpec] = &[
+    o("table", OptKind::Str, "table = \"public.answers\""),
+    o("query", OptKind::Str, "query = \"select * from answers\""),
+    o("incremental", OptKind::Str, "incremental = \"updated_at\""),
+];
+const STREAM_OPTS: &[OptSpec] = &[
+    o("brokers", OptKind::Str, "brokers = \"localhost:9092\""),
+    o("region", OptKind::Str, "region = \"ap-northeast-2\""),
+    o("group", OptKind::Str, "group = \"pipec\""),
+];
+
+fn option_value(spec: &OptSpec, e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+    let bad = |diags: &mut Vec<Diagnostic>, expected: &str| {
+        diags.push(bad_value(e.span, spec.name, expected, spec.example));
+        None
+    };
+    match (spec.kind, &e.kind) {
+        (OptKind::Str, A::Literal(Literal::Str(s))) => Some(Value::Str(s.clone())),
+        (OptKind::Int, A::Literal(Literal::Int(n))) if *n >= 0 => Some(Value::Int(*n)),
+        (OptKind::Bool, A::Literal(Literal::Bool(b))) => Some(Value::Bool(*b)),
+        (OptKind::Duration, _) => seconds(e, spec.name, diags).map(Value::Seconds),
+        (OptKind::StrList, A::List(items)) => {
+            let mut out = Vec::new();
+            for i in items {
+                match &i.kind {
+                    A::Literal(Literal::Str(s)) => out.push(s.clone()),
+                    _ => return bad(diags, "a list of strings"),
+                }
+            }
+            Some(Value::List(out))
+        }
+        (OptKind::SecretOrStr, _) => secret_or_string(e, spec.name, diags),
+        (_, A::Call(c)) if c.name.dotted() == "secret" => {
+            diags.push(
+                Diagnostic::error(codes::SECRET_IN_DATA, c.span, format!("`{}` cannot be a secret", spec.name), "secret not allowed here")
+                    .with_help("secrets are allowed for connection strings, tokens, API keys and alert webhooks"),
+            );
+            None
+        }
+        (OptKind::Str, _) => bad(diags, "a string"),
+        (OptKind::Int, _) => bad(diags, "a whole number"),
+        (OptKind::Bool, _) => bad(diags, "true or false"),
+        (OptKind::StrList, _) => bad(diags, "a list of strings"),
+    }
+}
+
+fn options(call: &ast::Call, specs: &[OptSpec], diags: &mut Vec<Diagnostic>) -> Option<Vec<(String, Value)>> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut failed = false;
+    for arg in call.args.iter().skip(1) {
+        let Some(name) = &arg.name else {
+            diags.push(
+                Diagnostic::error(codes::BAD_ARGUMENTS, arg.value.span, "options must be named", "positional option")
+                    .with_help("write options as `name = value` after the first argument"),
+            );
+            failed = true;
+            continue;
+        };
+        let Some(spec) = specs.iter().find(|s| s.name == name.name) else {
+            let s = did_you_mean(&name.name, specs.iter().map(|s| s.name));
+            let help = if specs.is_empty() {
+                format!("`{}` takes no options", call.name.dotted())
+            } else {
+                format!("options of `{}`: {}", call.name.dotted(), specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", "))
+            };
+            diags.push(
+                Diagnostic::error(codes::UNKNOWN_OPTION, name.span, format!("unknown option `{}`", name.name), "not an option here")
+                    .with_suggestion(s, help),
+            );
+            failed = true;
+            continue;
+        };
+        if out.iter().any(|(k, _)| k == spec.name) {
+            diags.push(
+                Diagnostic::error(codes::DUPLICATE_SETTING, name.span, format!("option `{}` is given twice", name.name), "second value")
+                    .with_help("keep one of them"),
+            );
+            failed = true;
+            continue;
+        }
+        match option_value(spec, &arg.value, diags) {
+            Some(v) => out.push((spec.name.to_string(), v)),
+            None => failed = true,
+        }
+    }
+    (!failed).then_some(out)
+}
+
+fn first_string(call: &ast::Call, what: &str, example: &str, allow_secret: bool, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+    match call.args.first() {
+        Some(ast::Arg { name: None, value }) => {
+            if allow_secret {
+                secret_or_string(value, what, diags)
+            } else {
+                match &value.kind {
+                    A::Literal(Literal::Str(s)) => {
+                        let lit = ast::StrLit { value: s.clone(), span: value.span };
+                        check_template(&lit, diags).then(|| Value::Str(s.clone()))
+                    }
+                    A::Call(c) if c.name.dotted() == "secret" => {
+                        diags.push(
+                            Diagnostic::error(codes::SECRET_IN_DATA, c.span, format!("the {what} cannot be a secret"), "secret not allowed here")
+                                .with_help("secrets are allowed for connection strings, tokens, API keys and alert webhooks"),
+                        );
+                        None
+                    }
+                    _ => {
+                        diags.push(bad_value(value.span, what, "a string", example));
+                        None
+                    }
+                }
+            }
+        }
+        _ => {
+            diags.push(
+                Diagnostic::error(codes::MISSING_OPTION, call.span, format!("`{}` needs a {what} first", call.name.dotted()), format!("missing {what}"))
+                    .with_help(format!("for example: {example}")),
+            );
+            None
+        }
+    }
+}
+
+/// Checks a source's origin call.
+pub(crate) fn source_origin(call: &ast::Call, diags: &mut Vec<Diagnostic>) -> Option<Source> {
+    let kind = call.name.dotted();
+    let text = |v: Value| match v {
+        Value::Str(s) => s,
+        _ => String::new(),
+    };
+    match kind.as_str() {
+        "csv" | "ndjson" | "json" | "parquet" => {
+            let (format, specs) = match kind.as_str() {
+                "csv" => (FileFormat::Csv, CSV_OPTS),
+                "parquet" => (FileFormat::Parquet, PARQUET_OPTS),
+                _ => (FileFormat::Ndjson, JSON_OPTS),
+            };
+            let path = first_string(call, "path", "csv(\"data/rentals/{ds}.csv\")", false, diags);
+            let options = options(call, specs, diags)?;
+            if let Some((_, Value::Str(v))) = options.iter().find(|(k, _)| k == "on_error") {
+                if v != "fail" && v != "reject" {
+                    let arg = call.named("on_error").expect("checked above");
+                    diags.push(bad_value(arg.value.span, "on_error", "\"fail\" or \"reject\"", "on_error = \"reject\""));
+                    return None;
+                }
+            }
+            Some(Source::File { format, path: text(path?), options })
+        }
+        "http" => {
+            let url = first_string(call, "URL", "http(\"https://api.example.com/stations\", rows = \"items\")", false, diags);
+            let options = options(call, HTTP_OPTS, diags)?;
+            if let Some((_, Value::Str(v))) = options.iter().find(|(k, _)| k == "paginate") {
+                if v != "page" && v != "offset" {
+                    let arg = call.named("paginate").expect("checked above");
+                    diags.push(bad_value(arg.value.span, "paginate", "\"page\" or \"offset\"", "paginate = \"page\""));
+                    return None;
+                }
+            }
+            Some(Source::Http { url: text(url?), options })
+        }
+        "postgres" => {
+            let dsn = first_string(call, "connection string", "postgres(secret(\"NPS_DB_URL\"), table = \"public.answers\")", true, diags);
+            let options = options(call, PG_OPTS, diags)?;
+            let get = |k: &str| options.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.as_str().map(String::from));
+            let (table, query) = (get("table"), get("query"));
+            if table.is_some() == query.is_some() {
+                diags.push(
+                    Diagnostic::error(codes::MISSING_OPTION, call.span, "`postgres` needs exactly one of `table` or `query`", "give `table` or `query`")
+                        .with_help("for example: postgres(secret(\"DB_URL\"), table = \"public.answers\")"),
+                );
+                return None;
+            }
+            Some(Source::Postgres { dsn: dsn?, table, query, incremental: get("incremental") })
+        }
+        "calendar" => {
+            let mut bounds = [None, None];
+            for a in &call.args {
+                let slot = match a.name.as_ref().map(|n| n.name.as_str()) {
+                    Some("from") => 0,
+                    Some("to") => 1,
+                    _ => {
+                        diags.push(bad_value(a.value.span, "calendar", "named dates `from` and `to`", "calendar(from = 2024-01-01, to = 2024-12-31)"));
+                        return None;
+                    }
+                };
+                match &a.value.kind {
+                    A::Literal(Literal::Date(d)) => bounds[slot] = Some(d.clone()),
+                    _ => {
+                        diags.push(bad_value(a.value.span, "calendar", "a date", "calendar(from = 2024-01-01, to = 2024-12-31)"));
+                        return None;
+                    }
+                }
+            }
+            let [Some(from), Some(to)] = bounds else {
+                diags.push(
+                    Diagnostic::error(codes::MISSING_OPTION, call.span, "`calendar` needs `from` and `to`", "missing bounds")
+                        .with_help("for example: calendar(from = 2024-01-01, to = 2024-12-31) { day: date }"),
+                );
+                return None;
+            };
+            if to < from {
+                diags.push(
+                    Diagnostic::error(codes::BAD_DATE_RANGE, call.span, "the calendar ends before it starts", "`to` is before `from`")
+                        .with_help("swap the dates"),
+                );
+                return None;
+            }
+            Some(Source::Calendar { from, to })
+        }
+        "table" => {
+            let t = first_string(call, "table name", "table(\"mart.station_daily\")", false, diags)?;
+            Some(Source::Table { table: text(t) })
+        }
+        "kafka" | "kinesis" => {
+            let topic = first_string(call, "topic", "kafka(\"clicks\", brokers = \"localhost:9092\")", false, diags);
+            let options = options(call, STREAM_OPTS, diags)?;
+            Some(Source::Stream { system: kind.clone(), topic: text(topic?), options })
+        }
+        other => {
+            let s = did_you_mean(other, SOURCE_KINDS.iter().copied());
+            diags.push(
+                Diagnostic::error(codes::UNKNOWN_SOURCE_KIND, call.name.span, format!("unknown source kind `{other}`"), "not a source kind")
+                    .with_suggestion(s, format!("sources are: {}", SOURCE_KINDS.join(", "))),
+            );
+            None
+        }
+    }
+}
+

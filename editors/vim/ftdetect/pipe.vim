@@ -1,0 +1,2 @@
+" Recognise .pipe files (pipec data pipelines).
+autocmd BufRead,BufNewFile *.pipe setfiletype pipe
