@@ -1,14 +1,109 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Test support for the golden corpus under `tests/cases/`: compiles a case (a `.pipe` file or a
+//! folder of them) through syntax → check → plan and renders every stage's result as text.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use pipec_check::ir::RelationKind;
+use pipec_check::NoFiles;
+use pipec_diag::{RenderOptions, SourceMap};
+
+/// The outcome of compiling one case.
+pub struct Outcome {
+    /// Rendered snapshot text: diagnostics, or typed schemas and plan order when clean.
+    pub snapshot: String,
+    /// Codes of all diagnostics, in source order.
+    pub codes: Vec<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// Compiles `files` (name, text) as one project and renders the result.
+pub fn compile(files: &[(String, String)]) -> Outcome {
+    let mut sources = SourceMap::new();
+    let roots: Vec<_> = files.iter().map(|(n, t)| sources.add(n.clone(), t.clone())).collect();
+    let checked = pipec_check::check(&mut sources, &roots, &NoFiles);
+    let mut diags = checked.diagnostics.clone();
+    let plan = if checked.has_errors() {
+        None
+    } else {
+        match pipec_plan::plan(&checked.project) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                diags.extend(e);
+                None
+            }
+        }
+    };
+    let mut out = String::new();
+    if !diags.is_empty() {
+        out.push_str("--- diagnostics ---\n");
+        out.push_str(&pipec_diag::render_all(&diags, &sources, RenderOptions { color: false, width: 100 }));
     }
+    if let Some(plan) = plan {
+        out.push_str("--- typed schemas ---\n");
+        for p in &checked.project.pipelines {
+            let _ = writeln!(out, "pipeline {} ({:?})", p.name, p.schedule);
+            for r in &p.relations {
+                let kind = match r.kind {
+                    RelationKind::Source(_) => "source",
+                    RelationKind::Transform(_) => "transform",
+                };
+                let _ = writeln!(out, "  {kind} {} {}", r.name, r.schema);
+            }
+            for s in &p.sinks {
+                let _ = writeln!(out, "  sink {} <- {} {:?} partition={:?}", s.name(), s.relation, s.mode, s.partition_by);
+            }
+            for c in &p.checks {
+                for r in &c.rules {
+                    let _ = writeln!(out, "  check {}: {}", c.relation, r.text);
+                }
+            }
+            for t in &p.tests {
+                let _ = writeln!(out, "  test {} for {}", t.name, t.relation);
+            }
+        }
+        out.push_str("--- plan ---\n");
+        for (n, level) in plan.levels.iter().enumerate() {
+            let names: Vec<String> = level.iter().map(|&i| plan.graph[i].id()).collect();
+            let _ = writeln!(out, "  level {n}: {}", names.join(", "));
+        }
+    }
+    let codes = diags.iter().map(|d| d.code.id.to_string()).collect();
+    Outcome { snapshot: out, codes }
+}
+
+/// Reads a case: a `.pipe` file, or every `.pipe` file of a folder (sorted). Names are relative
+/// to `root` so snapshots do not depend on where the repository lives.
+pub fn read_case(root: &Path, case: &Path) -> Vec<(String, String)> {
+    let mut paths = Vec::new();
+    if case.is_dir() {
+        for e in std::fs::read_dir(case).expect("case folder").flatten() {
+            if e.path().extension().is_some_and(|x| x == "pipe") {
+                paths.push(e.path());
+            }
+        }
+        paths.sort();
+    } else {
+        paths.push(case.to_path_buf());
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            (name, std::fs::read_to_string(&p).expect("case file"))
+        })
+        .collect()
+}
+
+/// Codes a case declares with `# expect: E0102` comments, sorted.
+pub fn expected_codes(files: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, text) in files {
+        for line in text.lines() {
+            if let Some((_, rest)) = line.split_once("# expect:") {
+                out.extend(rest.split([',', ' ']).filter(|s| !s.is_empty()).map(String::from));
+            }
+        }
+    }
+    out.sort();
+    out
 }

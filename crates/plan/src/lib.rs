@@ -154,7 +154,11 @@ pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
     for p in &project.pipelines {
         let pipec_check::ir::Schedule::After { pipelines } = &p.schedule else { continue };
         let Some(own) = pipeline_nodes.get(p.name.as_str()) else { continue };
-        let roots: Vec<NodeIndex> = own.iter().copied().filter(|&i| graph[i].kind == NodeKind::Source).collect();
+        let roots: Vec<NodeIndex> = own
+            .iter()
+            .copied()
+            .filter(|&i| !graph.edges_directed(i, Direction::Incoming).any(|e| graph[e.source()].pipeline == p.name))
+            .collect();
         for upstream in pipelines {
             let Some(up) = pipeline_nodes.get(upstream.as_str()) else { continue };
             let ends: Vec<NodeIndex> = up

@@ -630,54 +630,81 @@ impl Builder {
     }
 
     /// Parses an `expr` pair: operands and operators are combined by precedence climbing without
-    /// recursion, so long operator chains cannot exhaust the stack.
+    /// recursion, so long operator chains cannot exhaust the stack. Precedence follows
+    /// PostgreSQL: `or` < `and` < `not` < `is [not] null` < comparisons < `in` < `??` < `+ - ++`
+    /// < `* / %` < unary `-` < `::`.
     fn expr(&mut self, pair: P<'_>) -> Expr {
         if pair.as_rule() != Rule::expr {
             return self.expr_atom(pair);
         }
+        enum Op {
+            Bin(BinaryOp),
+            Not(Span),
+        }
+        const NOT: u8 = 3;
+        const IS: u8 = 4;
+        const IN: u8 = 6;
         let mut operands: Vec<Expr> = Vec::new();
-        let mut ops: Vec<(BinaryOp, u8)> = Vec::new();
-        let mut prefixes: Vec<(UnaryOp, Span)> = Vec::new();
+        let mut ops: Vec<(Op, u8)> = Vec::new();
+        let mut negs: Vec<Span> = Vec::new();
         let mut current: Option<Expr> = None;
 
-        fn reduce(operands: &mut Vec<Expr>, op: BinaryOp) {
-            let rhs = operands.pop().expect("rhs");
-            let lhs = operands.pop().expect("lhs");
-            let span = lhs.span.to(rhs.span);
-            operands.push(Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span });
+        fn reduce(operands: &mut Vec<Expr>, op: Op) {
+            match op {
+                Op::Bin(op) => {
+                    let rhs = operands.pop().expect("rhs");
+                    let lhs = operands.pop().expect("lhs");
+                    let span = lhs.span.to(rhs.span);
+                    operands.push(Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span });
+                }
+                Op::Not(at) => {
+                    let x = operands.pop().expect("operand");
+                    let span = at.to(x.span);
+                    operands.push(Expr { kind: ExprKind::Unary(UnaryOp::Not, Box::new(x)), span });
+                }
+            }
         }
-        let finish_operand = |current: &mut Option<Expr>, prefixes: &mut Vec<(UnaryOp, Span)>, operands: &mut Vec<Expr>| {
+        fn reduce_above(operands: &mut Vec<Expr>, ops: &mut Vec<(Op, u8)>, prec: u8) {
+            while ops.last().is_some_and(|(_, p)| *p >= prec) {
+                let (op, _) = ops.pop().expect("op");
+                reduce(operands, op);
+            }
+        }
+        fn finish(current: &mut Option<Expr>, negs: &mut Vec<Span>, operands: &mut Vec<Expr>) {
             if let Some(mut e) = current.take() {
-                while let Some((op, span)) = prefixes.pop() {
+                while let Some(span) = negs.pop() {
                     let s = span.to(e.span);
-                    e = Expr { kind: ExprKind::Unary(op, Box::new(e)), span: s };
+                    e = Expr { kind: ExprKind::Unary(UnaryOp::Neg, Box::new(e)), span: s };
                 }
                 operands.push(e);
             }
-        };
+        }
 
         for p in pair.into_inner() {
             let span = self.span(&p);
             match p.as_rule() {
-                Rule::neg => prefixes.push((UnaryOp::Neg, span)),
-                Rule::not => prefixes.push((UnaryOp::Not, span)),
+                Rule::neg => negs.push(span),
+                Rule::not => ops.push((Op::Not(span), NOT)),
                 Rule::cast => {
                     let ty = self.type_expr(kids(p).next().expect("type"));
-                    let e = current.take().expect("cast operand");
+                    let e = current.take().or_else(|| operands.pop()).expect("cast operand");
                     let s = e.span.to(span);
                     current = Some(Expr { kind: ExprKind::Cast(Box::new(e), ty), span: s });
                 }
-                Rule::is_null | Rule::is_not_null => {
-                    let e = current.take().expect("is null operand");
+                Rule::is_null | Rule::is_not_null | Rule::in_list => {
+                    let prec = if p.as_rule() == Rule::in_list { IN } else { IS };
+                    finish(&mut current, &mut negs, &mut operands);
+                    reduce_above(&mut operands, &mut ops, prec + 1);
+                    let e = operands.pop().expect("postfix operand");
                     let s = e.span.to(span);
-                    let negated = p.as_rule() == Rule::is_not_null;
-                    current = Some(Expr { kind: ExprKind::IsNull { value: Box::new(e), negated }, span: s });
-                }
-                Rule::in_list => {
-                    let e = current.take().expect("in operand");
-                    let s = e.span.to(span);
-                    let list = kids(kids(p).next().expect("list")).map(|x| self.expr(x)).collect();
-                    current = Some(Expr { kind: ExprKind::InList(Box::new(e), list), span: s });
+                    let kind = match p.as_rule() {
+                        Rule::in_list => {
+                            let list = kids(kids(p).next().expect("list")).map(|x| self.expr(x)).collect();
+                            ExprKind::InList(Box::new(e), list)
+                        }
+                        r => ExprKind::IsNull { value: Box::new(e), negated: r == Rule::is_not_null },
+                    };
+                    operands.push(Expr { kind, span: s });
                 }
                 Rule::or
                 | Rule::and
@@ -694,41 +721,32 @@ impl Builder {
                 | Rule::div
                 | Rule::rem
                 | Rule::coalesce => {
-                    finish_operand(&mut current, &mut prefixes, &mut operands);
+                    finish(&mut current, &mut negs, &mut operands);
                     let (op, prec) = match p.as_rule() {
                         Rule::or => (BinaryOp::Or, 1),
                         Rule::and => (BinaryOp::And, 2),
-                        Rule::eq => (BinaryOp::Eq, 4),
-                        Rule::ne => (BinaryOp::Ne, 4),
-                        Rule::le => (BinaryOp::Le, 4),
-                        Rule::ge => (BinaryOp::Ge, 4),
-                        Rule::lt => (BinaryOp::Lt, 4),
-                        Rule::gt => (BinaryOp::Gt, 4),
-                        Rule::coalesce => (BinaryOp::Coalesce, 5),
-                        Rule::add => (BinaryOp::Add, 6),
-                        Rule::sub => (BinaryOp::Sub, 6),
-                        Rule::concat => (BinaryOp::Concat, 6),
-                        Rule::mul => (BinaryOp::Mul, 7),
-                        Rule::div => (BinaryOp::Div, 7),
-                        _ => (BinaryOp::Rem, 7),
+                        Rule::eq => (BinaryOp::Eq, 5),
+                        Rule::ne => (BinaryOp::Ne, 5),
+                        Rule::le => (BinaryOp::Le, 5),
+                        Rule::ge => (BinaryOp::Ge, 5),
+                        Rule::lt => (BinaryOp::Lt, 5),
+                        Rule::gt => (BinaryOp::Gt, 5),
+                        Rule::coalesce => (BinaryOp::Coalesce, 7),
+                        Rule::add => (BinaryOp::Add, 8),
+                        Rule::sub => (BinaryOp::Sub, 8),
+                        Rule::concat => (BinaryOp::Concat, 8),
+                        Rule::mul => (BinaryOp::Mul, 9),
+                        Rule::div => (BinaryOp::Div, 9),
+                        _ => (BinaryOp::Rem, 9),
                     };
-                    while let Some(&(top, top_prec)) = ops.last() {
-                        if top_prec >= prec {
-                            ops.pop();
-                            reduce(&mut operands, top);
-                        } else {
-                            break;
-                        }
-                    }
-                    ops.push((op, prec));
+                    reduce_above(&mut operands, &mut ops, prec);
+                    ops.push((Op::Bin(op), prec));
                 }
                 _ => current = Some(self.expr_atom(p)),
             }
         }
-        finish_operand(&mut current, &mut prefixes, &mut operands);
-        while let Some((op, _)) = ops.pop() {
-            reduce(&mut operands, op);
-        }
+        finish(&mut current, &mut negs, &mut operands);
+        reduce_above(&mut operands, &mut ops, 0);
         operands.pop().expect("expression")
     }
 
@@ -809,5 +827,45 @@ impl Builder {
             _ => ExprKind::Literal(Literal::Null),
         };
         Expr { kind, span }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(src: &str) -> String {
+        let text = format!("pipeline p {{}}\ncheck t {{ {src} }}");
+        let parsed = parse(FileId(0), &text);
+        assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+        let Item::Check(c) = &parsed.module.items[1] else { panic!() };
+        fn show(e: &Expr) -> String {
+            match &e.kind {
+                ExprKind::Name(q) => q.dotted(),
+                ExprKind::Literal(Literal::Int(n)) => n.to_string(),
+                ExprKind::Unary(UnaryOp::Not, x) => format!("(not {})", show(x)),
+                ExprKind::Unary(UnaryOp::Neg, x) => format!("(-{})", show(x)),
+                ExprKind::Binary(op, a, b) => format!("({} {} {})", show(a), op.symbol(), show(b)),
+                ExprKind::IsNull { value, negated } => format!("({} is {}null)", show(value), if *negated { "not " } else { "" }),
+                ExprKind::InList(x, l) => format!("({} in [{}])", show(x), l.iter().map(show).collect::<Vec<_>>().join(", ")),
+                ExprKind::Cast(x, t) => format!("({}::{})", show(x), t.name.name),
+                _ => "?".into(),
+            }
+        }
+        show(&c.rules[0])
+    }
+
+    #[test]
+    fn precedence_follows_sql() {
+        assert_eq!(shape("not a == b"), "(not (a == b))");
+        assert_eq!(shape("not a and b"), "((not a) and b)");
+        assert_eq!(shape("a + b is null"), "((a + b) is null)");
+        assert_eq!(shape("a or b and c"), "(a or (b and c))");
+        assert_eq!(shape("a - b - c"), "((a - b) - c)");
+        assert_eq!(shape("-a * b + c"), "(((-a) * b) + c)");
+        assert_eq!(shape("a ++ b ++ c"), "((a ++ b) ++ c)");
+        assert_eq!(shape("a + 1 in [1, 2]"), "((a + 1) in [1, 2])");
+        assert_eq!(shape("a::int + 1"), "((a::int) + 1)");
+        assert_eq!(shape("x ?? 0 > 1"), "((x ?? 0) > 1)");
     }
 }

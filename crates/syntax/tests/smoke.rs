@@ -1,3 +1,4 @@
+//! Parses the bike-share example end to end.
 use pipec_diag::{FileId, SourceMap, RenderOptions};
 
 #[test]

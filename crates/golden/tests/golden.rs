@@ -1,0 +1,93 @@
+//! The golden corpus: every case under `tests/cases/` is compiled; its diagnostics must be exactly
+//! the codes written inline as `# expect: CODE`, and its full output must match the reviewed
+//! snapshot in `tests/cases/snapshots/`. Review changes with `cargo insta review`, or accept them
+//! with `INSTA_UPDATE=always`.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn cases() -> Vec<PathBuf> {
+    let dir = root().join("tests/cases");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "snapshots") || p.extension().is_some_and(|x| x == "pipe"))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn golden_cases() {
+    let root = root();
+    let mut failures = Vec::new();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root.join("tests/cases/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    for case in cases() {
+        let files = pipec_golden::read_case(&root, &case);
+        let outcome = pipec_golden::compile(&files);
+        let mut got = outcome.codes.clone();
+        got.sort();
+        let want = pipec_golden::expected_codes(&files);
+        let name = case.file_stem().unwrap().to_string_lossy().to_string();
+        if got != want {
+            failures.push(format!("{name}: expected codes {want:?}, got {got:?}\n{}", outcome.snapshot));
+        }
+        settings.set_input_file(&case);
+        settings.bind(|| insta::assert_snapshot!(name.clone(), outcome.snapshot));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_code_has_a_case_and_a_docs_page() {
+    let root = root();
+    let mut declared = Vec::new();
+    for case in cases() {
+        declared.extend(pipec_golden::expected_codes(&pipec_golden::read_case(&root, &case)));
+    }
+    let mut missing = Vec::new();
+    for code in pipec_diag::codes::ALL {
+        if code.id.starts_with("E05") {
+            continue; // run-time codes are covered by the runner's tests
+        }
+        if !declared.iter().any(|d| d == code.id) {
+            missing.push(format!("{}: no golden case with `# expect: {}`", code.id, code.id));
+        }
+    }
+    for code in pipec_diag::codes::ALL {
+        if !root.join(format!("docs/errors/{}.md", code.id)).exists() {
+            missing.push(format!("{}: no docs/errors/{}.md", code.id, code.id));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn examples_and_std_docs_check_clean() {
+    let root = root();
+    let dir = root.join("examples");
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            for f in std::fs::read_dir(e.path()).unwrap().flatten() {
+                if f.path().extension().is_some_and(|x| x == "pipe") {
+                    files.push(f.path());
+                }
+            }
+        }
+    }
+    assert!(files.len() >= 4, "expected the four examples");
+    for f in files {
+        let case = pipec_golden::read_case(&root, &f);
+        let outcome = pipec_golden::compile(&case);
+        let errors: Vec<_> = outcome.codes.iter().filter(|c| c.starts_with('E')).collect();
+        assert!(errors.is_empty(), "{}:\n{}", f.display(), outcome.snapshot);
+    }
+}
