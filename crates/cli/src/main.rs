@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pipec_diag::{Diagnostic, RenderOptions, SourceMap};
+use pipec_diag::{Diagnostic, RenderOptions, SourceMap, Span};
+#[cfg(feature = "runner")]
+use pipec_runner::{Dates, Secrets};
 
 /// pipec compiles `.pipe` pipeline specs: checks them, plans their DAG, runs them on DuckDB and
 /// emits Airflow, AWS SAM and Spark artifacts.
@@ -48,6 +50,60 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DiagFormat,
     },
+    #[cfg(feature = "runner")]
+    /// Run pipelines on the local DuckDB warehouse: one interval, a backfill range, or the latest due.
+    #[command(after_help = "Examples:\n  pipec run examples/bike_share --date 2024-01-02\n  pipec run examples/ --from 2024-01-01 --to 2024-01-31\n  pipec run examples/nps --date 2024-01-03 --force --format json\n\nEach interval is staged, checked, then published in one transaction: a failure publishes nothing.\nExit codes: 0 success, 1 a run or the input failed, 2 usage errors.")]
+    Run {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Run the interval of this date (YYYY-MM-DD).
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        date: Option<chrono::NaiveDate>,
+        /// First date of a backfill.
+        #[arg(long, requires = "to")]
+        from: Option<chrono::NaiveDate>,
+        /// Last date of a backfill (inclusive).
+        #[arg(long, requires = "from")]
+        to: Option<chrono::NaiveDate>,
+        /// Re-run intervals that are already done.
+        #[arg(long)]
+        force: bool,
+        /// Only this pipeline (repeatable).
+        #[arg(long = "pipeline")]
+        pipelines: Vec<String>,
+        /// The DuckDB warehouse file (default: `warehouse` in pipec.json, else ./warehouse.duckdb).
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+        /// Wait for another run on the same warehouse instead of refusing.
+        #[arg(long)]
+        wait: bool,
+        /// Output format of the summary.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
+    },
+    #[cfg(feature = "runner")]
+    /// Show the history and state of intervals in the warehouse.
+    #[command(after_help = "Example:\n  pipec runs --warehouse warehouse.duckdb")]
+    Runs {
+        /// The DuckDB warehouse file.
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
+    },
+    #[cfg(feature = "runner")]
+    /// Run the specs' unit tests (fixture rows in, expected rows out) on an in-memory DuckDB.
+    #[command(after_help = "Example:\n  pipec test examples/")]
+    Test {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
+    },
     /// Print the DAG of sources, transforms, checks and sinks.
     #[command(after_help = "Examples:\n  pipec graph examples/bike_share --format mermaid\n  pipec graph examples/ --format dot --schemas | dot -Tsvg > dag.svg")]
     Graph {
@@ -68,6 +124,20 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
         Command::Graph { paths, format, schemas } => graph(&paths, format, schemas),
+        #[cfg(feature = "runner")]
+        Command::Run { paths, date, from, to, force, pipelines, warehouse, wait, format } => {
+            let dates = match (date, from, to) {
+                (Some(d), _, _) => Dates::One(d),
+                (None, Some(a), Some(b)) if a <= b => Dates::Range(a, b),
+                (None, Some(_), Some(_)) => return usage_error("--from must not be after --to"),
+                _ => Dates::Latest,
+            };
+            run(&paths, dates, force, pipelines, warehouse, wait, format)
+        }
+        #[cfg(feature = "runner")]
+        Command::Runs { warehouse, format } => runs(warehouse, format),
+        #[cfg(feature = "runner")]
+        Command::Test { paths, format } => test(&paths, format),
     }
 }
 
@@ -154,5 +224,166 @@ fn graph(paths: &[PathBuf], format: GraphFormat, schemas: bool) -> ExitCode {
             report(&errs, &compiled.sources, DiagFormat::Text);
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(feature = "runner")]
+fn warehouse_path(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(w) = flag {
+        return w;
+    }
+    let from_config = std::fs::read_to_string("pipec.json")
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("warehouse").and_then(|w| w.as_str()).map(PathBuf::from));
+    from_config.unwrap_or_else(|| PathBuf::from("warehouse.duckdb"))
+}
+
+#[cfg(feature = "runner")]
+fn report_one(d: &Diagnostic, sources: &SourceMap, format: DiagFormat) {
+    if d.span() == Span::default() && format == DiagFormat::Text {
+        eprintln!("error[{}]: {}", d.code.id, d.message);
+        if let Some(h) = &d.help {
+            eprintln!("  help: {h}");
+        }
+    } else {
+        report(std::slice::from_ref(d), sources, format);
+    }
+}
+
+#[cfg(feature = "runner")]
+/// Compiles and plans, reporting problems; `None` when the input has errors.
+fn compile_and_plan(paths: &[PathBuf]) -> Result<(project::Compiled, pipec_plan::Plan), ExitCode> {
+    let compiled = load(paths)?;
+    let warnings: Vec<Diagnostic> = compiled.checked.diagnostics.iter().filter(|d| !d.is_error()).cloned().collect();
+    if compiled.checked.has_errors() {
+        report(&compiled.checked.diagnostics, &compiled.sources, DiagFormat::Text);
+        return Err(ExitCode::from(1));
+    }
+    if !warnings.is_empty() {
+        report(&warnings, &compiled.sources, DiagFormat::Text);
+    }
+    match pipec_plan::plan(&compiled.checked.project) {
+        Ok(plan) => Ok((compiled, plan)),
+        Err(errs) => {
+            report(&errs, &compiled.sources, DiagFormat::Text);
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+#[cfg(feature = "runner")]
+#[allow(clippy::too_many_arguments)]
+fn run(paths: &[PathBuf], dates: Dates, force: bool, pipelines: Vec<String>, warehouse: Option<PathBuf>, wait: bool, format: DiagFormat) -> ExitCode {
+    let (compiled, plan) = match compile_and_plan(paths) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let project = &compiled.checked.project;
+    for name in &pipelines {
+        if !project.pipelines.iter().any(|p| &p.name == name) {
+            return usage_error(&format!("no pipeline named `{name}` in the given paths"));
+        }
+    }
+    let opts = pipec_runner::RunOptions {
+        warehouse: warehouse_path(warehouse),
+        dates,
+        force,
+        wait,
+        progress: format == DiagFormat::Text && std::io::stderr().is_terminal(),
+        pipelines,
+    };
+    let secrets = Secrets::from_env();
+    match pipec_runner::run(project, &plan, &opts, &secrets) {
+        Ok(report) => {
+            match format {
+                DiagFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+                DiagFormat::Text => {
+                    if report.intervals.is_empty() {
+                        eprintln!("nothing to run: no interval is due (pass --date or --from/--to)");
+                    }
+                    print!("{}", report.table());
+                }
+            }
+            for i in &report.intervals {
+                if let Some(d) = &i.error {
+                    report_one(d, &compiled.sources, DiagFormat::Text);
+                }
+            }
+            if report.failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            report_one(&e.diagnostic, &compiled.sources, format);
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(feature = "runner")]
+fn runs(warehouse: Option<PathBuf>, format: DiagFormat) -> ExitCode {
+    let path = warehouse_path(warehouse);
+    match pipec_runner::history(&path) {
+        Ok(rows) => {
+            match format {
+                DiagFormat::Json => println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default()),
+                DiagFormat::Text => {
+                    if rows.is_empty() {
+                        println!("no runs recorded in {}", path.display());
+                    } else {
+                        println!("{:<20} {:<12} {:<8} {:>8} {:>12}  {:<26} error", "pipeline", "ds", "status", "attempts", "rows", "finished");
+                        for r in rows {
+                            println!(
+                                "{:<20} {:<12} {:<8} {:>8} {:>12}  {:<26} {}",
+                                r.pipeline,
+                                r.ds,
+                                r.status,
+                                r.attempts,
+                                r.rows_written.map(|n| n.to_string()).unwrap_or_default(),
+                                r.finished_at,
+                                r.error.unwrap_or_default().lines().next().unwrap_or("")
+                            );
+                        }
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error[{}]: {}", e.diagnostic.code.id, e.diagnostic.message);
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(feature = "runner")]
+fn test(paths: &[PathBuf], format: DiagFormat) -> ExitCode {
+    let (compiled, _plan) = match compile_and_plan(paths) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let reports = pipec_runner::run_tests(&compiled.checked.project.pipelines);
+    let failed = reports.iter().filter(|r| !r.passed).count();
+    match format {
+        DiagFormat::Json => println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default()),
+        DiagFormat::Text => {
+            for r in &reports {
+                println!("test {}::{} ... {}", r.pipeline, r.name, if r.passed { "ok" } else { "FAILED" });
+            }
+            for r in &reports {
+                if let Some(d) = &r.error {
+                    report_one(d, &compiled.sources, DiagFormat::Text);
+                }
+            }
+            println!("{} passed, {} failed", reports.len() - failed, failed);
+        }
+    }
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -70,6 +70,18 @@ codes! {
     UNKNOWN_MODE = "E0308": "unknown sink mode";
     CYCLE = "E0401": "dependency cycle";
     PIPELINE_CYCLE = "E0402": "cycle between pipelines";
+    BAD_ROW = "E0501": "a data value does not fit its declared type";
+    NULL_IN_NON_NULL = "E0502": "null in a non-nullable column";
+    NO_INPUT = "E0503": "no input file for the interval";
+    CHECK_FAILED = "E0504": "check failed, nothing published";
+    FETCH_FAILED = "E0505": "HTTP fetch failed";
+    DATABASE_FAILED = "E0506": "database source failed";
+    MISSING_SECRET = "E0507": "secret not set";
+    WAREHOUSE_BUSY = "E0508": "warehouse is in use by another run";
+    NOT_RUNNABLE = "E0509": "source kind cannot run locally";
+    TABLE_MISMATCH = "E0510": "existing table has different columns";
+    TEST_FAILED = "E0511": "unit test failed";
+    EXECUTION_FAILED = "E0512": "query failed while running";
     UNUSED_SOURCE = "W0001": "unused source";
     UNUSED_TRANSFORM = "W0002": "transform is never used";
 }

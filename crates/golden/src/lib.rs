@@ -107,3 +107,52 @@ pub fn expected_codes(files: &[(String, String)]) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A generated project of about `nodes` DAG nodes: pipelines of ten nodes each (two sources, six
+/// transforms with filter/derive/join/group/window/sort steps, a check and a sink), like a dbt
+/// project of many small models.
+pub fn generate_project(nodes: usize) -> Vec<(String, String)> {
+    let pipelines = nodes.div_ceil(10).max(1);
+    (0..pipelines)
+        .map(|i| {
+            let text = format!(
+                r#"# generated pipeline {i}
+pipeline p{i} {{
+  schedule daily at 03:00 "Asia/Seoul"
+  start 2024-01-01
+  retries 2 backoff 1m
+}}
+
+source events = csv("data/events_{i}/{{ds}}.csv", header = true) {{
+  event_id: bigint, user_id: int, kind: string, amount: float?, at: timestamp
+}}
+
+source users = parquet("lake/users_{i}.parquet") {{
+  user_id: int, country: string, signed_up: date
+}}
+
+transform clean = events | filter amount is not null and kind in ["view", "buy"]
+transform enriched = clean | join left users using (user_id) | derive day = @ds, big = amount > 100.0
+transform by_user = enriched | group day, user_id, country {{ n = count(), total = sum(amount) }}
+transform ranked = by_user | window partition country order total desc {{ rank = row_number() }}
+transform top = ranked | filter rank <= 10 | sort country, rank
+transform daily = by_user | group day {{ users = count_distinct(user_id), revenue = sum(total) }}
+
+check daily {{ unique(day)  row_count(min = 1)  revenue >= 0 }}
+sink top -> mart.top_{i} {{ mode merge on (day, user_id) }}
+sink daily -> mart.daily_{i} {{ mode replace partition by day }}
+"#
+            );
+            (format!("gen/p{i}.pipe"), text)
+        })
+        .collect()
+}
+
+/// Checks and plans a generated project; returns the number of DAG nodes.
+pub fn check_and_plan(files: &[(String, String)]) -> usize {
+    let mut sources = SourceMap::new();
+    let roots: Vec<_> = files.iter().map(|(n, t)| sources.add(n.clone(), t.clone())).collect();
+    let checked = pipec_check::check(&mut sources, &roots, &NoFiles);
+    assert!(!checked.has_errors(), "generated project must check clean");
+    pipec_plan::plan(&checked.project).map(|p| p.graph.node_count()).unwrap_or(0)
+}

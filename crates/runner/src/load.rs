@@ -1,0 +1,408 @@
+//! Staging: every source is loaded and every transform computed into `_pipec_stage`, with the
+//! declared schema enforced row by row.
+
+use std::path::{Path, PathBuf};
+
+use duckdb::Connection;
+use pipec_check::ir::{FileFormat, Pipeline, Relation, Schema, Source, Transform, Type, Value};
+use pipec_diag::{codes, Span};
+use pipec_sql::{ident, string, type_sql, Interval};
+
+use crate::secrets::Secrets;
+use crate::{fetch, RunError};
+
+/// A row moved aside by `on_error = "reject"`.
+#[derive(Debug, Clone)]
+pub struct Reject {
+    /// Source relation.
+    pub source: String,
+    /// File (or URL / table) it came from.
+    pub file: String,
+    /// 1-based line or row.
+    pub line: i64,
+    /// Offending column.
+    pub column: String,
+    /// What was wrong.
+    pub error: String,
+}
+
+/// The staging tables of one pipeline run.
+pub struct Stage {
+    prefix: String,
+}
+
+impl Stage {
+    pub(crate) fn new(pipeline: &str) -> Self {
+        Stage { prefix: format!("{pipeline}__") }
+    }
+
+    /// The quoted staging table of relation `name`.
+    pub fn table(&self, name: &str) -> String {
+        format!("_pipec_stage.{}", ident(&format!("{}{}", self.prefix, name)))
+    }
+
+    /// Drops leftovers of an earlier (killed) run and creates the staging schema.
+    pub(crate) fn reset(&self, conn: &Connection) -> Result<(), RunError> {
+        conn.execute_batch("CREATE SCHEMA IF NOT EXISTS _pipec_stage").map_err(|e| exec_error(Span::default(), &e.to_string()))?;
+        self.drop_all(conn)
+    }
+
+    pub(crate) fn drop_all(&self, conn: &Connection) -> Result<(), RunError> {
+        let mut stmt = conn
+            .prepare("SELECT table_name FROM information_schema.tables WHERE table_schema = '_pipec_stage' AND starts_with(table_name, ?)")
+            .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
+        let names: Vec<String> = stmt
+            .query_map([&self.prefix], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
+        for n in names {
+            conn.execute_batch(&format!("DROP TABLE IF EXISTS _pipec_stage.{}", ident(&n)))
+                .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn exec_error(span: Span, msg: &str) -> RunError {
+    RunError::new(codes::EXECUTION_FAILED, span, format!("query failed: {msg}"), "while running this", "the published tables are unchanged; fix the cause and run again")
+}
+
+/// Relations grouped into levels of mutually independent relations, in dependency order.
+pub(crate) fn levels(p: &Pipeline) -> Vec<Vec<usize>> {
+    let mut level_of: Vec<usize> = Vec::with_capacity(p.relations.len());
+    for r in &p.relations {
+        let l = r
+            .inputs()
+            .iter()
+            .filter_map(|i| p.relations.iter().position(|x| x.name == *i))
+            .map(|i| level_of[i] + 1)
+            .max()
+            .unwrap_or(0);
+        level_of.push(l);
+    }
+    let depth = level_of.iter().copied().max().map_or(0, |m| m + 1);
+    let mut out = vec![Vec::new(); depth];
+    for (i, l) in level_of.into_iter().enumerate() {
+        out[l].push(i);
+    }
+    out
+}
+
+fn count(conn: &Connection, table: &str, span: Span) -> Result<u64, RunError> {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .map_err(|e| exec_error(span, &e.to_string()))
+}
+
+/// Computes a transform into its staging table; returns its row count.
+pub(crate) fn transform(conn: &Connection, p: &Pipeline, rel: &Relation, t: &Transform, stage: &Stage, run: &Interval) -> Result<u64, RunError> {
+    let head_schema = match &t.head {
+        pipec_check::ir::Head::Relation(n) => p.relation(n).map(|r| r.schema.clone()).unwrap_or_default(),
+        pipec_check::ir::Head::Sql { .. } => Schema::default(),
+    };
+    let tables = |n: &str| stage.table(n);
+    let select = pipec_sql::transform(t, &head_schema, &tables, run);
+    let target = stage.table(&rel.name);
+    let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("CAST({} AS {}) AS {}", ident(&c.name), type_sql(c.ty), ident(&c.name))).collect();
+    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM ({select}) AS t", cols.join(", "));
+    conn.execute_batch(&sql).map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    count(conn, &target, rel.span)
+}
+
+fn option<'a>(src: &'a Source, name: &str) -> Option<&'a Value> {
+    src.option(name)
+}
+
+fn resolve_path(base: &Path, path: &str) -> String {
+    if path.contains("://") || Path::new(path).is_absolute() {
+        path.to_string()
+    } else {
+        base.join(path).to_string_lossy().into_owned()
+    }
+}
+
+fn is_glob(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
+/// Loads a source into its staging table; returns (rows staged, rows rejected).
+pub(crate) fn source(
+    conn: &Connection,
+    p: &Pipeline,
+    rel: &Relation,
+    src: &Source,
+    stage: &Stage,
+    run: &Interval,
+    secrets: &Secrets,
+) -> Result<(u64, Vec<Reject>), RunError> {
+    let target = stage.table(&rel.name);
+    let base = crate::base_dir(p);
+    match src {
+        Source::File { format, path, options } => {
+            let path = resolve_path(&base, &run.expand(path, |_| None));
+            if !is_glob(&path) && !path.contains("://") && !Path::new(&path).exists() {
+                return Err(RunError::new(
+                    codes::NO_INPUT,
+                    rel.span,
+                    format!("no input file for `{}` on {}: {path} does not exist", rel.name, run.ds),
+                    "reads this path",
+                    "check the path template and that the data for this date has arrived",
+                ));
+            }
+            let reject = options.iter().any(|(k, v)| k == "on_error" && v.as_str() == Some("reject"));
+            match format {
+                FileFormat::Csv => csv(conn, rel, src, &path, &target, reject),
+                FileFormat::Ndjson => {
+                    let raw = format!("SELECT filename AS _file, row_number() OVER (PARTITION BY filename) AS _row, json FROM read_ndjson_objects({}, filename = true)", string(&path));
+                    json_rows(conn, rel, &raw, &target, reject)
+                }
+                FileFormat::Parquet => {
+                    let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("CAST({} AS {}) AS {}", ident(&c.name), type_sql(c.ty), ident(&c.name))).collect();
+                    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM read_parquet({})", cols.join(", "), string(&path));
+                    conn.execute_batch(&sql).map_err(|e| file_error(rel, &path, &e.to_string()))?;
+                    not_null(conn, rel, &target, &format!("SELECT * FROM {target}"), &path)?;
+                    Ok((count(conn, &target, rel.span)?, Vec::new()))
+                }
+            }
+        }
+        Source::Http { url, options } => {
+            let url = run.expand(url, |_| None);
+            let file = fetch::http_to_ndjson(rel, &url, options, &base, secrets)?;
+            let raw = format!("SELECT {} AS _file, row_number() OVER () AS _row, json FROM read_ndjson_objects({})", string(&url), string(&file.path().to_string_lossy()));
+            let result = json_rows(conn, rel, &raw, &target, false);
+            drop(file);
+            result
+        }
+        Source::Postgres { dsn, table, query, incremental } => {
+            let dsn = secrets.value(dsn, rel.span)?;
+            let watermark = match incremental {
+                Some(_) => crate::state::watermark(conn, &p.name, &format!("source:{}", rel.name))?,
+                None => None,
+            };
+            let file = fetch::postgres_to_ndjson(rel, &dsn, table.as_deref(), query.as_deref(), incremental.as_deref(), watermark.as_deref())?;
+            let origin = table.clone().unwrap_or_else(|| "query".into());
+            let raw = format!("SELECT {} AS _file, row_number() OVER () AS _row, json FROM read_ndjson_objects({})", string(&origin), string(&file.path().to_string_lossy()));
+            json_rows(conn, rel, &raw, &target, false)
+        }
+        Source::Table { table } => {
+            let (schema, name) = table.split_once('.').unwrap_or(("main", table));
+            let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("CAST({} AS {}) AS {}", ident(&c.name), type_sql(c.ty), ident(&c.name))).collect();
+            let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM {}", cols.join(", "), pipec_sql::table(schema, name));
+            conn.execute_batch(&sql).map_err(|e| {
+                RunError::new(codes::NO_INPUT, rel.span, format!("cannot read warehouse table `{table}`: {e}"), "reads this table", "run the pipeline that writes it first")
+            })?;
+            Ok((count(conn, &target, rel.span)?, Vec::new()))
+        }
+        Source::Calendar { from, to } => {
+            let sql = format!(
+                "CREATE OR REPLACE TABLE {target} AS SELECT CAST(range AS DATE) AS day FROM range(DATE {}, DATE {} + INTERVAL 1 DAY, INTERVAL 1 DAY)",
+                string(from),
+                string(to)
+            );
+            conn.execute_batch(&sql).map_err(|e| exec_error(rel.span, &e.to_string()))?;
+            Ok((count(conn, &target, rel.span)?, Vec::new()))
+        }
+        Source::Stream { system, .. } => Err(RunError::new(
+            codes::NOT_RUNNABLE,
+            rel.span,
+            format!("`{system}` stream sources cannot run locally yet"),
+            "stream source",
+            "run streams on a deployed target (`pipec emit`), or stage a file sample and read it with `ndjson(...)`",
+        )),
+    }
+}
+
+fn file_error(rel: &Relation, path: &str, msg: &str) -> RunError {
+    let no_files = msg.contains("No files found");
+    RunError::new(
+        if no_files { codes::NO_INPUT } else { codes::BAD_ROW },
+        rel.span,
+        if no_files { format!("no input file for `{}`: nothing matches {path}", rel.name) } else { format!("cannot read {path} as `{}`: {msg}", rel.name) },
+        "reads this data",
+        "compare the file with the declared schema",
+    )
+}
+
+fn type_name(t: Type) -> String {
+    t.to_string()
+}
+
+/// CSV through DuckDB's typed reader; bad rows are located (or rejected) with `store_rejects`.
+fn csv(conn: &Connection, rel: &Relation, src: &Source, path: &str, target: &str, reject: bool) -> Result<(u64, Vec<Reject>), RunError> {
+    let header = !matches!(option(src, "header"), Some(Value::Bool(false)));
+    let mut opts = vec![format!("header = {header}"), "auto_detect = false".to_string()];
+    let columns: Vec<String> = rel.schema.columns.iter().map(|c| format!("{}: {}", string(&c.name), string(&type_sql(c.ty)))).collect();
+    opts.push(format!("columns = {{{}}}", columns.join(", ")));
+    opts.push(format!("delim = {}", string(option(src, "delimiter").and_then(Value::as_str).unwrap_or(","))));
+    opts.push(format!("quote = {}", string(option(src, "quote").and_then(Value::as_str).unwrap_or("\""))));
+    if let Some(Value::List(nulls)) = option(src, "nulls") {
+        opts.push(format!("nullstr = [{}]", nulls.iter().map(|n| string(n)).collect::<Vec<_>>().join(", ")));
+    }
+    if let Some(Value::Int(n)) = option(src, "skip") {
+        opts.push(format!("skip = {n}"));
+    }
+    opts.push("timestampformat = '%Y-%m-%d %H:%M:%S'".into());
+    let scan = |extra: &str| format!("read_csv({}, {}{extra})", string(path), opts.join(", "));
+    let select_cols = rel.schema.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
+    if !reject {
+        let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {select_cols} FROM {}", scan(""));
+        if let Err(e) = conn.execute_batch(&sql) {
+            let msg = e.to_string();
+            if msg.contains("No files found") {
+                return Err(file_error(rel, path, &msg));
+            }
+            if let Some(r) = first_csv_reject(conn, rel, &scan(", store_rejects = true, ignore_errors = true"))? {
+                return Err(bad_row(rel, &r));
+            }
+            return Err(file_error(rel, path, &msg));
+        }
+        not_null(conn, rel, target, &format!("SELECT *, filename AS _file, row_number() OVER (PARTITION BY filename) AS _row FROM {}", scan(", filename = true")), path)?;
+        return Ok((count(conn, target, rel.span)?, Vec::new()));
+    }
+    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {select_cols} FROM {}", scan(", store_rejects = true, ignore_errors = true"));
+    conn.execute_batch(&sql).map_err(|e| file_error(rel, path, &e.to_string()))?;
+    let rejects = csv_rejects(conn, rel)?;
+    let mut null_rejects = Vec::new();
+    for c in rel.schema.columns.iter().filter(|c| !c.nullable) {
+        let n = conn
+            .query_row(&format!("SELECT count(*) FROM {target} WHERE {} IS NULL", ident(&c.name)), [], |r| r.get::<_, i64>(0))
+            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+        if n > 0 {
+            conn.execute_batch(&format!("DELETE FROM {target} WHERE {} IS NULL", ident(&c.name))).map_err(|e| exec_error(rel.span, &e.to_string()))?;
+            null_rejects.push(Reject { source: rel.name.clone(), file: path.into(), line: 0, column: c.name.clone(), error: format!("{n} null value(s) in non-null column") });
+        }
+    }
+    let mut all = rejects;
+    all.extend(null_rejects);
+    Ok((count(conn, target, rel.span)?, all))
+}
+
+fn csv_rejects(conn: &Connection, rel: &Relation) -> Result<Vec<Reject>, RunError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.file_path, e.line, coalesce(e.column_name, ''), e.error_message FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) ORDER BY s.file_path, e.line",
+        )
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(Reject { source: rel.name.clone(), file: r.get(0)?, line: r.get::<_, i64>(1)?, column: r.get(2)?, error: r.get(3)? })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    Ok(rows)
+}
+
+fn first_csv_reject(conn: &Connection, rel: &Relation, scan: &str) -> Result<Option<Reject>, RunError> {
+    if conn.execute_batch(&format!("SELECT count(*) FROM {scan}")).is_err() {
+        return Ok(None);
+    }
+    Ok(csv_rejects(conn, rel)?.into_iter().next())
+}
+
+fn bad_row(rel: &Relation, r: &Reject) -> RunError {
+    let col = rel.schema.get(&r.column);
+    let want = col.map(|c| format!(" (declared {})", type_name(c.ty))).unwrap_or_default();
+    let first_line = r.error.lines().next().unwrap_or("");
+    RunError::new(
+        codes::BAD_ROW,
+        rel.span,
+        format!("{} line {}: column `{}`{want} does not fit: {first_line}", r.file, r.line, r.column),
+        format!("`{}` declares this schema", rel.name),
+        "fix the row, change the declared type, or add `on_error = \"reject\"` to quarantine bad rows",
+    )
+}
+
+/// Reports the first null in a non-nullable column, with its file and row. `rows` yields the
+/// staged columns plus `_file` and `_row` (or only the columns, then the row is not known).
+fn not_null(conn: &Connection, rel: &Relation, target: &str, rows: &str, path: &str) -> Result<(), RunError> {
+    for c in rel.schema.columns.iter().filter(|c| !c.nullable) {
+        let n: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {target} WHERE {} IS NULL", ident(&c.name)), [], |r| r.get(0))
+            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+        if n == 0 {
+            continue;
+        }
+        let located: Option<(String, i64)> = conn
+            .query_row(&format!("SELECT _file, _row FROM ({rows}) WHERE {} IS NULL ORDER BY _file, _row LIMIT 1", ident(&c.name)), [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ok();
+        let at = match located {
+            Some((file, row)) => format!("{file} row {row}"),
+            None => path.to_string(),
+        };
+        return Err(RunError::new(
+            codes::NULL_IN_NON_NULL,
+            rel.span,
+            format!("{at}: column `{}` is null but declared non-null ({n} row(s))", c.name),
+            format!("`{}` declares `{}: {}`", rel.name, c.name, c.ty),
+            format!("declare it nullable (`{}: {}?`), fix the data, or add `on_error = \"reject\"`", c.name, c.ty),
+        ));
+    }
+    Ok(())
+}
+
+/// JSON rows (`_file`, `_row`, `json`) → typed staging table. Values that do not cast are errors
+/// naming the file and row (or rejects).
+fn json_rows(conn: &Connection, rel: &Relation, raw_select: &str, target: &str, reject: bool) -> Result<(u64, Vec<Reject>), RunError> {
+    let raw = format!("{}__raw\"", target.trim_end_matches('"'));
+    conn.execute_batch(&format!("CREATE OR REPLACE TABLE {raw} AS {raw_select}")).map_err(|e| file_error(rel, raw_select, &e.to_string()))?;
+    let value = |name: &str| format!("(json ->> {})", string(name));
+    let mut bad_conds = Vec::new();
+    for c in &rel.schema.columns {
+        let v = value(&c.name);
+        let mut cond = format!("({v} IS NOT NULL AND TRY_CAST({v} AS {}) IS NULL)", type_sql(c.ty));
+        if !c.nullable {
+            cond = format!("({cond} OR {v} IS NULL)");
+        }
+        bad_conds.push((c, cond));
+    }
+    let mut rejects = Vec::new();
+    for (c, cond) in &bad_conds {
+        let mut stmt = conn
+            .prepare(&format!("SELECT _file, _row, coalesce({}, 'null') FROM {raw} WHERE {cond} ORDER BY _file, _row", value(&c.name)))
+            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+        let bad: Vec<(String, i64, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+        for (file, row, v) in bad {
+            let error = if v == "null" { "null in a non-null column".to_string() } else { format!("value {v:?} is not a {}", c.ty) };
+            if !reject {
+                let code = if v == "null" { codes::NULL_IN_NON_NULL } else { codes::BAD_ROW };
+                return Err(RunError::new(
+                    code,
+                    rel.span,
+                    format!("{file} row {row}: column `{}`: {error}", c.name),
+                    format!("`{}` declares `{}: {}{}`", rel.name, c.name, c.ty, if c.nullable { "?" } else { "" }),
+                    "fix the row, change the declared type, or add `on_error = \"reject\"` to quarantine bad rows",
+                ));
+            }
+            rejects.push(Reject { source: rel.name.clone(), file, line: row, column: c.name.clone(), error });
+        }
+    }
+    let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("TRY_CAST({} AS {}) AS {}", value(&c.name), type_sql(c.ty), ident(&c.name))).collect();
+    let good = if bad_conds.is_empty() { "TRUE".to_string() } else { bad_conds.iter().map(|(_, c)| format!("NOT {c}")).collect::<Vec<_>>().join(" AND ") };
+    conn.execute_batch(&format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM {raw} WHERE {good} ORDER BY _file, _row; DROP TABLE {raw}", cols.join(", ")))
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    Ok((count(conn, target, rel.span)?, rejects))
+}
+
+/// A temporary file removed when dropped.
+pub struct TempFile(PathBuf);
+
+impl TempFile {
+    pub(crate) fn new(suffix: &str) -> Self {
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        TempFile(std::env::temp_dir().join(format!("pipec-{}-{n}{suffix}", std::process::id())))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
