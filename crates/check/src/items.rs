@@ -51,7 +51,10 @@ pub(crate) fn check_items(world: &World<'_>, file: FileId, unit: &Unit, p: &mut 
             Item::Check(c) => {
                 used.push(c.relation.dotted());
                 if let Some(check) = check(world, file, p, c, &declared, unit, diags) {
-                    p.checks.push(check);
+                    match p.checks.iter_mut().find(|x| x.relation == check.relation) {
+                        Some(existing) => existing.rules.extend(check.rules),
+                        None => p.checks.push(check),
+                    }
                 }
             }
             Item::Test(t) => {
@@ -397,9 +400,16 @@ fn rule_exprs(
                 }
                 if let Some(expanded) = expand::check_define(def, c, schema, diags) {
                     let before = diags.len();
+                    let first_new = out.len();
                     rule_exprs(world, def_file, &expanded, schema, depth + 1, out, diags);
                     for d in &mut diags[before..] {
-                        d.labels.push(pipec_diag::Label { span: c.span, message: format!("in this use of `{name}`") });
+                        if !d.labels.iter().any(|l| l.span == c.span) {
+                            d.labels.push(pipec_diag::Label { span: c.span, message: format!("in this use of `{name}`") });
+                        }
+                    }
+                    let call_text = source_text(world, r.span);
+                    for rule in &mut out[first_new..] {
+                        rule.text = call_text.clone();
                     }
                 }
                 continue;

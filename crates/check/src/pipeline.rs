@@ -100,6 +100,7 @@ fn settings(decl: &ast::PipelineDecl, p: &mut Pipeline, diags: &mut Vec<Diagnost
     let mut seen: Vec<(&str, Span)> = Vec::new();
     let mut afters = Vec::new();
     let mut start_span = None;
+    let mut end_span = None;
     for s in &decl.settings {
         let name = setting_name(&s.kind);
         if !matches!(s.kind, SettingKind::Alert(_) | SettingKind::Unknown { .. }) {
@@ -121,15 +122,7 @@ fn settings(decl: &ast::PipelineDecl, p: &mut Pipeline, diags: &mut Vec<Diagnost
             }
             SettingKind::End(e) => {
                 p.end = date_value(e, "end", diags);
-                if let (Some(a), Some(b)) = (&p.start, &p.end) {
-                    if b < a {
-                        let mut d = Diagnostic::error(codes::BAD_DATE_RANGE, e.span, "the end date is before the start date", "ends here");
-                        if let Some(sp) = start_span {
-                            d = d.with_label(sp, "starts here");
-                        }
-                        diags.push(d.with_help("swap the dates, or remove `end` to run without an end"));
-                    }
-                }
+                end_span = Some(e.span);
             }
             SettingKind::Catchup(e) => match &e.kind {
                 A::Literal(Literal::Bool(b)) => p.catchup = *b,
@@ -171,6 +164,15 @@ fn settings(decl: &ast::PipelineDecl, p: &mut Pipeline, diags: &mut Vec<Diagnost
                         .with_suggestion(sug, format!("settings are: {}", SETTINGS.join(", "))),
                 );
             }
+        }
+    }
+    if let (Some(a), Some(b), Some(es)) = (&p.start, &p.end, end_span) {
+        if b < a {
+            let mut d = Diagnostic::error(codes::BAD_DATE_RANGE, es, "the end date is before the start date", "ends here");
+            if let Some(sp) = start_span {
+                d = d.with_label(sp, "starts here");
+            }
+            diags.push(d.with_help("swap the dates, or remove `end` to run without an end"));
         }
     }
     afters

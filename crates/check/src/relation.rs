@@ -176,6 +176,7 @@ impl<'w, 'u> Cx<'w, 'u> {
                 Some((Head::Relation(q.dotted()), schema))
             }
             RelHead::Sql { sql, schema } => {
+                let quote = if self.world.sources.get(sql.span.file).text[sql.span.start as usize..].starts_with("\"\"\"") { 3 } else { 1 };
                 let mut refs = Vec::new();
                 let mut ok = true;
                 for (name, offset) in placeholders(&sql.value) {
@@ -183,7 +184,7 @@ impl<'w, 'u> Cx<'w, 'u> {
                         continue;
                     }
                     if self.decls.contains_key(name.as_str()) {
-                        let at = Span::new(sql.span.file, sql.span.start as usize + 3 + offset, sql.span.start as usize + 3 + offset + name.len() + 2);
+                        let at = Span::new(sql.span.file, sql.span.start as usize + quote + offset, sql.span.start as usize + quote + offset + name.len() + 2);
                         if self.resolve(&name, Some(at), diags).is_none() {
                             ok = false;
                         }
@@ -191,7 +192,7 @@ impl<'w, 'u> Cx<'w, 'u> {
                             refs.push(name);
                         }
                     } else {
-                        let start = sql.span.start as usize + 3 + offset;
+                        let start = sql.span.start as usize + quote + offset;
                         let span = Span::new(sql.span.file, start, start + name.len() + 2);
                         let cands = self.order.iter().copied().chain(TEMPLATE_VARS.iter().copied());
                         let s = did_you_mean(&name, cands);
@@ -488,7 +489,9 @@ impl<'w, 'u> Cx<'w, 'u> {
         self.file = prev_file;
         if diags.len() > before {
             for d in &mut diags[before..] {
-                d.labels.push(pipec_diag::Label { span: call.span, message: format!("in this use of `{name}`") });
+                if !d.labels.iter().any(|l| l.span == call.span) {
+                    d.labels.push(pipec_diag::Label { span: call.span, message: format!("in this use of `{name}`") });
+                }
             }
         }
         result

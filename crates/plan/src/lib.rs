@@ -105,7 +105,8 @@ pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
             };
             let i = add(&mut graph, r.name.clone(), kind, Some(r.schema.clone()));
             if let RelationKind::Source(Source::Table { table }) = &r.kind {
-                table_sources.push((table.clone(), i));
+                let qualified = if table.contains('.') { table.clone() } else { format!("main.{table}") };
+                table_sources.push((qualified, i));
             }
         }
         for c in &p.checks {

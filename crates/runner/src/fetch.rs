@@ -75,6 +75,8 @@ pub(crate) fn http_to_ndjson(rel: &Relation, url: &str, options: &[(String, Valu
     let key_param = opt(options, "api_key_param").and_then(Value::as_str).unwrap_or("api_key");
 
     let fetch_page = |page: i64| -> Result<Vec<serde_json::Value>, RunError> {
+        let mut attempt = 0;
+        loop {
         let mut req = agent.get(url);
         if let Some(mode) = paginate {
             let (param, value) = match mode {
@@ -90,9 +92,10 @@ pub(crate) fn http_to_ndjson(rel: &Relation, url: &str, options: &[(String, Valu
         if let Some(token) = &bearer {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
-        let mut attempt = 0;
-        loop {
-            let result = req.clone().call().and_then(|mut resp| resp.body_mut().with_config().limit(max_bytes).read_to_string());
+            let result: Result<String, ureq::Error> = match req.call() {
+                Ok(mut resp) => resp.body_mut().with_config().limit(max_bytes).read_to_string(),
+                Err(e) => Err(e),
+            };
             match result {
                 Ok(body) => return rows_of(rel, url, &body, rows_path),
                 Err(e) if attempt < retries => {
@@ -199,7 +202,7 @@ pub(crate) fn send_alerts(p: &Pipeline, ds: NaiveDate, diag: &Diagnostic, secret
                     Ok(url) => {
                         let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
                         let body = serde_json::json!({ "text": text, "pipeline": p.name, "ds": ds.to_string(), "code": diag.code.id });
-                        match agent.post(&url).send_json(&body) {
+                        match agent.post(&url).header("Content-Type", "application/json").send(body.to_string()) {
                             Ok(_) => "sent".to_string(),
                             Err(e) => format!("not sent: {}", secrets.redact(&e.to_string())),
                         }

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use duckdb::{params, Connection};
-use fs4::fs_std::FileExt;
 use pipec_check::ir::Pipeline;
 use pipec_diag::{codes, Span};
 use serde::Serialize;
@@ -38,11 +37,11 @@ pub(crate) fn lock(warehouse: &Path, wait: bool) -> Result<Lock, RunError> {
     }
     let path = warehouse.with_extension("duckdb.lock");
     let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(db_error)?;
-    match file.try_lock_exclusive() {
-        Ok(true) => Ok(Lock { _file: file }),
-        Ok(false) | Err(_) if wait => {
+    match file.try_lock() {
+        Ok(()) => Ok(Lock { _file: file }),
+        Err(_) if wait => {
             eprintln!("waiting for another pipec run to release {} ...", warehouse.display());
-            file.lock_exclusive().map_err(db_error)?;
+            file.lock().map_err(db_error)?;
             Ok(Lock { _file: file })
         }
         _ => Err(RunError::new(

@@ -166,7 +166,9 @@ fn kids(pair: P<'_>) -> impl Iterator<Item = P<'_>> {
 impl Builder {
     fn span(&self, pair: &P<'_>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, self.base + s.start(), self.base + s.end())
+        let text = pair.as_str();
+        let end = s.start() + text.trim_end().len();
+        Span::new(self.file, self.base + s.start(), self.base + end)
     }
 
     fn file(&mut self, pair: P<'_>) -> Module {
