@@ -254,7 +254,13 @@ fn csv(conn: &Connection, rel: &Relation, src: &Source, path: &str, target: &str
             if let Some(r) = first_csv_reject(conn, rel, &scan(", store_rejects = true, ignore_errors = true"))? {
                 return Err(bad_row(rel, &r));
             }
-            return Err(file_error(rel, path, &msg));
+            let line = msg.split("Line: ").nth(1).and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse().ok());
+            let why = msg.lines().find(|l| l.starts_with("Error when converting")).unwrap_or_else(|| msg.lines().next().unwrap_or(""));
+            if let Some(line) = line {
+                let r = Reject { source: rel.name.clone(), file: path.into(), line, column: String::new(), error: why.to_string() };
+                return Err(bad_row(rel, &r));
+            }
+            return Err(file_error(rel, path, msg.lines().next().unwrap_or("")));
         }
         not_null(conn, rel, target, &format!("SELECT *, filename AS _file, row_number() OVER (PARTITION BY filename) AS _row FROM {}", scan(", filename = true")), path)?;
         return Ok((count(conn, target, rel.span)?, Vec::new()));
@@ -293,7 +299,8 @@ fn csv_rejects(conn: &Connection, rel: &Relation) -> Result<Vec<Reject>, RunErro
 }
 
 fn first_csv_reject(conn: &Connection, rel: &Relation, scan: &str) -> Result<Option<Reject>, RunError> {
-    if conn.execute_batch(&format!("SELECT count(*) FROM {scan}")).is_err() {
+    let probe = format!("CREATE OR REPLACE TEMP TABLE _pipec_probe AS SELECT * FROM {scan}; DROP TABLE _pipec_probe");
+    if conn.execute_batch(&probe).is_err() {
         return Ok(None);
     }
     Ok(csv_rejects(conn, rel)?.into_iter().next())
