@@ -15,19 +15,34 @@ enum Subst {
 }
 
 /// The steps of relation define `def` applied with `call` to a relation of schema `input`.
-pub(crate) fn relation_define(def: &ast::DefineDecl, call: &ast::Call, input: &Schema, diags: &mut Vec<Diagnostic>) -> Option<Vec<ast::Step>> {
+pub(crate) fn relation_define(
+    def: &ast::DefineDecl,
+    call: &ast::Call,
+    input: &Schema,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<ast::Step>> {
     let DefineBody::Relation(body) = &def.body else {
         diags.push(
-            Diagnostic::error(codes::BAD_ARGUMENTS, call.span, format!("`{}` is a check, not a transform", call.name.dotted()), "used as a step")
-                .with_help("use reusable checks inside a `check` block"),
+            Diagnostic::error(
+                codes::BAD_ARGUMENTS,
+                call.span,
+                format!("`{}` is a check, not a transform", call.name.dotted()),
+                "used as a step",
+            )
+            .with_help("use reusable checks inside a `check` block"),
         );
         return None;
     };
     let Some(rel_param) = def.params.first().filter(|p| p.ty.name.name == "relation") else {
         diags.push(
-            Diagnostic::error(codes::BAD_ARGUMENTS, def.name.span, format!("`{}` has no relation parameter", def.name.name), "first parameter must be `rel: relation`")
-                .with_label(call.span, "used as a step here")
-                .with_help("declare it as `define name(rel: relation, ...) = rel | ...`"),
+            Diagnostic::error(
+                codes::BAD_ARGUMENTS,
+                def.name.span,
+                format!("`{}` has no relation parameter", def.name.name),
+                "first parameter must be `rel: relation`",
+            )
+            .with_label(call.span, "used as a step here")
+            .with_help("declare it as `define name(rel: relation, ...) = rel | ...`"),
         );
         return None;
     };
@@ -36,9 +51,17 @@ pub(crate) fn relation_define(def: &ast::DefineDecl, call: &ast::Call, input: &S
         RelHead::Ref(q) if q.parts.len() == 1 && q.parts[0].name == rel_param.name.name => {}
         _ => {
             diags.push(
-                Diagnostic::error(codes::BAD_ARGUMENTS, body.span, format!("`{}` must start from its relation parameter", def.name.name), format!("should start with `{}`", rel_param.name.name))
-                    .with_label(call.span, "used as a step here")
-                    .with_help(format!("write `define {}(…) = {} | …`", def.name.name, rel_param.name.name)),
+                Diagnostic::error(
+                    codes::BAD_ARGUMENTS,
+                    body.span,
+                    format!("`{}` must start from its relation parameter", def.name.name),
+                    format!("should start with `{}`", rel_param.name.name),
+                )
+                .with_label(call.span, "used as a step here")
+                .with_help(format!(
+                    "write `define {}(…) = {} | …`",
+                    def.name.name, rel_param.name.name
+                )),
             );
             return None;
         }
@@ -47,11 +70,21 @@ pub(crate) fn relation_define(def: &ast::DefineDecl, call: &ast::Call, input: &S
 }
 
 /// The rules of check define `def` applied with `call` to a relation of schema `input`.
-pub(crate) fn check_define(def: &ast::DefineDecl, call: &ast::Call, input: &Schema, diags: &mut Vec<Diagnostic>) -> Option<Vec<Expr>> {
+pub(crate) fn check_define(
+    def: &ast::DefineDecl,
+    call: &ast::Call,
+    input: &Schema,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Expr>> {
     let DefineBody::Check(rules) = &def.body else {
         diags.push(
-            Diagnostic::error(codes::BAD_ARGUMENTS, call.span, format!("`{}` is a transform, not a check", call.name.dotted()), "used as a check")
-                .with_help("apply reusable transforms as a step: `relation | name(args)`"),
+            Diagnostic::error(
+                codes::BAD_ARGUMENTS,
+                call.span,
+                format!("`{}` is a transform, not a check", call.name.dotted()),
+                "used as a check",
+            )
+            .with_help("apply reusable transforms as a step: `relation | name(args)`"),
         );
         return None;
     };
@@ -59,7 +92,13 @@ pub(crate) fn check_define(def: &ast::DefineDecl, call: &ast::Call, input: &Sche
     Some(rules.iter().map(|r| expr(r, &subst)).collect())
 }
 
-fn bind(def: &ast::DefineDecl, params: &[ast::Param], call: &ast::Call, input: &Schema, diags: &mut Vec<Diagnostic>) -> Option<HashMap<String, Subst>> {
+fn bind(
+    def: &ast::DefineDecl,
+    params: &[ast::Param],
+    call: &ast::Call,
+    input: &Schema,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<HashMap<String, Subst>> {
     let mut bound: HashMap<String, Subst> = HashMap::new();
     let mut failed = false;
     let mut positional = 0;
@@ -70,8 +109,23 @@ fn bind(def: &ast::DefineDecl, params: &[ast::Param], call: &ast::Call, input: &
                 None => {
                     let s = did_you_mean(&n.name, params.iter().map(|p| p.name.name.as_str()));
                     diags.push(
-                        Diagnostic::error(codes::UNKNOWN_OPTION, n.span, format!("`{}` has no parameter `{}`", def.name.name, n.name), "unknown parameter")
-                            .with_suggestion(s, format!("parameters: {}", params.iter().map(|p| p.name.name.as_str()).collect::<Vec<_>>().join(", "))),
+                        Diagnostic::error(
+                            codes::UNKNOWN_OPTION,
+                            n.span,
+                            format!("`{}` has no parameter `{}`", def.name.name, n.name),
+                            "unknown parameter",
+                        )
+                        .with_suggestion(
+                            s,
+                            format!(
+                                "parameters: {}",
+                                params
+                                    .iter()
+                                    .map(|p| p.name.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ),
                     );
                     failed = true;
                     continue;
@@ -80,8 +134,17 @@ fn bind(def: &ast::DefineDecl, params: &[ast::Param], call: &ast::Call, input: &
             None => {
                 let Some(p) = params.get(positional) else {
                     diags.push(
-                        Diagnostic::error(codes::BAD_ARGUMENTS, arg.value.span, format!("too many arguments to `{}`", def.name.name), "extra argument")
-                            .with_help(format!("`{}` takes {} argument(s)", def.name.name, params.len())),
+                        Diagnostic::error(
+                            codes::BAD_ARGUMENTS,
+                            arg.value.span,
+                            format!("too many arguments to `{}`", def.name.name),
+                            "extra argument",
+                        )
+                        .with_help(format!(
+                            "`{}` takes {} argument(s)",
+                            def.name.name,
+                            params.len()
+                        )),
                     );
                     failed = true;
                     continue;
@@ -94,7 +157,10 @@ fn bind(def: &ast::DefineDecl, params: &[ast::Param], call: &ast::Call, input: &
             "column" => match &arg.value.kind {
                 A::Name(q) if q.parts.len() == 1 => {
                     if input.get(&q.parts[0].name).is_none() {
-                        diags.push(crate::expr::unknown_column(&q.parts[0], &input.names().collect::<Vec<_>>()));
+                        diags.push(crate::expr::unknown_column(
+                            &q.parts[0],
+                            &input.names().collect::<Vec<_>>(),
+                        ));
                         failed = true;
                         continue;
                     }
@@ -102,8 +168,13 @@ fn bind(def: &ast::DefineDecl, params: &[ast::Param], call: &ast::Call, input: &
                 }
                 _ => {
                     diags.push(
-                        Diagnostic::error(codes::BAD_ARGUMENTS, arg.value.span, format!("parameter `{}` needs a column name", param.name.name), "not a column name")
-                            .with_help("pass the column itself, e.g. `key = station_id`"),
+                        Diagnostic::error(
+                            codes::BAD_ARGUMENTS,
+                            arg.value.span,
+                            format!("parameter `{}` needs a column name", param.name.name),
+                            "not a column name",
+                        )
+                        .with_help("pass the column itself, e.g. `key = station_id`"),
                     );
                     failed = true;
                     continue;
@@ -111,8 +182,13 @@ fn bind(def: &ast::DefineDecl, params: &[ast::Param], call: &ast::Call, input: &
             },
             "relation" => {
                 diags.push(
-                    Diagnostic::error(codes::BAD_ARGUMENTS, arg.value.span, "only the piped relation can be a relation parameter", "relation argument")
-                        .with_help("join the other relation inside your transform instead"),
+                    Diagnostic::error(
+                        codes::BAD_ARGUMENTS,
+                        arg.value.span,
+                        "only the piped relation can be a relation parameter",
+                        "relation argument",
+                    )
+                    .with_help("join the other relation inside your transform instead"),
                 );
                 failed = true;
                 continue;
@@ -133,8 +209,13 @@ fn bind(def: &ast::DefineDecl, params: &[ast::Param], call: &ast::Call, input: &
                 if let Some(t) = lit_ty {
                     if t != Type::Null && t.unify(want).is_none() {
                         diags.push(
-                            Diagnostic::error(codes::BAD_ARGUMENTS, arg.value.span, format!("parameter `{}` is {want}", param.name.name), format!("this is {t}"))
-                                .with_help(format!("pass a {want} value")),
+                            Diagnostic::error(
+                                codes::BAD_ARGUMENTS,
+                                arg.value.span,
+                                format!("parameter `{}` is {want}", param.name.name),
+                                format!("this is {t}"),
+                            )
+                            .with_help(format!("pass a {want} value")),
                         );
                         failed = true;
                         continue;
@@ -145,8 +226,13 @@ fn bind(def: &ast::DefineDecl, params: &[ast::Param], call: &ast::Call, input: &
         };
         if bound.insert(param.name.name.clone(), value).is_some() {
             diags.push(
-                Diagnostic::error(codes::DUPLICATE_SETTING, arg.value.span, format!("parameter `{}` is given twice", param.name.name), "second value")
-                    .with_help("pass each parameter once"),
+                Diagnostic::error(
+                    codes::DUPLICATE_SETTING,
+                    arg.value.span,
+                    format!("parameter `{}` is given twice", param.name.name),
+                    "second value",
+                )
+                .with_help("pass each parameter once"),
             );
             failed = true;
         }
@@ -154,9 +240,14 @@ fn bind(def: &ast::DefineDecl, params: &[ast::Param], call: &ast::Call, input: &
     for p in params {
         if !bound.contains_key(&p.name.name) && !failed {
             diags.push(
-                Diagnostic::error(codes::MISSING_OPTION, call.span, format!("missing argument `{}` of `{}`", p.name.name, def.name.name), format!("`{}` is not given", p.name.name))
-                    .with_label(def.name.span, "defined here")
-                    .with_help(format!("pass it as `{} = ...`", p.name.name)),
+                Diagnostic::error(
+                    codes::MISSING_OPTION,
+                    call.span,
+                    format!("missing argument `{}` of `{}`", p.name.name, def.name.name),
+                    format!("`{}` is not given", p.name.name),
+                )
+                .with_label(def.name.span, "defined here")
+                .with_help(format!("pass it as `{} = ...`", p.name.name)),
             );
             failed = true;
         }
@@ -174,7 +265,10 @@ fn ident(i: &ast::Ident, s: &HashMap<String, Subst>) -> ast::Ident {
 fn expr(e: &Expr, s: &HashMap<String, Subst>) -> Expr {
     let kind = match &e.kind {
         A::Name(q) if q.parts.len() == 1 => match s.get(&q.parts[0].name) {
-            Some(Subst::Column(c)) => A::Name(ast::QName { parts: vec![c.clone()], span: c.span }),
+            Some(Subst::Column(c)) => A::Name(ast::QName {
+                parts: vec![c.clone()],
+                span: c.span,
+            }),
             Some(Subst::Value(v)) => return v.clone(),
             None => e.kind.clone(),
         },
@@ -183,7 +277,10 @@ fn expr(e: &Expr, s: &HashMap<String, Subst>) -> Expr {
         A::Unary(op, x) => A::Unary(*op, Box::new(expr(x, s))),
         A::Binary(op, a, b) => A::Binary(*op, Box::new(expr(a, s)), Box::new(expr(b, s))),
         A::Cast(x, t) => A::Cast(Box::new(expr(x, s)), t.clone()),
-        A::IsNull { value, negated } => A::IsNull { value: Box::new(expr(value, s)), negated: *negated },
+        A::IsNull { value, negated } => A::IsNull {
+            value: Box::new(expr(value, s)),
+            negated: *negated,
+        },
         A::InList(x, l) => A::InList(Box::new(expr(x, s)), l.iter().map(|i| expr(i, s)).collect()),
         A::Case { arms, otherwise } => A::Case {
             arms: arms.iter().map(|(c, v)| (expr(c, s), expr(v, s))).collect(),
@@ -197,17 +294,34 @@ fn expr(e: &Expr, s: &HashMap<String, Subst>) -> Expr {
 fn call(c: &ast::Call, s: &HashMap<String, Subst>) -> ast::Call {
     ast::Call {
         name: c.name.clone(),
-        args: c.args.iter().map(|a| ast::Arg { name: a.name.clone(), value: expr(&a.value, s) }).collect(),
+        args: c
+            .args
+            .iter()
+            .map(|a| ast::Arg {
+                name: a.name.clone(),
+                value: expr(&a.value, s),
+            })
+            .collect(),
         span: c.span,
     }
 }
 
 fn assigns(a: &[ast::Assign], s: &HashMap<String, Subst>) -> Vec<ast::Assign> {
-    a.iter().map(|a| ast::Assign { name: a.name.clone(), value: expr(&a.value, s) }).collect()
+    a.iter()
+        .map(|a| ast::Assign {
+            name: a.name.clone(),
+            value: expr(&a.value, s),
+        })
+        .collect()
 }
 
 fn sort_keys(k: &[ast::SortKey], s: &HashMap<String, Subst>) -> Vec<ast::SortKey> {
-    k.iter().map(|k| ast::SortKey { value: expr(&k.value, s), descending: k.descending }).collect()
+    k.iter()
+        .map(|k| ast::SortKey {
+            value: expr(&k.value, s),
+            descending: k.descending,
+        })
+        .collect()
 }
 
 fn step(st: &ast::Step, s: &HashMap<String, Subst>) -> ast::Step {
@@ -215,30 +329,53 @@ fn step(st: &ast::Step, s: &HashMap<String, Subst>) -> ast::Step {
         S::Filter(e) => S::Filter(expr(e, s)),
         S::Derive(a) => S::Derive(assigns(a, s)),
         S::Select(items) => S::Select(
-            items.iter().map(|i| ast::SelectItem { name: i.name.clone(), value: expr(&i.value, s) }).collect(),
+            items
+                .iter()
+                .map(|i| ast::SelectItem {
+                    name: i.name.clone(),
+                    value: expr(&i.value, s),
+                })
+                .collect(),
         ),
         S::SelectExcept(names) => S::SelectExcept(names.iter().map(|n| ident(n, s)).collect()),
-        S::Join { kind, relation, alias, cond } => S::Join {
+        S::Join {
+            kind,
+            relation,
+            alias,
+            cond,
+        } => S::Join {
             kind: *kind,
             relation: relation.clone(),
             alias: alias.clone(),
             cond: match cond {
                 JoinCond::On(e) => JoinCond::On(expr(e, s)),
-                JoinCond::Using(cols) => JoinCond::Using(cols.iter().map(|c| ident(c, s)).collect()),
+                JoinCond::Using(cols) => {
+                    JoinCond::Using(cols.iter().map(|c| ident(c, s)).collect())
+                }
             },
         },
-        S::Group { keys, aggregates } => S::Group { keys: keys.iter().map(|k| expr(k, s)).collect(), aggregates: assigns(aggregates, s) },
+        S::Group { keys, aggregates } => S::Group {
+            keys: keys.iter().map(|k| expr(k, s)).collect(),
+            aggregates: assigns(aggregates, s),
+        },
         S::Aggregate(a) => S::Aggregate(assigns(a, s)),
         S::Sort(k) => S::Sort(sort_keys(k, s)),
         S::Take(e) => S::Take(expr(e, s)),
         S::Distinct => S::Distinct,
         S::Union(q) => S::Union(q.clone()),
-        S::Window { partition, order, functions } => S::Window {
+        S::Window {
+            partition,
+            order,
+            functions,
+        } => S::Window {
             partition: partition.iter().map(|p| expr(p, s)).collect(),
             order: sort_keys(order, s),
             functions: assigns(functions, s),
         },
         S::Apply(c) => S::Apply(call(c, s)),
     };
-    ast::Step { kind, span: st.span }
+    ast::Step {
+        kind,
+        span: st.span,
+    }
 }

@@ -25,7 +25,14 @@ pub(crate) struct Scope<'a> {
 impl<'a> Scope<'a> {
     /// A plain row scope over `schema`.
     pub fn rows(schema: &'a Schema) -> Self {
-        Scope { schema, left_names: Vec::new(), right: None, aggregates: false, windows: false, in_aggregate: false }
+        Scope {
+            schema,
+            left_names: Vec::new(),
+            right: None,
+            aggregates: false,
+            windows: false,
+            in_aggregate: false,
+        }
     }
 }
 
@@ -44,7 +51,11 @@ pub(crate) fn literal_type(lit: &Literal) -> (Type, bool) {
 }
 
 /// Types `e` in `scope`; reports problems into `diags` and returns `None` after an error.
-pub(crate) fn type_expr(e: &ast::Expr, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+pub(crate) fn type_expr(
+    e: &ast::Expr,
+    scope: &Scope<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Expr> {
     let mk = |kind, ty, nullable| Some(Expr { kind, ty, nullable });
     match &e.kind {
         A::Literal(lit) => {
@@ -60,8 +71,16 @@ pub(crate) fn type_expr(e: &ast::Expr, scope: &Scope<'_>, diags: &mut Vec<Diagno
                 other => {
                     let s = did_you_mean(other, RunParam::NAMES.iter().copied());
                     diags.push(
-                        Diagnostic::error(codes::UNKNOWN_PARAM, p.span, format!("unknown run parameter `@{other}`"), "not a run parameter")
-                            .with_suggestion(s.map(|s| format!("@{s}")).as_deref(), "run parameters are @ds (date), @start and @end (timestamps)"),
+                        Diagnostic::error(
+                            codes::UNKNOWN_PARAM,
+                            p.span,
+                            format!("unknown run parameter `@{other}`"),
+                            "not a run parameter",
+                        )
+                        .with_suggestion(
+                            s.map(|s| format!("@{s}")).as_deref(),
+                            "run parameters are @ds (date), @start and @end (timestamps)",
+                        ),
                     );
                     return None;
                 }
@@ -76,8 +95,15 @@ pub(crate) fn type_expr(e: &ast::Expr, scope: &Scope<'_>, diags: &mut Vec<Diagno
                 UnaryOp::Not => matches!(x.ty, Type::Bool | Type::Null),
             };
             if !ok {
-                let want = if *op == UnaryOp::Neg { "a number" } else { "a boolean" };
-                diags.push(mismatch(inner.span, format!("expected {want}, found {}", x.ty)));
+                let want = if *op == UnaryOp::Neg {
+                    "a number"
+                } else {
+                    "a boolean"
+                };
+                diags.push(mismatch(
+                    inner.span,
+                    format!("expected {want}, found {}", x.ty),
+                ));
                 return None;
             }
             let (ty, nullable) = (x.ty, x.nullable);
@@ -92,17 +118,28 @@ pub(crate) fn type_expr(e: &ast::Expr, scope: &Scope<'_>, diags: &mut Vec<Diagno
         }
         A::IsNull { value, negated } => {
             let x = type_expr(value, scope, diags)?;
-            mk(ExprKind::IsNull { value: Box::new(x), negated: *negated }, Type::Bool, false)
+            mk(
+                ExprKind::IsNull {
+                    value: Box::new(x),
+                    negated: *negated,
+                },
+                Type::Bool,
+                false,
+            )
         }
         A::InList(value, list) => {
             let x = type_expr(value, scope, diags);
-            let items: Vec<Option<Expr>> = list.iter().map(|i| type_expr(i, scope, diags)).collect();
+            let items: Vec<Option<Expr>> =
+                list.iter().map(|i| type_expr(i, scope, diags)).collect();
             let x = x?;
             let mut out = Vec::new();
             for (item, src) in items.into_iter().zip(list) {
                 let item = item?;
                 if !x.ty.comparable(item.ty) {
-                    diags.push(mismatch(src.span, format!("cannot compare {} with {}", x.ty, item.ty)));
+                    diags.push(mismatch(
+                        src.span,
+                        format!("cannot compare {} with {}", x.ty, item.ty),
+                    ));
                     return None;
                 }
                 out.push(item);
@@ -130,7 +167,10 @@ pub(crate) fn type_expr(e: &ast::Expr, scope: &Scope<'_>, diags: &mut Vec<Diagno
                 match ty.unify(tv.ty) {
                     Some(t) => ty = t,
                     None => {
-                        diags.push(mismatch(v.span, format!("this branch is {}, earlier branches are {ty}", tv.ty)));
+                        diags.push(mismatch(
+                            v.span,
+                            format!("this branch is {}, earlier branches are {ty}", tv.ty),
+                        ));
                         failed = true;
                     }
                 }
@@ -143,7 +183,10 @@ pub(crate) fn type_expr(e: &ast::Expr, scope: &Scope<'_>, diags: &mut Vec<Diagno
                     match ty.unify(t.ty) {
                         Some(u) => ty = u,
                         None => {
-                            diags.push(mismatch(o.span, format!("the `else` branch is {}, other branches are {ty}", t.ty)));
+                            diags.push(mismatch(
+                                o.span,
+                                format!("the `else` branch is {}, other branches are {ty}", t.ty),
+                            ));
                             return None;
                         }
                     }
@@ -155,19 +198,36 @@ pub(crate) fn type_expr(e: &ast::Expr, scope: &Scope<'_>, diags: &mut Vec<Diagno
             if failed {
                 return None;
             }
-            mk(ExprKind::Case { arms: typed, otherwise: other }, ty, nullable)
+            mk(
+                ExprKind::Case {
+                    arms: typed,
+                    otherwise: other,
+                },
+                ty,
+                nullable,
+            )
         }
         A::List(_) => {
             diags.push(
-                Diagnostic::error(codes::TYPE_MISMATCH, e.span, "a list is not a value here", "lists are only allowed after `in` and as option values")
-                    .with_help("use `x in [a, b]` to test membership"),
+                Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    e.span,
+                    "a list is not a value here",
+                    "lists are only allowed after `in` and as option values",
+                )
+                .with_help("use `x in [a, b]` to test membership"),
             );
             None
         }
         A::Star => {
             diags.push(
-                Diagnostic::error(codes::BAD_ARGUMENTS, e.span, "`*` is only allowed in `count(*)`", "unexpected `*`")
-                    .with_help("write `count()` or `count(*)` to count rows"),
+                Diagnostic::error(
+                    codes::BAD_ARGUMENTS,
+                    e.span,
+                    "`*` is only allowed in `count(*)`",
+                    "unexpected `*`",
+                )
+                .with_help("write `count()` or `count(*)` to count rows"),
             );
             None
         }
@@ -180,8 +240,13 @@ pub(crate) fn mismatch(span: Span, label: String) -> Diagnostic {
 }
 
 pub(crate) fn not_boolean(span: Span, found: Type, what: &str) -> Diagnostic {
-    Diagnostic::error(codes::NOT_BOOLEAN, span, format!("{what} must be boolean"), format!("this is {found}, not bool"))
-        .with_help("compare it with something, e.g. `x > 0` or `x is not null`")
+    Diagnostic::error(
+        codes::NOT_BOOLEAN,
+        span,
+        format!("{what} must be boolean"),
+        format!("this is {found}, not bool"),
+    )
+    .with_help("compare it with something, e.g. `x > 0` or `x is not null`")
 }
 
 pub(crate) fn resolve_type(ty: &ast::TypeExpr, diags: &mut Vec<Diagnostic>) -> Option<Type> {
@@ -190,11 +255,21 @@ pub(crate) fn resolve_type(ty: &ast::TypeExpr, diags: &mut Vec<Diagnostic>) -> O
         None => {
             let s = did_you_mean(&ty.name.name, Type::NAMES.iter().copied());
             let d = if Type::NAMES.contains(&ty.name.name.as_str()) || ty.name.name == "numeric" {
-                Diagnostic::error(codes::UNKNOWN_TYPE, ty.span, "invalid type parameters", "precision must be at most 38 and scale at most the precision")
-                    .with_help("write e.g. `decimal(12, 2)`")
+                Diagnostic::error(
+                    codes::UNKNOWN_TYPE,
+                    ty.span,
+                    "invalid type parameters",
+                    "precision must be at most 38 and scale at most the precision",
+                )
+                .with_help("write e.g. `decimal(12, 2)`")
             } else {
-                Diagnostic::error(codes::UNKNOWN_TYPE, ty.name.span, format!("unknown type `{}`", ty.name.name), "not a type")
-                    .with_suggestion(s, format!("types are: {}", Type::NAMES.join(", ")))
+                Diagnostic::error(
+                    codes::UNKNOWN_TYPE,
+                    ty.name.span,
+                    format!("unknown type `{}`", ty.name.name),
+                    "not a type",
+                )
+                .with_suggestion(s, format!("types are: {}", Type::NAMES.join(", ")))
             };
             diags.push(d);
             None
@@ -204,15 +279,27 @@ pub(crate) fn resolve_type(ty: &ast::TypeExpr, diags: &mut Vec<Diagnostic>) -> O
 
 fn column(q: &ast::QName, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
     let make = |c: &crate::ir::Column, side, nullable: bool| {
-        Some(Expr { kind: ExprKind::Column { name: c.name.clone(), side }, ty: c.ty, nullable: c.nullable || nullable })
+        Some(Expr {
+            kind: ExprKind::Column {
+                name: c.name.clone(),
+                side,
+            },
+            ty: c.ty,
+            nullable: c.nullable || nullable,
+        })
     };
     let (qualifier, name) = match q.parts.as_slice() {
         [one] => (None, one),
         [rel, col] => (Some(rel), col),
         _ => {
             diags.push(
-                Diagnostic::error(codes::UNKNOWN_COLUMN, q.span, format!("`{}` is not a column", q.dotted()), "too many dots")
-                    .with_help("refer to a column as `name` or `relation.name`"),
+                Diagnostic::error(
+                    codes::UNKNOWN_COLUMN,
+                    q.span,
+                    format!("`{}` is not a column", q.dotted()),
+                    "too many dots",
+                )
+                .with_help("refer to a column as `name` or `relation.name`"),
             );
             return None;
         }
@@ -226,8 +313,23 @@ fn column(q: &ast::QName, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Opt
             match (left, right) {
                 (Some(_), Some(_)) => {
                     diags.push(
-                        Diagnostic::error(codes::AMBIGUOUS_COLUMN, name.span, format!("column `{}` is ambiguous", name.name), "exists on both sides of the join")
-                            .with_help(format!("qualify it: `{}.{}` or `{}.{}`", scope.left_names.first().unwrap_or(&"left"), name.name, scope.right.as_ref().and_then(|(n, _)| n.first()).unwrap_or(&"right"), name.name)),
+                        Diagnostic::error(
+                            codes::AMBIGUOUS_COLUMN,
+                            name.span,
+                            format!("column `{}` is ambiguous", name.name),
+                            "exists on both sides of the join",
+                        )
+                        .with_help(format!(
+                            "qualify it: `{}.{}` or `{}.{}`",
+                            scope.left_names.first().unwrap_or(&"left"),
+                            name.name,
+                            scope
+                                .right
+                                .as_ref()
+                                .and_then(|(n, _)| n.first())
+                                .unwrap_or(&"right"),
+                            name.name
+                        )),
                     );
                     None
                 }
@@ -259,7 +361,10 @@ fn column(q: &ast::QName, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Opt
                 return match scope.schema.get(&name.name) {
                     Some(c) => make(c, left_side, false),
                     None => {
-                        diags.push(unknown_column(name, &scope.schema.names().collect::<Vec<_>>()));
+                        diags.push(unknown_column(
+                            name,
+                            &scope.schema.names().collect::<Vec<_>>(),
+                        ));
                         None
                     }
                 };
@@ -270,13 +375,19 @@ fn column(q: &ast::QName, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Opt
             }
             let s = did_you_mean(&rel.name, known.iter().copied());
             let help = if known.is_empty() {
-                "qualified names are only needed inside a join; write the column name alone".to_string()
+                "qualified names are only needed inside a join; write the column name alone"
+                    .to_string()
             } else {
                 format!("relations in scope here: {}", known.join(", "))
             };
             diags.push(
-                Diagnostic::error(codes::UNKNOWN_RELATION, rel.span, format!("unknown relation `{}`", rel.name), "not in scope here")
-                    .with_suggestion(s, help),
+                Diagnostic::error(
+                    codes::UNKNOWN_RELATION,
+                    rel.span,
+                    format!("unknown relation `{}`", rel.name),
+                    "not in scope here",
+                )
+                .with_suggestion(s, help),
             );
             None
         }
@@ -287,27 +398,56 @@ pub(crate) fn unknown_column(name: &ast::Ident, names: &[&str]) -> Diagnostic {
     let s = did_you_mean(&name.name, names.iter().copied());
     let mut shown: Vec<&str> = names.to_vec();
     shown.truncate(12);
-    Diagnostic::error(codes::UNKNOWN_COLUMN, name.span, format!("unknown column `{}`", name.name), "no such column")
-        .with_suggestion(s, format!("available columns: {}", shown.join(", ")))
+    Diagnostic::error(
+        codes::UNKNOWN_COLUMN,
+        name.span,
+        format!("unknown column `{}`", name.name),
+        "no such column",
+    )
+    .with_suggestion(s, format!("available columns: {}", shown.join(", ")))
 }
 
-fn type_call(call: &ast::Call, span: Span, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+fn type_call(
+    call: &ast::Call,
+    span: Span,
+    scope: &Scope<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Expr> {
     let name = call.name.dotted();
     let Some(kind) = functions::kind_of(&name) else {
         let msg = if name == "secret" {
             diags.push(
-                Diagnostic::error(codes::SECRET_IN_DATA, span, "a secret cannot be used as data", "secrets are only allowed in source options and alerts")
-                    .with_help("secrets are resolved at run time and never written into tables, files or logs"),
+                Diagnostic::error(
+                    codes::SECRET_IN_DATA,
+                    span,
+                    "a secret cannot be used as data",
+                    "secrets are only allowed in source options and alerts",
+                )
+                .with_help(
+                    "secrets are resolved at run time and never written into tables, files or logs",
+                ),
             );
             return None;
         } else {
             format!("unknown function `{name}`")
         };
-        let all = functions::SCALAR.iter().chain(functions::AGGREGATE).chain(functions::WINDOW).copied();
+        let all = functions::SCALAR
+            .iter()
+            .chain(functions::AGGREGATE)
+            .chain(functions::WINDOW)
+            .copied();
         let s = did_you_mean(&name, all);
         diags.push(
-            Diagnostic::error(codes::UNKNOWN_FUNCTION, call.name.span, msg, "not a builtin function")
-                .with_suggestion(s, "see docs/language.md#functions for the list of functions"),
+            Diagnostic::error(
+                codes::UNKNOWN_FUNCTION,
+                call.name.span,
+                msg,
+                "not a builtin function",
+            )
+            .with_suggestion(
+                s,
+                "see docs/language.md#functions for the list of functions",
+            ),
         );
         return None;
     };
@@ -328,8 +468,13 @@ fn type_call(call: &ast::Call, span: Span, scope: &Scope<'_>, diags: &mut Vec<Di
         }
         FnKind::Window if !scope.windows => {
             diags.push(
-                Diagnostic::error(codes::WINDOW_NOT_ALLOWED, span, format!("window function `{name}` outside a window step"), "needs a window")
-                    .with_help("use it inside `window partition k order t { x = ... }`"),
+                Diagnostic::error(
+                    codes::WINDOW_NOT_ALLOWED,
+                    span,
+                    format!("window function `{name}` outside a window step"),
+                    "needs a window",
+                )
+                .with_help("use it inside `window partition k order t { x = ... }`"),
             );
             return None;
         }
@@ -348,8 +493,13 @@ fn type_call(call: &ast::Call, span: Span, scope: &Scope<'_>, diags: &mut Vec<Di
     for a in &call.args {
         if let Some(n) = &a.name {
             diags.push(
-                Diagnostic::error(codes::BAD_ARGUMENTS, n.span, format!("`{name}` takes no named arguments"), "unexpected named argument")
-                    .with_help("pass the value positionally"),
+                Diagnostic::error(
+                    codes::BAD_ARGUMENTS,
+                    n.span,
+                    format!("`{name}` takes no named arguments"),
+                    "unexpected named argument",
+                )
+                .with_help("pass the value positionally"),
             );
             failed = true;
             continue;
@@ -359,8 +509,13 @@ fn type_call(call: &ast::Call, span: Span, scope: &Scope<'_>, diags: &mut Vec<Di
                 continue;
             }
             diags.push(
-                Diagnostic::error(codes::BAD_ARGUMENTS, a.value.span, "`*` is only allowed in `count(*)`", "unexpected `*`")
-                    .with_help("write `count()` to count rows"),
+                Diagnostic::error(
+                    codes::BAD_ARGUMENTS,
+                    a.value.span,
+                    "`*` is only allowed in `count(*)`",
+                    "unexpected `*`",
+                )
+                .with_help("write `count()` to count rows"),
             );
             failed = true;
             continue;
@@ -374,18 +529,34 @@ fn type_call(call: &ast::Call, span: Span, scope: &Scope<'_>, diags: &mut Vec<Di
         return None;
     }
     match functions::type_call(&name, &args) {
-        Ok((ty, nullable)) => Some(Expr { kind: ExprKind::Call { name, kind, args }, ty, nullable }),
+        Ok((ty, nullable)) => Some(Expr {
+            kind: ExprKind::Call { name, kind, args },
+            ty,
+            nullable,
+        }),
         Err(msg) => {
             diags.push(
-                Diagnostic::error(codes::BAD_ARGUMENTS, span, format!("wrong arguments to `{name}`"), msg)
-                    .with_help("see docs/language.md#functions for each function's arguments"),
+                Diagnostic::error(
+                    codes::BAD_ARGUMENTS,
+                    span,
+                    format!("wrong arguments to `{name}`"),
+                    msg,
+                )
+                .with_help("see docs/language.md#functions for each function's arguments"),
             );
             None
         }
     }
 }
 
-fn binary(op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+fn binary(
+    op: BinaryOp,
+    l: &ast::Expr,
+    r: &ast::Expr,
+    span: Span,
+    scope: &Scope<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Expr> {
     let a = type_expr(l, scope, diags);
     let b = type_expr(r, scope, diags);
     let (a, b) = (a?, b?);
@@ -395,18 +566,26 @@ fn binary(op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span, scope: &Scope<
     };
     let bad = |diags: &mut Vec<Diagnostic>| {
         diags.push(
-            Diagnostic::error(codes::TYPE_MISMATCH, span, "type mismatch", format!("`{}` cannot combine {} and {}", op.symbol(), a.ty, b.ty))
-                .with_help(match op {
-                    BinaryOp::Concat => "`++` joins strings; convert with `::string`".to_string(),
-                    BinaryOp::And | BinaryOp::Or => "both sides of `and`/`or` must be boolean".to_string(),
-                    _ => "convert one side with `::type`, e.g. `x::float`".to_string(),
-                }),
+            Diagnostic::error(
+                codes::TYPE_MISMATCH,
+                span,
+                "type mismatch",
+                format!("`{}` cannot combine {} and {}", op.symbol(), a.ty, b.ty),
+            )
+            .with_help(match op {
+                BinaryOp::Concat => "`++` joins strings; convert with `::string`".to_string(),
+                BinaryOp::And | BinaryOp::Or => {
+                    "both sides of `and`/`or` must be boolean".to_string()
+                }
+                _ => "convert one side with `::type`, e.g. `x::float`".to_string(),
+            }),
         );
         None
     };
     let ty = match op {
         BinaryOp::And | BinaryOp::Or => {
-            if !matches!(a.ty, Type::Bool | Type::Null) || !matches!(b.ty, Type::Bool | Type::Null) {
+            if !matches!(a.ty, Type::Bool | Type::Null) || !matches!(b.ty, Type::Bool | Type::Null)
+            {
                 return bad(diags);
             }
             Type::Bool
@@ -419,7 +598,9 @@ fn binary(op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span, scope: &Scope<
         }
         BinaryOp::Add | BinaryOp::Sub => match (a.ty, b.ty) {
             (Type::Date | Type::Timestamp, Type::Interval) => Type::Timestamp,
-            (Type::Interval, Type::Date | Type::Timestamp) if op == BinaryOp::Add => Type::Timestamp,
+            (Type::Interval, Type::Date | Type::Timestamp) if op == BinaryOp::Add => {
+                Type::Timestamp
+            }
             (Type::Interval, Type::Interval) => Type::Interval,
             (Type::Timestamp, Type::Timestamp) if op == BinaryOp::Sub => Type::Interval,
             (x, y) if x.is_numeric() && y.is_numeric() => x.unify(y).unwrap_or(Type::Float),
@@ -436,7 +617,9 @@ fn binary(op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span, scope: &Scope<
             Type::Float
         }
         BinaryOp::Concat => {
-            if !matches!(a.ty, Type::String | Type::Null) || !matches!(b.ty, Type::String | Type::Null) {
+            if !matches!(a.ty, Type::String | Type::Null)
+                || !matches!(b.ty, Type::String | Type::Null)
+            {
                 return bad(diags);
             }
             Type::String
@@ -447,5 +630,9 @@ fn binary(op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span, scope: &Scope<
         },
     };
     let nullable = nullable || (op == BinaryOp::Div);
-    Some(Expr { kind: ExprKind::Binary(op, Box::new(a), Box::new(b)), ty, nullable })
+    Some(Expr {
+        kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
+        ty,
+        nullable,
+    })
 }

@@ -38,7 +38,10 @@ pub enum Type {
 impl Type {
     /// True for int, bigint, float and decimal.
     pub fn is_numeric(self) -> bool {
-        matches!(self, Type::Int | Type::BigInt | Type::Float | Type::Decimal(..) | Type::Null)
+        matches!(
+            self,
+            Type::Int | Type::BigInt | Type::Float | Type::Decimal(..) | Type::Null
+        )
     }
 
     /// True for date and timestamp.
@@ -53,7 +56,8 @@ impl Type {
             || other == Type::Null
             || (self.is_numeric() && other.is_numeric())
             || (self.is_temporal() && other.is_temporal())
-            || (matches!(self, Type::String | Type::Json) && matches!(other, Type::String | Type::Json))
+            || (matches!(self, Type::String | Type::Json)
+                && matches!(other, Type::String | Type::Json))
     }
 
     /// The common type of two values (numeric widening, null absorption), if any.
@@ -96,8 +100,18 @@ impl Type {
     }
 
     /// Every type name accepted in schemas (for "did you mean").
-    pub const NAMES: &'static [&'static str] =
-        &["int", "bigint", "float", "decimal", "bool", "string", "date", "timestamp", "interval", "json"];
+    pub const NAMES: &'static [&'static str] = &[
+        "int",
+        "bigint",
+        "float",
+        "decimal",
+        "bool",
+        "string",
+        "date",
+        "timestamp",
+        "interval",
+        "json",
+    ];
 }
 
 impl fmt::Display for Type {
@@ -131,7 +145,13 @@ pub struct Column {
 
 impl fmt::Display for Column {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}{}", self.name, self.ty, if self.nullable { "?" } else { "" })
+        write!(
+            f,
+            "{}: {}{}",
+            self.name,
+            self.ty,
+            if self.nullable { "?" } else { "" }
+        )
     }
 }
 
@@ -424,7 +444,9 @@ impl Source {
     /// The option named `name`.
     pub fn option(&self, name: &str) -> Option<&Value> {
         let opts = match self {
-            Source::File { options, .. } | Source::Http { options, .. } | Source::Stream { options, .. } => options,
+            Source::File { options, .. }
+            | Source::Http { options, .. }
+            | Source::Stream { options, .. } => options,
             _ => return None,
         };
         opts.iter().find(|(k, _)| k == name).map(|(_, v)| v)
@@ -631,7 +653,11 @@ impl Expr {
     pub fn has_aggregate(&self) -> bool {
         let mut found = false;
         self.walk(&mut |e| {
-            if let ExprKind::Call { kind: FnKind::Aggregate, .. } = e.kind {
+            if let ExprKind::Call {
+                kind: FnKind::Aggregate,
+                ..
+            } = e.kind
+            {
                 found = true;
             }
         });

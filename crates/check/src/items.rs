@@ -6,16 +6,29 @@ use pipec_syntax::ast::{self, ExprKind as A, Item, Literal, SinkOptionKind, Unar
 use crate::expand;
 use crate::expr::{literal_type, not_boolean, type_expr, unknown_column, Scope};
 use crate::ir::{
-    Check, CheckRule, Column, FileFormat, Fixture, Pipeline, RelationKind, Rule, Schema, Sink, SinkMode, SinkTarget, Test, Type,
+    Check, CheckRule, Column, FileFormat, Fixture, Pipeline, RelationKind, Rule, Schema, Sink,
+    SinkMode, SinkTarget, Test, Type,
 };
 use crate::relation::{bare_columns, check_template, not_grouped};
 use crate::{Unit, World};
 
 const MODES: &[&str] = &["append", "replace", "merge", "incremental"];
-const CHECK_BUILTINS: &[&str] = &["not_null", "unique", "accepted_values", "in_range", "row_count"];
+const CHECK_BUILTINS: &[&str] = &[
+    "not_null",
+    "unique",
+    "accepted_values",
+    "in_range",
+    "row_count",
+];
 
 /// Checks sinks, checks and tests, then warns about relations nothing uses.
-pub(crate) fn check_items(world: &World<'_>, file: FileId, unit: &Unit, p: &mut Pipeline, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn check_items(
+    world: &World<'_>,
+    file: FileId,
+    unit: &Unit,
+    p: &mut Pipeline,
+    diags: &mut Vec<Diagnostic>,
+) {
     let declared: Vec<String> = unit
         .module
         .items
@@ -39,9 +52,16 @@ pub(crate) fn check_items(world: &World<'_>, file: FileId, unit: &Unit, p: &mut 
                 if let Some(sink) = sink(p, s, &declared, unit, diags) {
                     if let Some(prev) = p.sinks.iter().find(|x| x.target == sink.target) {
                         diags.push(
-                            Diagnostic::error(codes::DUPLICATE_NAME, s.span, format!("`{}` is written by two sinks", sink.name()), "second sink")
-                                .with_label(prev.span, "first sink")
-                                .with_help("each table or path has one writer; union the relations first"),
+                            Diagnostic::error(
+                                codes::DUPLICATE_NAME,
+                                s.span,
+                                format!("`{}` is written by two sinks", sink.name()),
+                                "second sink",
+                            )
+                            .with_label(prev.span, "first sink")
+                            .with_help(
+                                "each table or path has one writer; union the relations first",
+                            ),
                         );
                         continue;
                     }
@@ -71,17 +91,33 @@ pub(crate) fn check_items(world: &World<'_>, file: FileId, unit: &Unit, p: &mut 
             continue;
         }
         let d = match r.kind {
-            RelationKind::Source(_) => Diagnostic::warning(codes::UNUSED_SOURCE, r.span, format!("source `{}` is never used", r.name), "declared but never read")
-                .with_help("read it in a transform or sink, or remove it"),
-            RelationKind::Transform(_) => Diagnostic::warning(codes::UNUSED_TRANSFORM, r.span, format!("transform `{}` is never used", r.name), "computed but never written, checked or read")
-                .with_help("add a `sink`, a `check`, read it from another transform, or remove it"),
+            RelationKind::Source(_) => Diagnostic::warning(
+                codes::UNUSED_SOURCE,
+                r.span,
+                format!("source `{}` is never used", r.name),
+                "declared but never read",
+            )
+            .with_help("read it in a transform or sink, or remove it"),
+            RelationKind::Transform(_) => Diagnostic::warning(
+                codes::UNUSED_TRANSFORM,
+                r.span,
+                format!("transform `{}` is never used", r.name),
+                "computed but never written, checked or read",
+            )
+            .with_help("add a `sink`, a `check`, read it from another transform, or remove it"),
         };
         diags.push(d);
     }
 }
 
 /// The schema of a relation named in a sink/check/test, or an error.
-fn relation_schema<'p>(p: &'p Pipeline, q: &ast::QName, declared: &[String], unit: &Unit, diags: &mut Vec<Diagnostic>) -> Option<&'p Schema> {
+fn relation_schema<'p>(
+    p: &'p Pipeline,
+    q: &ast::QName,
+    declared: &[String],
+    unit: &Unit,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'p Schema> {
     let name = q.dotted();
     if let Some(r) = p.relation(&name) {
         return Some(&r.schema);
@@ -91,37 +127,76 @@ fn relation_schema<'p>(p: &'p Pipeline, q: &ast::QName, declared: &[String], uni
     }
     let s = did_you_mean(&name, declared.iter().map(String::as_str));
     diags.push(
-        Diagnostic::error(codes::UNKNOWN_RELATION, q.span, format!("unknown relation `{name}`"), "not declared in this pipeline")
-            .with_suggestion(s, "declare it with `source` or `transform` in this file"),
+        Diagnostic::error(
+            codes::UNKNOWN_RELATION,
+            q.span,
+            format!("unknown relation `{name}`"),
+            "not declared in this pipeline",
+        )
+        .with_suggestion(s, "declare it with `source` or `transform` in this file"),
     );
     None
 }
 
-fn key_column(schema: &Schema, col: &ast::Ident, what: &str, relation: &str, diags: &mut Vec<Diagnostic>) -> Option<Column> {
+fn key_column(
+    schema: &Schema,
+    col: &ast::Ident,
+    what: &str,
+    relation: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Column> {
     match schema.get(&col.name) {
         Some(c) => Some(c.clone()),
         None => {
             let s = did_you_mean(&col.name, schema.names());
             diags.push(
-                Diagnostic::error(codes::KEY_NOT_IN_RELATION, col.span, format!("{what} `{}` is not a column of `{relation}`", col.name), "not in the relation")
-                    .with_suggestion(s, format!("columns of `{relation}`: {}", schema.names().collect::<Vec<_>>().join(", "))),
+                Diagnostic::error(
+                    codes::KEY_NOT_IN_RELATION,
+                    col.span,
+                    format!("{what} `{}` is not a column of `{relation}`", col.name),
+                    "not in the relation",
+                )
+                .with_suggestion(
+                    s,
+                    format!(
+                        "columns of `{relation}`: {}",
+                        schema.names().collect::<Vec<_>>().join(", ")
+                    ),
+                ),
             );
             None
         }
     }
 }
 
-fn sink(p: &Pipeline, s: &ast::SinkDecl, declared: &[String], unit: &Unit, diags: &mut Vec<Diagnostic>) -> Option<Sink> {
+fn sink(
+    p: &Pipeline,
+    s: &ast::SinkDecl,
+    declared: &[String],
+    unit: &Unit,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Sink> {
     let schema = relation_schema(p, &s.relation, declared, unit, diags);
     let relation = s.relation.dotted();
     let target = match &s.target {
         ast::SinkTarget::Table(q) => match q.parts.as_slice() {
-            [t] => Some(SinkTarget::Table { schema: "main".into(), table: t.name.clone() }),
-            [sc, t] => Some(SinkTarget::Table { schema: sc.name.clone(), table: t.name.clone() }),
+            [t] => Some(SinkTarget::Table {
+                schema: "main".into(),
+                table: t.name.clone(),
+            }),
+            [sc, t] => Some(SinkTarget::Table {
+                schema: sc.name.clone(),
+                table: t.name.clone(),
+            }),
             _ => {
                 diags.push(
-                    Diagnostic::error(codes::UNKNOWN_RELATION, q.span, format!("`{}` is not a table name", q.dotted()), "too many dots")
-                        .with_help("write `schema.table`, e.g. `mart.station_daily`"),
+                    Diagnostic::error(
+                        codes::UNKNOWN_RELATION,
+                        q.span,
+                        format!("`{}` is not a table name", q.dotted()),
+                        "too many dots",
+                    )
+                    .with_help("write `schema.table`, e.g. `mart.station_daily`"),
                 );
                 None
             }
@@ -141,16 +216,33 @@ fn sink(p: &Pipeline, s: &ast::SinkDecl, declared: &[String], unit: &Unit, diags
                 }
             };
             let path = match c.args.as_slice() {
-                [ast::Arg { name: None, value: ast::Expr { kind: A::Literal(Literal::Str(v)), span } }] => {
-                    let lit = ast::StrLit { value: v.clone(), span: *span };
+                [ast::Arg {
+                    name: None,
+                    value:
+                        ast::Expr {
+                            kind: A::Literal(Literal::Str(v)),
+                            span,
+                        },
+                }] => {
+                    let lit = ast::StrLit {
+                        value: v.clone(),
+                        span: *span,
+                    };
                     check_template(&lit, diags).then(|| v.clone())
                 }
                 _ => {
-                    diags.push(crate::pipeline::bad_value(c.span, "file sink", "one path string", "parquet(\"lake/station_daily/{ds}.parquet\")"));
+                    diags.push(crate::pipeline::bad_value(
+                        c.span,
+                        "file sink",
+                        "one path string",
+                        "parquet(\"lake/station_daily/{ds}.parquet\")",
+                    ));
                     None
                 }
             };
-            format.zip(path).map(|(format, path)| SinkTarget::File { format, path })
+            format
+                .zip(path)
+                .map(|(format, path)| SinkTarget::File { format, path })
         }
     };
     let mut mode: Option<(SinkMode, Span)> = None;
@@ -158,19 +250,21 @@ fn sink(p: &Pipeline, s: &ast::SinkDecl, declared: &[String], unit: &Unit, diags
     let mut failed = false;
     for opt in &s.options {
         let new_mode = match &opt.kind {
-            SinkOptionKind::Mode(m) => match m.name.as_str() {
-                "append" => Some(SinkMode::Append),
-                "replace" => Some(SinkMode::Replace),
-                other => {
-                    let sug = did_you_mean(other, MODES.iter().copied());
-                    diags.push(
+            SinkOptionKind::Mode(m) => {
+                match m.name.as_str() {
+                    "append" => Some(SinkMode::Append),
+                    "replace" => Some(SinkMode::Replace),
+                    other => {
+                        let sug = did_you_mean(other, MODES.iter().copied());
+                        diags.push(
                         Diagnostic::error(codes::UNKNOWN_MODE, m.span, format!("unknown sink mode `{other}`"), "not a mode")
                             .with_suggestion(sug, "modes are: append, replace, merge on (keys), incremental by column"),
                     );
-                    failed = true;
-                    None
+                        failed = true;
+                        None
+                    }
                 }
-            },
+            }
             SinkOptionKind::Merge(keys) => {
                 let mut cols = Vec::new();
                 for k in keys {
@@ -188,8 +282,13 @@ fn sink(p: &Pipeline, s: &ast::SinkDecl, declared: &[String], unit: &Unit, diags
                     match key_column(schema, col, "incremental column", &relation, diags) {
                         Some(c) if !(c.ty.is_numeric() || c.ty.is_temporal()) => {
                             diags.push(
-                                Diagnostic::error(codes::TYPE_MISMATCH, col.span, format!("incremental column `{}` is {}", col.name, c.ty), "cannot be ordered as a watermark")
-                                    .with_help("use a timestamp, date or increasing number column"),
+                                Diagnostic::error(
+                                    codes::TYPE_MISMATCH,
+                                    col.span,
+                                    format!("incremental column `{}` is {}", col.name, c.ty),
+                                    "cannot be ordered as a watermark",
+                                )
+                                .with_help("use a timestamp, date or increasing number column"),
                             );
                             failed = true;
                         }
@@ -197,15 +296,25 @@ fn sink(p: &Pipeline, s: &ast::SinkDecl, declared: &[String], unit: &Unit, diags
                         None => failed = true,
                     }
                 }
-                Some(SinkMode::Incremental { column: col.name.clone() })
+                Some(SinkMode::Incremental {
+                    column: col.name.clone(),
+                })
             }
             SinkOptionKind::PartitionBy(col) => {
                 if let Some(schema) = schema {
                     match key_column(schema, col, "partition column", &relation, diags) {
                         Some(c) if c.ty != Type::Date => {
                             diags.push(
-                                Diagnostic::error(codes::TYPE_MISMATCH, col.span, format!("partition column `{}` is {}", col.name, c.ty), "must be a date")
-                                    .with_help(format!("derive the run date first: `derive {} = @ds`", col.name)),
+                                Diagnostic::error(
+                                    codes::TYPE_MISMATCH,
+                                    col.span,
+                                    format!("partition column `{}` is {}", col.name, c.ty),
+                                    "must be a date",
+                                )
+                                .with_help(format!(
+                                    "derive the run date first: `derive {} = @ds`",
+                                    col.name
+                                )),
                             );
                             failed = true;
                         }
@@ -219,8 +328,13 @@ fn sink(p: &Pipeline, s: &ast::SinkDecl, declared: &[String], unit: &Unit, diags
             SinkOptionKind::Unknown { name, .. } => {
                 let sug = did_you_mean(&name.name, ["mode", "partition"]);
                 diags.push(
-                    Diagnostic::error(codes::UNKNOWN_OPTION, name.span, format!("unknown sink option `{}`", name.name), "not a sink option")
-                        .with_suggestion(sug, "sink options are `mode ...` and `partition by column`"),
+                    Diagnostic::error(
+                        codes::UNKNOWN_OPTION,
+                        name.span,
+                        format!("unknown sink option `{}`", name.name),
+                        "not a sink option",
+                    )
+                    .with_suggestion(sug, "sink options are `mode ...` and `partition by column`"),
                 );
                 failed = true;
                 None
@@ -229,9 +343,14 @@ fn sink(p: &Pipeline, s: &ast::SinkDecl, declared: &[String], unit: &Unit, diags
         if let Some(m) = new_mode {
             if let Some((_, first)) = &mode {
                 diags.push(
-                    Diagnostic::error(codes::DUPLICATE_SETTING, opt.span, "`mode` is set twice", "second mode")
-                        .with_label(*first, "first set here")
-                        .with_help("a sink has one mode"),
+                    Diagnostic::error(
+                        codes::DUPLICATE_SETTING,
+                        opt.span,
+                        "`mode` is set twice",
+                        "second mode",
+                    )
+                    .with_label(*first, "first set here")
+                    .with_help("a sink has one mode"),
                 );
                 failed = true;
             } else {
@@ -243,7 +362,13 @@ fn sink(p: &Pipeline, s: &ast::SinkDecl, declared: &[String], unit: &Unit, diags
     if failed {
         return None;
     }
-    Some(Sink { relation, target: target?, mode: mode.map(|(m, _)| m).unwrap_or(SinkMode::Replace), partition_by, span: s.span })
+    Some(Sink {
+        relation,
+        target: target?,
+        mode: mode.map(|(m, _)| m).unwrap_or(SinkMode::Replace),
+        partition_by,
+        span: s.span,
+    })
 }
 
 fn column_args(c: &ast::Call, schema: &Schema, diags: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
@@ -253,15 +378,23 @@ fn column_args(c: &ast::Call, schema: &Schema, diags: &mut Vec<Diagnostic>) -> O
         match &a.value.kind {
             A::Name(q) if q.parts.len() == 1 && a.name.is_none() => {
                 if schema.get(&q.parts[0].name).is_none() {
-                    diags.push(unknown_column(&q.parts[0], &schema.names().collect::<Vec<_>>()));
+                    diags.push(unknown_column(
+                        &q.parts[0],
+                        &schema.names().collect::<Vec<_>>(),
+                    ));
                     failed = true;
                 }
                 cols.push(q.parts[0].name.clone());
             }
             _ => {
                 diags.push(
-                    Diagnostic::error(codes::BAD_ARGUMENTS, a.value.span, format!("`{}` takes column names", c.name.dotted()), "not a column name")
-                        .with_help(format!("for example: {}(station_id, ds)", c.name.dotted())),
+                    Diagnostic::error(
+                        codes::BAD_ARGUMENTS,
+                        a.value.span,
+                        format!("`{}` takes column names", c.name.dotted()),
+                        "not a column name",
+                    )
+                    .with_help(format!("for example: {}(station_id, ds)", c.name.dotted())),
                 );
                 failed = true;
             }
@@ -269,8 +402,13 @@ fn column_args(c: &ast::Call, schema: &Schema, diags: &mut Vec<Diagnostic>) -> O
     }
     if cols.is_empty() && !failed {
         diags.push(
-            Diagnostic::error(codes::BAD_ARGUMENTS, c.span, format!("`{}` needs at least one column", c.name.dotted()), "no columns")
-                .with_help(format!("for example: {}(station_id)", c.name.dotted())),
+            Diagnostic::error(
+                codes::BAD_ARGUMENTS,
+                c.span,
+                format!("`{}` needs at least one column", c.name.dotted()),
+                "no columns",
+            )
+            .with_help(format!("for example: {}(station_id)", c.name.dotted())),
         );
         failed = true;
     }
@@ -288,52 +426,89 @@ fn builtin_rule(c: &ast::Call, schema: &Schema, diags: &mut Vec<Diagnostic>) -> 
     let name = c.name.dotted();
     let bad = |diags: &mut Vec<Diagnostic>, example: &str| {
         diags.push(
-            Diagnostic::error(codes::BAD_ARGUMENTS, c.span, format!("wrong arguments to `{name}`"), "unexpected arguments")
-                .with_help(format!("for example: {example}")),
+            Diagnostic::error(
+                codes::BAD_ARGUMENTS,
+                c.span,
+                format!("wrong arguments to `{name}`"),
+                "unexpected arguments",
+            )
+            .with_help(format!("for example: {example}")),
         );
         None
     };
     match name.as_str() {
-        "not_null" => Some(Rule::NotNull { columns: column_args(c, schema, diags)? }),
-        "unique" => Some(Rule::Unique { columns: column_args(c, schema, diags)? }),
+        "not_null" => Some(Rule::NotNull {
+            columns: column_args(c, schema, diags)?,
+        }),
+        "unique" => Some(Rule::Unique {
+            columns: column_args(c, schema, diags)?,
+        }),
         "accepted_values" => {
-            let [col, ast::Arg { name: None, value: ast::Expr { kind: A::List(values), .. } }] = c.args.as_slice() else {
+            let [col, ast::Arg {
+                name: None,
+                value:
+                    ast::Expr {
+                        kind: A::List(values),
+                        ..
+                    },
+            }] = c.args.as_slice()
+            else {
                 return bad(diags, "accepted_values(status, [\"ok\", \"late\"])");
             };
-            let one = ast::Call { name: c.name.clone(), args: vec![col.clone()], span: c.span };
+            let one = ast::Call {
+                name: c.name.clone(),
+                args: vec![col.clone()],
+                span: c.span,
+            };
             let column = column_args(&one, schema, diags)?.remove(0);
             let ty = schema.get(&column).map(|c| c.ty).unwrap_or(Type::Null);
             let mut lits = Vec::new();
             for v in values {
-                let A::Literal(l) = &v.kind else { return bad(diags, "accepted_values(status, [\"ok\", \"late\"])") };
+                let A::Literal(l) = &v.kind else {
+                    return bad(diags, "accepted_values(status, [\"ok\", \"late\"])");
+                };
                 let (lt, _) = literal_type(l);
                 if !lt.comparable(ty) {
-                    diags.push(crate::expr::mismatch(v.span, format!("`{column}` is {ty}, this value is {lt}")));
+                    diags.push(crate::expr::mismatch(
+                        v.span,
+                        format!("`{column}` is {ty}, this value is {lt}"),
+                    ));
                     return None;
                 }
                 lits.push(l.clone());
             }
-            Some(Rule::AcceptedValues { column, values: lits })
+            Some(Rule::AcceptedValues {
+                column,
+                values: lits,
+            })
         }
         "in_range" => {
             if c.args.len() != 3 || c.args.iter().any(|a| a.name.is_some()) {
                 return bad(diags, "in_range(minutes, 0, 1440)");
             }
-            let one = ast::Call { name: c.name.clone(), args: vec![c.args[0].clone()], span: c.span };
+            let one = ast::Call {
+                name: c.name.clone(),
+                args: vec![c.args[0].clone()],
+                span: c.span,
+            };
             let column = column_args(&one, schema, diags)?.remove(0);
             let scope = Scope::rows(schema);
             let col_ty = schema.get(&column).map(|c| c.ty).unwrap_or(Type::Null);
-            let bound = |a: &ast::Arg, diags: &mut Vec<Diagnostic>| -> Option<Option<crate::ir::Expr>> {
-                if matches!(a.value.kind, A::Literal(Literal::Null)) {
-                    return Some(None);
-                }
-                let e = type_expr(&a.value, &scope, diags)?;
-                if !e.ty.comparable(col_ty) {
-                    diags.push(crate::expr::mismatch(a.value.span, format!("`{column}` is {col_ty}, this bound is {}", e.ty)));
-                    return None;
-                }
-                Some(Some(e))
-            };
+            let bound =
+                |a: &ast::Arg, diags: &mut Vec<Diagnostic>| -> Option<Option<crate::ir::Expr>> {
+                    if matches!(a.value.kind, A::Literal(Literal::Null)) {
+                        return Some(None);
+                    }
+                    let e = type_expr(&a.value, &scope, diags)?;
+                    if !e.ty.comparable(col_ty) {
+                        diags.push(crate::expr::mismatch(
+                            a.value.span,
+                            format!("`{column}` is {col_ty}, this bound is {}", e.ty),
+                        ));
+                        return None;
+                    }
+                    Some(Some(e))
+                };
             let min = bound(&c.args[1], diags)?;
             let max = bound(&c.args[2], diags)?;
             Some(Rule::InRange { column, min, max })
@@ -358,7 +533,11 @@ fn builtin_rule(c: &ast::Call, schema: &Schema, diags: &mut Vec<Diagnostic>) -> 
 
 fn source_text(world: &World<'_>, span: Span) -> String {
     let text = &world.sources.get(span.file).text;
-    text.get(span.start as usize..span.end as usize).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
+    text.get(span.start as usize..span.end as usize)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn rule_exprs(
@@ -375,26 +554,52 @@ fn rule_exprs(
             let name = c.name.dotted();
             if CHECK_BUILTINS.contains(&name.as_str()) {
                 if let Some(rule) = builtin_rule(c, schema, diags) {
-                    out.push(CheckRule { rule, text: source_text(world, r.span), span: r.span });
+                    out.push(CheckRule {
+                        rule,
+                        text: source_text(world, r.span),
+                        span: r.span,
+                    });
                 }
                 continue;
             }
             if crate::functions::kind_of(&name).is_none() {
                 let Some((def_file, def)) = world.define(file, &name) else {
-                    let mut cands: Vec<String> = CHECK_BUILTINS.iter().map(|s| s.to_string()).collect();
+                    let mut cands: Vec<String> =
+                        CHECK_BUILTINS.iter().map(|s| s.to_string()).collect();
                     cands.extend(world.define_names(file));
-                    cands.extend(crate::functions::AGGREGATE.iter().chain(crate::functions::SCALAR).map(|s| s.to_string()));
+                    cands.extend(
+                        crate::functions::AGGREGATE
+                            .iter()
+                            .chain(crate::functions::SCALAR)
+                            .map(|s| s.to_string()),
+                    );
                     let s = did_you_mean(&name, cands.iter().map(String::as_str));
                     diags.push(
-                        Diagnostic::error(codes::UNKNOWN_FUNCTION, c.name.span, format!("unknown check `{name}`"), "not a check or function")
-                            .with_suggestion(s, format!("checks are: {}, a boolean expression, or a `define check`", CHECK_BUILTINS.join(", "))),
+                        Diagnostic::error(
+                            codes::UNKNOWN_FUNCTION,
+                            c.name.span,
+                            format!("unknown check `{name}`"),
+                            "not a check or function",
+                        )
+                        .with_suggestion(
+                            s,
+                            format!(
+                                "checks are: {}, a boolean expression, or a `define check`",
+                                CHECK_BUILTINS.join(", ")
+                            ),
+                        ),
                     );
                     continue;
                 };
                 if depth >= 16 {
                     diags.push(
-                        Diagnostic::error(codes::CYCLE, c.span, format!("`{name}` expands into itself"), "recursive define")
-                            .with_help("a define cannot apply itself"),
+                        Diagnostic::error(
+                            codes::CYCLE,
+                            c.span,
+                            format!("`{name}` expands into itself"),
+                            "recursive define",
+                        )
+                        .with_help("a define cannot apply itself"),
                     );
                     continue;
                 }
@@ -404,7 +609,10 @@ fn rule_exprs(
                     rule_exprs(world, def_file, &expanded, schema, depth + 1, out, diags);
                     for d in &mut diags[before..] {
                         if !d.labels.iter().any(|l| l.span == c.span) {
-                            d.labels.push(pipec_diag::Label { span: c.span, message: format!("in this use of `{name}`") });
+                            d.labels.push(pipec_diag::Label {
+                                span: c.span,
+                                message: format!("in this use of `{name}`"),
+                            });
                         }
                     }
                     let call_text = source_text(world, r.span);
@@ -415,8 +623,17 @@ fn rule_exprs(
                 continue;
             }
         }
-        let scope = Scope { schema, left_names: Vec::new(), right: None, aggregates: true, windows: false, in_aggregate: false };
-        let Some(e) = type_expr(r, &scope, diags) else { continue };
+        let scope = Scope {
+            schema,
+            left_names: Vec::new(),
+            right: None,
+            aggregates: true,
+            windows: false,
+            in_aggregate: false,
+        };
+        let Some(e) = type_expr(r, &scope, diags) else {
+            continue;
+        };
         if !matches!(e.ty, Type::Bool | Type::Null) {
             diags.push(not_boolean(r.span, e.ty, "a check rule"));
             continue;
@@ -432,17 +649,33 @@ fn rule_exprs(
         } else {
             Rule::Row { expr: e }
         };
-        out.push(CheckRule { rule, text: source_text(world, r.span), span: r.span });
+        out.push(CheckRule {
+            rule,
+            text: source_text(world, r.span),
+            span: r.span,
+        });
     }
 }
 
-fn check(world: &World<'_>, file: FileId, p: &Pipeline, c: &ast::CheckDecl, declared: &[String], unit: &Unit, diags: &mut Vec<Diagnostic>) -> Option<Check> {
+fn check(
+    world: &World<'_>,
+    file: FileId,
+    p: &Pipeline,
+    c: &ast::CheckDecl,
+    declared: &[String],
+    unit: &Unit,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Check> {
     let schema = relation_schema(p, &c.relation, declared, unit, diags)?.clone();
     let mut rules = Vec::new();
     let before = diags.iter().filter(|d| d.is_error()).count();
     rule_exprs(world, file, &c.rules, &schema, 0, &mut rules, diags);
     let failed = diags.iter().filter(|d| d.is_error()).count() > before;
-    (!failed).then(|| Check { relation: c.relation.dotted(), rules, span: c.span })
+    (!failed).then(|| Check {
+        relation: c.relation.dotted(),
+        rules,
+        span: c.span,
+    })
 }
 
 /// A fixture value: a literal, possibly negated.
@@ -458,7 +691,12 @@ fn fixture_literal(e: &ast::Expr) -> Option<Literal> {
     }
 }
 
-fn fixture(relation: &str, schema: &Schema, f: &ast::Fixture, diags: &mut Vec<Diagnostic>) -> Option<Fixture> {
+fn fixture(
+    relation: &str,
+    schema: &Schema,
+    f: &ast::Fixture,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Fixture> {
     let mut columns = Vec::new();
     let mut failed = false;
     for c in &f.columns {
@@ -467,8 +705,19 @@ fn fixture(relation: &str, schema: &Schema, f: &ast::Fixture, diags: &mut Vec<Di
             None => {
                 let s = did_you_mean(&c.name, schema.names());
                 diags.push(
-                    Diagnostic::error(codes::FIXTURE_MISMATCH, c.span, format!("`{relation}` has no column `{}`", c.name), "not a column of the relation")
-                        .with_suggestion(s, format!("columns of `{relation}`: {}", schema.names().collect::<Vec<_>>().join(", "))),
+                    Diagnostic::error(
+                        codes::FIXTURE_MISMATCH,
+                        c.span,
+                        format!("`{relation}` has no column `{}`", c.name),
+                        "not a column of the relation",
+                    )
+                    .with_suggestion(
+                        s,
+                        format!(
+                            "columns of `{relation}`: {}",
+                            schema.names().collect::<Vec<_>>().join(", ")
+                        ),
+                    ),
                 );
                 failed = true;
             }
@@ -481,8 +730,24 @@ fn fixture(relation: &str, schema: &Schema, f: &ast::Fixture, diags: &mut Vec<Di
     for row in &f.rows {
         if row.values.len() != columns.len() {
             diags.push(
-                Diagnostic::error(codes::FIXTURE_MISMATCH, row.span, format!("row has {} values for {} columns", row.values.len(), columns.len()), "wrong number of values")
-                    .with_help(format!("give one value per column: ({})", columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "))),
+                Diagnostic::error(
+                    codes::FIXTURE_MISMATCH,
+                    row.span,
+                    format!(
+                        "row has {} values for {} columns",
+                        row.values.len(),
+                        columns.len()
+                    ),
+                    "wrong number of values",
+                )
+                .with_help(format!(
+                    "give one value per column: ({})",
+                    columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             );
             failed = true;
             continue;
@@ -491,26 +756,45 @@ fn fixture(relation: &str, schema: &Schema, f: &ast::Fixture, diags: &mut Vec<Di
         for (v, col) in row.values.iter().zip(&columns) {
             let Some(lit) = fixture_literal(v) else {
                 diags.push(
-                    Diagnostic::error(codes::FIXTURE_MISMATCH, v.span, "fixture values must be literals", "not a literal")
-                        .with_help("write the value itself, e.g. 42, \"text\", 2024-01-01, null"),
+                    Diagnostic::error(
+                        codes::FIXTURE_MISMATCH,
+                        v.span,
+                        "fixture values must be literals",
+                        "not a literal",
+                    )
+                    .with_help("write the value itself, e.g. 42, \"text\", 2024-01-01, null"),
                 );
                 failed = true;
                 continue;
             };
             let (lt, _) = literal_type(&lit);
-            let fits = lt.unify(col.ty).is_some() || (lt == Type::String && matches!(col.ty, Type::Json));
+            let fits =
+                lt.unify(col.ty).is_some() || (lt == Type::String && matches!(col.ty, Type::Json));
             if !fits {
                 diags.push(
-                    Diagnostic::error(codes::FIXTURE_MISMATCH, v.span, format!("`{}` is {}, this value is {lt}", col.name, col.ty), "wrong type")
-                        .with_help(format!("write a {} value", col.ty)),
+                    Diagnostic::error(
+                        codes::FIXTURE_MISMATCH,
+                        v.span,
+                        format!("`{}` is {}, this value is {lt}", col.name, col.ty),
+                        "wrong type",
+                    )
+                    .with_help(format!("write a {} value", col.ty)),
                 );
                 failed = true;
                 continue;
             }
             if lit == Literal::Null && !col.nullable {
                 diags.push(
-                    Diagnostic::error(codes::FIXTURE_MISMATCH, v.span, format!("`{}` is not nullable", col.name), "null in a non-null column")
-                        .with_help(format!("declare the column as `{}?` or give a value", col.ty)),
+                    Diagnostic::error(
+                        codes::FIXTURE_MISMATCH,
+                        v.span,
+                        format!("`{}` is not nullable", col.name),
+                        "null in a non-null column",
+                    )
+                    .with_help(format!(
+                        "declare the column as `{}?` or give a value",
+                        col.ty
+                    )),
                 );
                 failed = true;
                 continue;
@@ -519,17 +803,32 @@ fn fixture(relation: &str, schema: &Schema, f: &ast::Fixture, diags: &mut Vec<Di
         }
         rows.push(values);
     }
-    (!failed).then(|| Fixture { relation: relation.to_string(), columns, rows })
+    (!failed).then(|| Fixture {
+        relation: relation.to_string(),
+        columns,
+        rows,
+    })
 }
 
-fn test(p: &Pipeline, t: &ast::TestDecl, declared: &[String], unit: &Unit, diags: &mut Vec<Diagnostic>) -> Option<Test> {
+fn test(
+    p: &Pipeline,
+    t: &ast::TestDecl,
+    declared: &[String],
+    unit: &Unit,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Test> {
     let schema = relation_schema(p, &t.relation, declared, unit, diags).cloned();
     let ds = match &t.ds {
         None => None,
         Some(e) => match &e.kind {
             A::Literal(Literal::Date(d)) => Some(d.clone()),
             _ => {
-                diags.push(crate::pipeline::bad_value(e.span, "ds", "a date", "ds 2024-01-01"));
+                diags.push(crate::pipeline::bad_value(
+                    e.span,
+                    "ds",
+                    "a date",
+                    "ds 2024-01-01",
+                ));
                 None
             }
         },
@@ -557,29 +856,55 @@ fn test(p: &Pipeline, t: &ast::TestDecl, declared: &[String], unit: &Unit, diags
     };
     if t.expect.is_none() {
         diags.push(
-            Diagnostic::error(codes::FIXTURE_MISMATCH, t.name.span, format!("test `{}` expects nothing", t.name.name), "no `expect` block")
-                .with_help("add `expect (columns) { (values) }` with the rows the relation must produce"),
+            Diagnostic::error(
+                codes::FIXTURE_MISMATCH,
+                t.name.span,
+                format!("test `{}` expects nothing", t.name.name),
+                "no `expect` block",
+            )
+            .with_help(
+                "add `expect (columns) { (values) }` with the rows the relation must produce",
+            ),
         );
         failed = true;
     }
     schema?;
-    (!failed).then(|| Test { name: t.name.name.clone(), relation: t.relation.dotted(), ds, given, expect, span: t.span })
+    (!failed).then(|| Test {
+        name: t.name.name.clone(),
+        relation: t.relation.dotted(),
+        ds,
+        given,
+        expect,
+        span: t.span,
+    })
 }
 
 /// Relation names a transform body reads, from the syntax (so failed transforms still count).
 fn referenced(body: &ast::RelExpr, out: &mut Vec<String>) {
     match &body.head {
         ast::RelHead::Ref(q) => out.push(q.dotted()),
-        ast::RelHead::Sql { sql, .. } => out.extend(crate::relation::placeholders(&sql.value).into_iter().map(|(n, _)| n)),
+        ast::RelHead::Sql { sql, .. } => out.extend(
+            crate::relation::placeholders(&sql.value)
+                .into_iter()
+                .map(|(n, _)| n),
+        ),
         ast::RelHead::Call(c) => {
-            if let Some(ast::Arg { value: ast::Expr { kind: A::Name(q), .. }, .. }) = c.args.first() {
+            if let Some(ast::Arg {
+                value: ast::Expr {
+                    kind: A::Name(q), ..
+                },
+                ..
+            }) = c.args.first()
+            {
                 out.push(q.dotted());
             }
         }
     }
     for step in &body.steps {
         match &step.kind {
-            ast::StepKind::Join { relation, .. } | ast::StepKind::Union(relation) => out.push(relation.dotted()),
+            ast::StepKind::Join { relation, .. } | ast::StepKind::Union(relation) => {
+                out.push(relation.dotted())
+            }
             _ => {}
         }
     }

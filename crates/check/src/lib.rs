@@ -83,14 +83,20 @@ impl World<'_> {
         };
         match name.rsplit_once('.') {
             None => find(file, name),
-            Some((ns, n)) => unit.imports.iter().find(|(alias, _)| alias == ns).and_then(|(_, f)| find(*f, n)),
+            Some((ns, n)) => unit
+                .imports
+                .iter()
+                .find(|(alias, _)| alias == ns)
+                .and_then(|(_, f)| find(*f, n)),
         }
     }
 
     /// Every define name visible from `file` (for "did you mean").
     pub fn define_names(&self, file: FileId) -> Vec<String> {
         let mut out = Vec::new();
-        let Some(unit) = self.units.get(&file) else { return out };
+        let Some(unit) = self.units.get(&file) else {
+            return out;
+        };
         let defines = |f: FileId| -> Vec<String> {
             self.units
                 .get(&f)
@@ -133,8 +139,13 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
                 if imports.iter().any(|(n, _): &(String, FileId)| *n == ns) {
                     let span = imp.alias.as_ref().map(|a| a.span).unwrap_or(imp.span);
                     diags.push(
-                        Diagnostic::error(codes::DUPLICATE_NAME, span, format!("`{ns}` is imported twice"), "second import of this name")
-                            .with_help("give one of them another name with `as`"),
+                        Diagnostic::error(
+                            codes::DUPLICATE_NAME,
+                            span,
+                            format!("`{ns}` is imported twice"),
+                            "second import of this name",
+                        )
+                        .with_help("give one of them another name with `as`"),
                     );
                     continue;
                 }
@@ -142,22 +153,39 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
                 queue.push(target);
             }
         }
-        units.insert(file, Unit { module: parsed.module, broken: parsed.broken_names, imports });
+        units.insert(
+            file,
+            Unit {
+                module: parsed.module,
+                broken: parsed.broken_names,
+                imports,
+            },
+        );
     }
     report_import_cycles(&units, &mut diags);
 
-    let world = World { units: &units, sources };
+    let world = World {
+        units: &units,
+        sources,
+    };
     let mut project = Project::default();
     let mut pipeline_spans: HashMap<String, Span> = HashMap::new();
     let mut after_refs: Vec<(String, ast::Ident)> = Vec::new();
     for &root in roots {
-        let Some(unit) = units.get(&root) else { continue };
+        let Some(unit) = units.get(&root) else {
+            continue;
+        };
         if let Some((p, afters)) = pipeline::check_file(&world, root, unit, &mut diags) {
             if let Some(prev) = pipeline_spans.get(&p.name) {
                 diags.push(
-                    Diagnostic::error(codes::DUPLICATE_NAME, p.span, format!("pipeline `{}` is declared twice", p.name), "second declaration")
-                        .with_label(*prev, "first declared here")
-                        .with_help("pipeline names must be unique in a project"),
+                    Diagnostic::error(
+                        codes::DUPLICATE_NAME,
+                        p.span,
+                        format!("pipeline `{}` is declared twice", p.name),
+                        "second declaration",
+                    )
+                    .with_label(*prev, "first declared here")
+                    .with_help("pipeline names must be unique in a project"),
                 );
                 continue;
             }
@@ -171,15 +199,24 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
         if !names.contains(&upstream.name) {
             let s = did_you_mean(&upstream.name, names.iter().map(String::as_str));
             diags.push(
-                Diagnostic::error(codes::UNKNOWN_PIPELINE, upstream.span, format!("unknown pipeline `{}`", upstream.name), "no pipeline of this name in the project")
-                    .with_suggestion(s, "check the pipelines together: `pipec check <folder>`"),
+                Diagnostic::error(
+                    codes::UNKNOWN_PIPELINE,
+                    upstream.span,
+                    format!("unknown pipeline `{}`", upstream.name),
+                    "no pipeline of this name in the project",
+                )
+                .with_suggestion(s, "check the pipelines together: `pipec check <folder>`"),
             );
         }
     }
     pipec_diag::sort(&mut diags);
     diags.dedup();
     let modules = units.into_iter().map(|(k, v)| (k, v.module)).collect();
-    Checked { project, diagnostics: diags, modules }
+    Checked {
+        project,
+        diagnostics: diags,
+        modules,
+    }
 }
 
 fn resolve_import(
@@ -196,22 +233,55 @@ fn resolve_import(
             let Some(text) = stdlib::get(&name) else {
                 let s = did_you_mean(&name, stdlib::MODULES.iter().map(|(n, _)| *n));
                 diags.push(
-                    Diagnostic::error(codes::UNKNOWN_MODULE, q.span, format!("no module `{}` in the standard library", q.dotted()), "unknown module")
-                        .with_suggestion(s.map(|s| format!("std.{s}")).as_deref(), format!("std modules: {}", stdlib::MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))),
+                    Diagnostic::error(
+                        codes::UNKNOWN_MODULE,
+                        q.span,
+                        format!("no module `{}` in the standard library", q.dotted()),
+                        "unknown module",
+                    )
+                    .with_suggestion(
+                        s.map(|s| format!("std.{s}")).as_deref(),
+                        format!(
+                            "std modules: {}",
+                            stdlib::MODULES
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ),
                 );
                 return None;
             };
             let fname = format!("std/{name}.pipe");
-            let id = sources.find(&fname).unwrap_or_else(|| sources.add(fname, text));
-            let ns = imp.alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| q.last().name.clone());
+            let id = sources
+                .find(&fname)
+                .unwrap_or_else(|| sources.add(fname, text));
+            let ns = imp
+                .alias
+                .as_ref()
+                .map(|a| a.name.clone())
+                .unwrap_or_else(|| q.last().name.clone());
             return Some((ns, id));
         }
         ImportTarget::Module(q) => {
-            let rel = q.parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join("/") + ".pipe";
+            let rel = q
+                .parts
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join("/")
+                + ".pipe";
             (rel, q.last().name.clone(), q.span)
         }
         ImportTarget::File(s) => {
-            let stem = s.value.rsplit('/').next().unwrap_or(&s.value).trim_end_matches(".pipe").to_string();
+            let stem = s
+                .value
+                .rsplit('/')
+                .next()
+                .unwrap_or(&s.value)
+                .trim_end_matches(".pipe")
+                .to_string();
             (s.value.clone(), stem, s.span)
         }
     };
@@ -230,7 +300,11 @@ fn resolve_import(
             }
         },
     };
-    let ns = imp.alias.as_ref().map(|a| a.name.clone()).unwrap_or(default_ns);
+    let ns = imp
+        .alias
+        .as_ref()
+        .map(|a| a.name.clone())
+        .unwrap_or(default_ns);
     Some((ns, id))
 }
 
@@ -295,8 +369,15 @@ fn report_import_cycles(units: &HashMap<FileId, Unit>, diags: &mut Vec<Diagnosti
                             })
                             .unwrap_or_default();
                         diags.push(
-                            Diagnostic::error(codes::IMPORT_CYCLE, span, "import cycle", "this import leads back to this file")
-                                .with_help("move the shared defines into a module that imports neither file"),
+                            Diagnostic::error(
+                                codes::IMPORT_CYCLE,
+                                span,
+                                "import cycle",
+                                "this import leads back to this file",
+                            )
+                            .with_help(
+                                "move the shared defines into a module that imports neither file",
+                            ),
                         );
                     }
                     _ => {}

@@ -8,8 +8,18 @@ use pipec_syntax::ast::{self, ExprKind as A, Item, Literal, Schedule as S, Setti
 use crate::ir::{Alert, Pipeline, Schedule, Value};
 use crate::{items, relation, Unit, World};
 
-const SETTINGS: &[&str] =
-    &["schedule", "start", "end", "catchup", "retries", "timeout", "alert", "owner", "tags", "description"];
+const SETTINGS: &[&str] = &[
+    "schedule",
+    "start",
+    "end",
+    "catchup",
+    "retries",
+    "timeout",
+    "alert",
+    "owner",
+    "tags",
+    "description",
+];
 
 /// Checks the pipeline of `file`; returns it with the `after` references still to resolve.
 pub(crate) fn check_file(
@@ -92,11 +102,20 @@ fn setting_name(kind: &SettingKind) -> &str {
 }
 
 pub(crate) fn bad_value(span: Span, what: &str, expected: &str, example: &str) -> Diagnostic {
-    Diagnostic::error(codes::BAD_OPTION_VALUE, span, format!("`{what}` needs {expected}"), format!("expected {expected}"))
-        .with_help(format!("for example: {example}"))
+    Diagnostic::error(
+        codes::BAD_OPTION_VALUE,
+        span,
+        format!("`{what}` needs {expected}"),
+        format!("expected {expected}"),
+    )
+    .with_help(format!("for example: {example}"))
 }
 
-fn settings(decl: &ast::PipelineDecl, p: &mut Pipeline, diags: &mut Vec<Diagnostic>) -> Vec<ast::Ident> {
+fn settings(
+    decl: &ast::PipelineDecl,
+    p: &mut Pipeline,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<ast::Ident> {
     let mut seen: Vec<(&str, Span)> = Vec::new();
     let mut afters = Vec::new();
     let mut start_span = None;
@@ -106,16 +125,23 @@ fn settings(decl: &ast::PipelineDecl, p: &mut Pipeline, diags: &mut Vec<Diagnost
         if !matches!(s.kind, SettingKind::Alert(_) | SettingKind::Unknown { .. }) {
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
                 diags.push(
-                    Diagnostic::error(codes::DUPLICATE_SETTING, s.span, format!("`{name}` is set twice"), "second setting")
-                        .with_label(*first, "first set here")
-                        .with_help("keep one of them"),
+                    Diagnostic::error(
+                        codes::DUPLICATE_SETTING,
+                        s.span,
+                        format!("`{name}` is set twice"),
+                        "second setting",
+                    )
+                    .with_label(*first, "first set here")
+                    .with_help("keep one of them"),
                 );
                 continue;
             }
             seen.push((name, s.span));
         }
         match &s.kind {
-            SettingKind::Schedule(sched) => p.schedule = schedule(sched, &mut afters, diags).unwrap_or(Schedule::Manual),
+            SettingKind::Schedule(sched) => {
+                p.schedule = schedule(sched, &mut afters, diags).unwrap_or(Schedule::Manual)
+            }
             SettingKind::Start(e) => {
                 p.start = date_value(e, "start", diags);
                 start_span = Some(e.span);
@@ -126,12 +152,22 @@ fn settings(decl: &ast::PipelineDecl, p: &mut Pipeline, diags: &mut Vec<Diagnost
             }
             SettingKind::Catchup(e) => match &e.kind {
                 A::Literal(Literal::Bool(b)) => p.catchup = *b,
-                _ => diags.push(bad_value(e.span, "catchup", "true or false", "catchup true")),
+                _ => diags.push(bad_value(
+                    e.span,
+                    "catchup",
+                    "true or false",
+                    "catchup true",
+                )),
             },
             SettingKind::Retries { count, backoff } => {
                 match &count.kind {
                     A::Literal(Literal::Int(n)) if (0..=100).contains(n) => p.retries = *n as u32,
-                    _ => diags.push(bad_value(count.span, "retries", "a count from 0 to 100", "retries 3 backoff 5m")),
+                    _ => diags.push(bad_value(
+                        count.span,
+                        "retries",
+                        "a count from 0 to 100",
+                        "retries 3 backoff 5m",
+                    )),
                 }
                 if let Some(b) = backoff {
                     if let Some(secs) = seconds(b, "backoff", diags) {
@@ -155,20 +191,35 @@ fn settings(decl: &ast::PipelineDecl, p: &mut Pipeline, diags: &mut Vec<Diagnost
                         }
                     }
                 }
-                _ => diags.push(bad_value(e.span, "tags", "a list of strings", "tags [\"bike\", \"mart\"]")),
+                _ => diags.push(bad_value(
+                    e.span,
+                    "tags",
+                    "a list of strings",
+                    "tags [\"bike\", \"mart\"]",
+                )),
             },
             SettingKind::Unknown { name, .. } => {
                 let sug = did_you_mean(&name.name, SETTINGS.iter().copied());
                 diags.push(
-                    Diagnostic::error(codes::UNKNOWN_SETTING, name.span, format!("unknown pipeline setting `{}`", name.name), "not a setting")
-                        .with_suggestion(sug, format!("settings are: {}", SETTINGS.join(", "))),
+                    Diagnostic::error(
+                        codes::UNKNOWN_SETTING,
+                        name.span,
+                        format!("unknown pipeline setting `{}`", name.name),
+                        "not a setting",
+                    )
+                    .with_suggestion(sug, format!("settings are: {}", SETTINGS.join(", "))),
                 );
             }
         }
     }
     if let (Some(a), Some(b), Some(es)) = (&p.start, &p.end, end_span) {
         if b < a {
-            let mut d = Diagnostic::error(codes::BAD_DATE_RANGE, es, "the end date is before the start date", "ends here");
+            let mut d = Diagnostic::error(
+                codes::BAD_DATE_RANGE,
+                es,
+                "the end date is before the start date",
+                "ends here",
+            );
             if let Some(sp) = start_span {
                 d = d.with_label(sp, "starts here");
             }
@@ -182,7 +233,12 @@ fn string_value(e: &ast::Expr, what: &str, diags: &mut Vec<Diagnostic>) -> Optio
     match &e.kind {
         A::Literal(Literal::Str(s)) => Some(s.clone()),
         _ => {
-            diags.push(bad_value(e.span, what, "a string", &format!("{what} \"...\"")));
+            diags.push(bad_value(
+                e.span,
+                what,
+                "a string",
+                &format!("{what} \"...\""),
+            ));
             None
         }
     }
@@ -192,7 +248,12 @@ fn date_value(e: &ast::Expr, what: &str, diags: &mut Vec<Diagnostic>) -> Option<
     match &e.kind {
         A::Literal(Literal::Date(d)) => Some(d.clone()),
         _ => {
-            diags.push(bad_value(e.span, what, "a date", &format!("{what} 2024-01-01")));
+            diags.push(bad_value(
+                e.span,
+                what,
+                "a date",
+                &format!("{what} 2024-01-01"),
+            ));
             None
         }
     }
@@ -202,27 +263,51 @@ pub(crate) fn seconds(e: &ast::Expr, what: &str, diags: &mut Vec<Diagnostic>) ->
     match &e.kind {
         A::Literal(Literal::Duration(us)) if *us > 0 => Some((*us as u64).div_ceil(1_000_000)),
         _ => {
-            diags.push(bad_value(e.span, what, "a positive duration", &format!("{what} 5m (units: ms, s, m, h, d, w)")));
+            diags.push(bad_value(
+                e.span,
+                what,
+                "a positive duration",
+                &format!("{what} 5m (units: ms, s, m, h, d, w)"),
+            ));
             None
         }
     }
 }
 
 /// A `secret("NAME")` call or a string literal.
-pub(crate) fn secret_or_string(e: &ast::Expr, what: &str, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+pub(crate) fn secret_or_string(
+    e: &ast::Expr,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Value> {
     match &e.kind {
         A::Literal(Literal::Str(s)) => Some(Value::Str(s.clone())),
         A::Call(c) if c.name.dotted() == "secret" => match c.args.as_slice() {
-            [ast::Arg { name: None, value: ast::Expr { kind: A::Literal(Literal::Str(n)), .. } }] if valid_secret_name(n) => {
-                Some(Value::Secret(n.clone()))
-            }
+            [ast::Arg {
+                name: None,
+                value:
+                    ast::Expr {
+                        kind: A::Literal(Literal::Str(n)),
+                        ..
+                    },
+            }] if valid_secret_name(n) => Some(Value::Secret(n.clone())),
             _ => {
-                diags.push(bad_value(c.span, "secret", "one name of letters, digits and `_`", "secret(\"SLACK_WEBHOOK\")"));
+                diags.push(bad_value(
+                    c.span,
+                    "secret",
+                    "one name of letters, digits and `_`",
+                    "secret(\"SLACK_WEBHOOK\")",
+                ));
                 None
             }
         },
         _ => {
-            diags.push(bad_value(e.span, what, "a string or `secret(\"NAME\")`", &format!("{what} = secret(\"NAME\")")));
+            diags.push(bad_value(
+                e.span,
+                what,
+                "a string or `secret(\"NAME\")`",
+                &format!("{what} = secret(\"NAME\")"),
+            ));
             None
         }
     }
@@ -234,14 +319,24 @@ fn valid_secret_name(n: &str) -> bool {
 
 fn alert(e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<Alert> {
     let A::Call(c) = &e.kind else {
-        diags.push(bad_value(e.span, "alert", "`slack(...)` or `email(...)`", "alert slack(secret(\"SLACK_WEBHOOK\"))"));
+        diags.push(bad_value(
+            e.span,
+            "alert",
+            "`slack(...)` or `email(...)`",
+            "alert slack(secret(\"SLACK_WEBHOOK\"))",
+        ));
         return None;
     };
     let kind = c.name.dotted();
     let arg = match c.args.as_slice() {
         [a] if a.name.is_none() => &a.value,
         _ => {
-            diags.push(bad_value(c.span, &kind, "exactly one argument", "alert email(\"data@example.com\")"));
+            diags.push(bad_value(
+                c.span,
+                &kind,
+                "exactly one argument",
+                "alert email(\"data@example.com\")",
+            ));
             return None;
         }
     };
@@ -251,8 +346,13 @@ fn alert(e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<Alert> {
         other => {
             let s = did_you_mean(other, ["slack", "email"]);
             diags.push(
-                Diagnostic::error(codes::UNKNOWN_SOURCE_KIND, c.name.span, format!("unknown alert kind `{other}`"), "not an alert kind")
-                    .with_suggestion(s, "alerts are `slack(url or secret)` and `email(address)`"),
+                Diagnostic::error(
+                    codes::UNKNOWN_SOURCE_KIND,
+                    c.name.span,
+                    format!("unknown alert kind `{other}`"),
+                    "not an alert kind",
+                )
+                .with_suggestion(s, "alerts are `slack(url or secret)` and `email(address)`"),
             );
             None
         }
@@ -260,15 +360,25 @@ fn alert(e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<Alert> {
 }
 
 fn timezone(tz: Option<&ast::StrLit>, diags: &mut Vec<Diagnostic>) -> Option<String> {
-    let Some(tz) = tz else { return Some("UTC".into()) };
+    let Some(tz) = tz else {
+        return Some("UTC".into());
+    };
     if chrono_tz::Tz::from_str(&tz.value).is_ok() {
         return Some(tz.value.clone());
     }
     let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
     let s = did_you_mean(&tz.value, names);
     diags.push(
-        Diagnostic::error(codes::UNKNOWN_TIMEZONE, tz.span, format!("unknown time zone `{}`", tz.value), "not an IANA time zone")
-            .with_suggestion(s, "use an IANA name such as \"Asia/Seoul\", \"Europe/Berlin\" or \"UTC\""),
+        Diagnostic::error(
+            codes::UNKNOWN_TIMEZONE,
+            tz.span,
+            format!("unknown time zone `{}`", tz.value),
+            "not an IANA time zone",
+        )
+        .with_suggestion(
+            s,
+            "use an IANA name such as \"Asia/Seoul\", \"Europe/Berlin\" or \"UTC\"",
+        ),
     );
     None
 }
@@ -283,8 +393,13 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
                     if h > 23 || m > 59 {
                         diags.push(
-                            Diagnostic::error(codes::BAD_TIME, t.span, format!("`{}` is not a time of day", t.value), "hours go to 23, minutes to 59")
-                                .with_help("write a 24-hour time such as `03:00` or `23:30`"),
+                            Diagnostic::error(
+                                codes::BAD_TIME,
+                                t.span,
+                                format!("`{}` is not a time of day", t.value),
+                                "hours go to 23, minutes to 59",
+                            )
+                            .with_help("write a 24-hour time such as `03:00` or `23:30`"),
                         );
                         return None;
                     }
@@ -292,7 +407,10 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                 }
                 None => (0, 0),
             };
-            Some(Schedule::Cron { expr: format!("{m} {h} * * *"), tz: tz? })
+            Some(Schedule::Cron {
+                expr: format!("{m} {h} * * *"),
+                tz: tz?,
+            })
         }
         S::Hourly { at } => {
             let m = match at {
@@ -300,8 +418,13 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                     let m: u32 = t.value.trim_start_matches(':').parse().ok()?;
                     if m > 59 {
                         diags.push(
-                            Diagnostic::error(codes::BAD_TIME, t.span, format!("`{}` is not a minute of the hour", t.value), "minutes go to 59")
-                                .with_help("write `hourly at :15`"),
+                            Diagnostic::error(
+                                codes::BAD_TIME,
+                                t.span,
+                                format!("`{}` is not a minute of the hour", t.value),
+                                "minutes go to 59",
+                            )
+                            .with_help("write `hourly at :15`"),
                         );
                         return None;
                     }
@@ -309,7 +432,10 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                 }
                 None => 0,
             };
-            Some(Schedule::Cron { expr: format!("{m} * * * *"), tz: "UTC".into() })
+            Some(Schedule::Cron {
+                expr: format!("{m} * * * *"),
+                tz: "UTC".into(),
+            })
         }
         S::Cron { expr, tz } => {
             let tz = timezone(tz.as_ref(), diags);
@@ -320,7 +446,9 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                 .parse(&expr.value);
             if fields != 5 || parsed.is_err() {
                 let why = match (&parsed, fields) {
-                    (_, n) if n != 5 => format!("expected 5 fields (minute hour day month weekday), found {n}"),
+                    (_, n) if n != 5 => {
+                        format!("expected 5 fields (minute hour day month weekday), found {n}")
+                    }
                     (Err(e), _) => e.to_string(),
                     _ => String::new(),
                 };
@@ -330,23 +458,35 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                 );
                 return None;
             }
-            Some(Schedule::Cron { expr: expr.value.split_whitespace().collect::<Vec<_>>().join(" "), tz: tz? })
+            Some(Schedule::Cron {
+                expr: expr.value.split_whitespace().collect::<Vec<_>>().join(" "),
+                tz: tz?,
+            })
         }
         S::Every(e) => {
             let secs = seconds(e, "every", diags)?;
             if secs < 60 {
-                diags.push(bad_value(e.span, "every", "a period of at least one minute", "schedule every 15m"));
+                diags.push(bad_value(
+                    e.span,
+                    "every",
+                    "a period of at least one minute",
+                    "schedule every 15m",
+                ));
                 return None;
             }
             Some(Schedule::Every { seconds: secs })
         }
         S::After(names) => {
             afters.extend(names.iter().cloned());
-            Some(Schedule::After { pipelines: names.iter().map(|n| n.name.clone()).collect() })
+            Some(Schedule::After {
+                pipelines: names.iter().map(|n| n.name.clone()).collect(),
+            })
         }
         S::OnFile(path) => {
             crate::relation::check_template(path, diags);
-            Some(Schedule::OnFile { path: path.value.clone() })
+            Some(Schedule::OnFile {
+                path: path.value.clone(),
+            })
         }
         S::Continuous => Some(Schedule::Continuous),
     }

@@ -3,21 +3,25 @@
 use std::collections::HashMap;
 
 use pipec_diag::{codes, did_you_mean, Diagnostic, FileId, Span};
-use pipec_syntax::ast::{self, BinaryOp, ExprKind as A, Item, JoinKind, Literal, RelHead, StepKind as S};
+use pipec_syntax::ast::{
+    self, BinaryOp, ExprKind as A, Item, JoinKind, Literal, RelHead, StepKind as S,
+};
 
 use crate::expand;
 use crate::expr::{not_boolean, resolve_type, type_expr, unknown_column, Scope};
 use crate::ir::{
-    Column, Expr, ExprKind, FileFormat, Head, Pipeline, Relation, RelationKind, Schema, Side, SortKey, Source, Step,
-    StepKind, Transform, Type, Value,
+    Column, Expr, ExprKind, FileFormat, Head, Pipeline, Relation, RelationKind, Schema, Side,
+    SortKey, Source, Step, StepKind, Transform, Type, Value,
 };
-use crate::pipeline::{bad_value, secret_or_string, seconds};
+use crate::pipeline::{bad_value, seconds, secret_or_string};
 use crate::{Unit, World};
 
 /// Placeholders accepted in path templates.
 pub const TEMPLATE_VARS: &[&str] = &["ds", "ds_nodash", "yyyy", "mm", "dd", "hh", "start", "end"];
 
-const SOURCE_KINDS: &[&str] = &["calendar", "csv", "ndjson", "json", "parquet", "http", "postgres", "table", "kafka", "kinesis"];
+const SOURCE_KINDS: &[&str] = &[
+    "calendar", "csv", "ndjson", "json", "parquet", "http", "postgres", "table", "kafka", "kinesis",
+];
 
 /// Deepest define expansion (defines applying defines).
 const MAX_EXPANSION: usize = 16;
@@ -40,7 +44,13 @@ struct Cx<'w, 'u> {
 }
 
 /// Types every source and transform of the file into `p.relations` (dependency order).
-pub(crate) fn check_relations(world: &World<'_>, file: FileId, unit: &Unit, p: &mut Pipeline, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn check_relations(
+    world: &World<'_>,
+    file: FileId,
+    unit: &Unit,
+    p: &mut Pipeline,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut cx = Cx {
         world,
         file,
@@ -65,9 +75,14 @@ pub(crate) fn check_relations(world: &World<'_>, file: FileId, unit: &Unit, p: &
                 _ => Span::default(),
             };
             diags.push(
-                Diagnostic::error(codes::DUPLICATE_NAME, name.span, format!("`{}` is declared twice", name.name), "second declaration")
-                    .with_label(prev_span, "first declared here")
-                    .with_help("rename one of them"),
+                Diagnostic::error(
+                    codes::DUPLICATE_NAME,
+                    name.span,
+                    format!("`{}` is declared twice", name.name),
+                    "second declaration",
+                )
+                .with_label(prev_span, "first declared here")
+                .with_help("rename one of them"),
             );
             continue;
         }
@@ -83,13 +98,19 @@ pub(crate) fn check_relations(world: &World<'_>, file: FileId, unit: &Unit, p: &
 
 impl<'w, 'u> Cx<'w, 'u> {
     /// The schema of relation `name`, typing it first if needed. `None` after an error.
-    fn resolve(&mut self, name: &str, used_at: Option<Span>, diags: &mut Vec<Diagnostic>) -> Option<Schema> {
+    fn resolve(
+        &mut self,
+        name: &str,
+        used_at: Option<Span>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Schema> {
         match self.state.get(name) {
             Some(State::Done(s)) => return s.clone(),
             Some(State::Visiting) => {
                 let at = used_at.unwrap_or_default();
                 let pos = self.stack.iter().position(|(n, _)| n == name).unwrap_or(0);
-                let mut path: Vec<String> = self.stack[pos..].iter().map(|(n, _)| n.clone()).collect();
+                let mut path: Vec<String> =
+                    self.stack[pos..].iter().map(|(n, _)| n.clone()).collect();
                 path.push(name.to_string());
                 let mut d = Diagnostic::error(codes::CYCLE, at, format!("dependency cycle: {}", path.join(" -> ")), format!("`{name}` depends on itself through this reference"))
                     .with_help("a transform cannot read its own output; break the cycle by reading a source or a table written by another run");
@@ -101,9 +122,10 @@ impl<'w, 'u> Cx<'w, 'u> {
             }
             None => {}
         }
-        let Some(&item) = self.decls.get(name) else { return None };
+        let &item = self.decls.get(name)?;
         self.state.insert(name.to_string(), State::Visiting);
-        self.stack.push((name.to_string(), used_at.unwrap_or_default()));
+        self.stack
+            .push((name.to_string(), used_at.unwrap_or_default()));
         let result = match item {
             Item::Source(s) => self.source(s, diags),
             Item::Transform(t) => self.transform(t, diags),
@@ -114,7 +136,8 @@ impl<'w, 'u> Cx<'w, 'u> {
         if let Some(r) = result {
             self.relations.push(r);
         }
-        self.state.insert(name.to_string(), State::Done(schema.clone()));
+        self.state
+            .insert(name.to_string(), State::Done(schema.clone()));
         schema
     }
 
@@ -134,8 +157,13 @@ impl<'w, 'u> Cx<'w, 'u> {
             "declare it with `source` or `transform` in this file".to_string()
         };
         diags.push(
-            Diagnostic::error(codes::UNKNOWN_RELATION, q.span, format!("unknown relation `{name}`"), "not declared in this pipeline")
-                .with_suggestion(s, help),
+            Diagnostic::error(
+                codes::UNKNOWN_RELATION,
+                q.span,
+                format!("unknown relation `{name}`"),
+                "not declared in this pipeline",
+            )
+            .with_suggestion(s, help),
         );
         None
     }
@@ -144,23 +172,46 @@ impl<'w, 'u> Cx<'w, 'u> {
         let schema = schema_block(&s.schema, diags);
         let origin = source_origin(&s.origin, diags);
         if let (Some(Source::Calendar { .. }), Some(sc)) = (&origin, &schema) {
-            let ok = sc.columns.len() == 1 && sc.columns[0].name == "day" && sc.columns[0].ty == Type::Date && !sc.columns[0].nullable;
+            let ok = sc.columns.len() == 1
+                && sc.columns[0].name == "day"
+                && sc.columns[0].ty == Type::Date
+                && !sc.columns[0].nullable;
             if !ok {
-                diags.push(bad_value(s.span, "calendar", "the schema `{ day: date }`", "source days = calendar(from = 2024-01-01, to = 2024-12-31) { day: date }"));
+                diags.push(bad_value(
+                    s.span,
+                    "calendar",
+                    "the schema `{ day: date }`",
+                    "source days = calendar(from = 2024-01-01, to = 2024-12-31) { day: date }",
+                ));
                 return None;
             }
         }
-        Some(Relation { name: s.name.name.clone(), span: s.name.span, schema: schema?, kind: RelationKind::Source(origin?) })
+        Some(Relation {
+            name: s.name.name.clone(),
+            span: s.name.span,
+            schema: schema?,
+            kind: RelationKind::Source(origin?),
+        })
     }
 
-    fn transform(&mut self, t: &ast::TransformDecl, diags: &mut Vec<Diagnostic>) -> Option<Relation> {
+    fn transform(
+        &mut self,
+        t: &ast::TransformDecl,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Relation> {
         let (head, schema) = self.head(&t.body.head, diags)?;
         let head_name = match &head {
             Head::Relation(n) => Some(n.clone()),
             Head::Sql { .. } => None,
         };
         let mut steps = Vec::new();
-        let schema = self.steps(&t.body.steps, schema, head_name.as_deref(), &mut steps, diags)?;
+        let schema = self.steps(
+            &t.body.steps,
+            schema,
+            head_name.as_deref(),
+            &mut steps,
+            diags,
+        )?;
         Some(Relation {
             name: t.name.name.clone(),
             span: t.name.span,
@@ -176,7 +227,13 @@ impl<'w, 'u> Cx<'w, 'u> {
                 Some((Head::Relation(q.dotted()), schema))
             }
             RelHead::Sql { sql, schema } => {
-                let quote = if self.world.sources.get(sql.span.file).text[sql.span.start as usize..].starts_with("\"\"\"") { 3 } else { 1 };
+                let quote = if self.world.sources.get(sql.span.file).text[sql.span.start as usize..]
+                    .starts_with("\"\"\"")
+                {
+                    3
+                } else {
+                    1
+                };
                 let mut refs = Vec::new();
                 let mut ok = true;
                 for (name, offset) in placeholders(&sql.value) {
@@ -184,7 +241,11 @@ impl<'w, 'u> Cx<'w, 'u> {
                         continue;
                     }
                     if self.decls.contains_key(name.as_str()) {
-                        let at = Span::new(sql.span.file, sql.span.start as usize + quote + offset, sql.span.start as usize + quote + offset + name.len() + 2);
+                        let at = Span::new(
+                            sql.span.file,
+                            sql.span.start as usize + quote + offset,
+                            sql.span.start as usize + quote + offset + name.len() + 2,
+                        );
                         if self.resolve(&name, Some(at), diags).is_none() {
                             ok = false;
                         }
@@ -194,7 +255,11 @@ impl<'w, 'u> Cx<'w, 'u> {
                     } else {
                         let start = sql.span.start as usize + quote + offset;
                         let span = Span::new(sql.span.file, start, start + name.len() + 2);
-                        let cands = self.order.iter().copied().chain(TEMPLATE_VARS.iter().copied());
+                        let cands = self
+                            .order
+                            .iter()
+                            .copied()
+                            .chain(TEMPLATE_VARS.iter().copied());
                         let s = did_you_mean(&name, cands);
                         diags.push(
                             Diagnostic::error(codes::UNKNOWN_RELATION, span, format!("unknown relation `{name}` in SQL"), "not a relation or run parameter")
@@ -204,29 +269,59 @@ impl<'w, 'u> Cx<'w, 'u> {
                     }
                 }
                 let schema = schema_block(schema, diags)?;
-                ok.then(|| (Head::Sql { sql: sql.value.clone(), refs }, schema))
+                ok.then(|| {
+                    (
+                        Head::Sql {
+                            sql: sql.value.clone(),
+                            refs,
+                        },
+                        schema,
+                    )
+                })
             }
             RelHead::Call(call) => {
                 // `define_name(relation, args...)` as a head: the same as `relation | define_name(args...)`.
                 let Some(first) = call.args.first().filter(|a| a.name.is_none()) else {
                     diags.push(
-                        Diagnostic::error(codes::BAD_ARGUMENTS, call.span, format!("`{}` needs a relation as its first argument", call.name.dotted()), "no input relation")
-                            .with_help("write `relation | transform_name(args)`"),
+                        Diagnostic::error(
+                            codes::BAD_ARGUMENTS,
+                            call.span,
+                            format!(
+                                "`{}` needs a relation as its first argument",
+                                call.name.dotted()
+                            ),
+                            "no input relation",
+                        )
+                        .with_help("write `relation | transform_name(args)`"),
                     );
                     return None;
                 };
                 let A::Name(q) = &first.value.kind else {
                     diags.push(
-                        Diagnostic::error(codes::BAD_ARGUMENTS, first.value.span, "the first argument must name a relation", "not a relation")
-                            .with_help("write `relation | transform_name(args)`"),
+                        Diagnostic::error(
+                            codes::BAD_ARGUMENTS,
+                            first.value.span,
+                            "the first argument must name a relation",
+                            "not a relation",
+                        )
+                        .with_help("write `relation | transform_name(args)`"),
                     );
                     return None;
                 };
                 let schema = self.reference(q, diags)?;
                 let _ = schema;
                 diags.push(
-                    Diagnostic::error(codes::BAD_ARGUMENTS, call.span, "a transform cannot start with a call", "write the relation first")
-                        .with_help(format!("write `{} | {}(...)`", q.dotted(), call.name.dotted())),
+                    Diagnostic::error(
+                        codes::BAD_ARGUMENTS,
+                        call.span,
+                        "a transform cannot start with a call",
+                        "write the relation first",
+                    )
+                    .with_help(format!(
+                        "write `{} | {}(...)`",
+                        q.dotted(),
+                        call.name.dotted()
+                    )),
                 );
                 None
             }
@@ -246,7 +341,13 @@ impl<'w, 'u> Cx<'w, 'u> {
             match self.step(step, &cur, head_name, out, diags) {
                 Some(next) => cur = next,
                 // These steps keep their input's columns, so later steps can still be checked.
-                None if matches!(step.kind, S::Filter(_) | S::Sort(_) | S::Take(_) | S::Distinct) => ok = false,
+                None if matches!(
+                    step.kind,
+                    S::Filter(_) | S::Sort(_) | S::Take(_) | S::Distinct
+                ) =>
+                {
+                    ok = false
+                }
                 None => return None,
             }
         }
@@ -280,7 +381,11 @@ impl<'w, 'u> Cx<'w, 'u> {
                 for a in assigns {
                     match type_expr(&a.value, &Scope::rows(&schema), diags) {
                         Some(e) => {
-                            schema.set(Column { name: a.name.name.clone(), ty: concrete(e.ty), nullable: e.nullable });
+                            schema.set(Column {
+                                name: a.name.name.clone(),
+                                ty: concrete(e.ty),
+                                nullable: e.nullable,
+                            });
                             typed.push((a.name.name.clone(), e));
                         }
                         None => failed = true,
@@ -301,8 +406,13 @@ impl<'w, 'u> Cx<'w, 'u> {
                         (None, A::Name(q)) => q.last().clone(),
                         (None, _) => {
                             diags.push(
-                                Diagnostic::error(codes::UNNAMED_EXPRESSION, item.value.span, "this expression needs a name", "unnamed")
-                                    .with_help("name it: `select total = price * qty`"),
+                                Diagnostic::error(
+                                    codes::UNNAMED_EXPRESSION,
+                                    item.value.span,
+                                    "this expression needs a name",
+                                    "unnamed",
+                                )
+                                .with_help("name it: `select total = price * qty`"),
                             );
                             failed = true;
                             continue;
@@ -317,7 +427,11 @@ impl<'w, 'u> Cx<'w, 'u> {
                         failed = true;
                         continue;
                     }
-                    schema.columns.push(Column { name: name.name.clone(), ty: concrete(e.ty), nullable: e.nullable });
+                    schema.columns.push(Column {
+                        name: name.name.clone(),
+                        ty: concrete(e.ty),
+                        nullable: e.nullable,
+                    });
                     typed.push((name.name.clone(), e));
                 }
                 if failed {
@@ -338,10 +452,28 @@ impl<'w, 'u> Cx<'w, 'u> {
                 if failed {
                     return None;
                 }
-                let typed = schema.columns.iter().map(|c| (c.name.clone(), column_ref(c, None))).collect();
+                let typed = schema
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), column_ref(c, None)))
+                    .collect();
                 (StepKind::Select(typed), schema)
             }
-            S::Join { kind, relation, alias, cond } => self.join(*kind, relation, alias.as_ref(), cond, cur, head_name, step.span, diags)?,
+            S::Join {
+                kind,
+                relation,
+                alias,
+                cond,
+            } => self.join(
+                *kind,
+                relation,
+                alias.as_ref(),
+                cond,
+                cur,
+                head_name,
+                step.span,
+                diags,
+            )?,
             S::Group { keys, aggregates } => {
                 let mut schema = Schema::default();
                 let mut typed_keys = Vec::new();
@@ -360,7 +492,11 @@ impl<'w, 'u> Cx<'w, 'u> {
                         continue;
                     };
                     let name = q.last().name.clone();
-                    schema.columns.push(Column { name: name.clone(), ty: e.ty, nullable: e.nullable });
+                    schema.columns.push(Column {
+                        name: name.clone(),
+                        ty: e.ty,
+                        nullable: e.nullable,
+                    });
                     typed_keys.push((name, e));
                 }
                 let key_names: Vec<String> = typed_keys.iter().map(|(n, _)| n.clone()).collect();
@@ -368,12 +504,24 @@ impl<'w, 'u> Cx<'w, 'u> {
                 if failed {
                     return None;
                 }
-                (StepKind::Group { keys: typed_keys, aggregates: aggs? }, schema)
+                (
+                    StepKind::Group {
+                        keys: typed_keys,
+                        aggregates: aggs?,
+                    },
+                    schema,
+                )
             }
             S::Aggregate(aggregates) => {
                 let mut schema = Schema::default();
                 let aggs = aggregates_of(aggregates, cur, &[], &mut schema, diags)?;
-                (StepKind::Group { keys: Vec::new(), aggregates: aggs }, schema)
+                (
+                    StepKind::Group {
+                        keys: Vec::new(),
+                        aggregates: aggs,
+                    },
+                    schema,
+                )
             }
             S::Sort(keys) => {
                 let typed = sort_keys(keys, &rows, diags)?;
@@ -382,7 +530,12 @@ impl<'w, 'u> Cx<'w, 'u> {
             S::Take(n) => match &n.kind {
                 A::Literal(Literal::Int(v)) if *v >= 0 => (StepKind::Take(*v as u64), cur.clone()),
                 _ => {
-                    diags.push(bad_value(n.span, "take", "a whole number of rows", "take 10"));
+                    diags.push(bad_value(
+                        n.span,
+                        "take",
+                        "a whole number of rows",
+                        "take 10",
+                    ));
                     return None;
                 }
             },
@@ -390,7 +543,11 @@ impl<'w, 'u> Cx<'w, 'u> {
             S::Union(q) => {
                 let other = self.reference(q, diags)?;
                 let same_names = other.columns.len() == cur.columns.len()
-                    && other.columns.iter().zip(&cur.columns).all(|(a, b)| a.name == b.name);
+                    && other
+                        .columns
+                        .iter()
+                        .zip(&cur.columns)
+                        .all(|(a, b)| a.name == b.name);
                 if !same_names {
                     let left: Vec<&str> = cur.names().collect();
                     let right: Vec<&str> = other.names().collect();
@@ -406,8 +563,16 @@ impl<'w, 'u> Cx<'w, 'u> {
                         Some(t) => c.ty = t,
                         None => {
                             diags.push(
-                                Diagnostic::error(codes::UNION_MISMATCH, q.span, format!("column `{}` is {} on one side and {} on the other", c.name, c.ty, o.ty), "incompatible column")
-                                    .with_help("cast one side with `derive x = x::type`"),
+                                Diagnostic::error(
+                                    codes::UNION_MISMATCH,
+                                    q.span,
+                                    format!(
+                                        "column `{}` is {} on one side and {} on the other",
+                                        c.name, c.ty, o.ty
+                                    ),
+                                    "incompatible column",
+                                )
+                                .with_help("cast one side with `derive x = x::type`"),
                             );
                             return None;
                         }
@@ -416,7 +581,11 @@ impl<'w, 'u> Cx<'w, 'u> {
                 }
                 (StepKind::Union(q.dotted()), schema)
             }
-            S::Window { partition, order, functions } => {
+            S::Window {
+                partition,
+                order,
+                functions,
+            } => {
                 let mut part = Vec::new();
                 let mut failed = false;
                 for p in partition {
@@ -426,13 +595,24 @@ impl<'w, 'u> Cx<'w, 'u> {
                     }
                 }
                 let ord = sort_keys(order, &rows, diags);
-                let wscope = Scope { schema: cur, left_names: Vec::new(), right: None, aggregates: true, windows: true, in_aggregate: false };
+                let wscope = Scope {
+                    schema: cur,
+                    left_names: Vec::new(),
+                    right: None,
+                    aggregates: true,
+                    windows: true,
+                    in_aggregate: false,
+                };
                 let mut schema = cur.clone();
                 let mut funcs = Vec::new();
                 for f in functions {
                     match type_expr(&f.value, &wscope, diags) {
                         Some(e) => {
-                            schema.set(Column { name: f.name.name.clone(), ty: concrete(e.ty), nullable: e.nullable });
+                            schema.set(Column {
+                                name: f.name.name.clone(),
+                                ty: concrete(e.ty),
+                                nullable: e.nullable,
+                            });
                             funcs.push((f.name.name.clone(), e));
                         }
                         None => failed = true,
@@ -441,11 +621,22 @@ impl<'w, 'u> Cx<'w, 'u> {
                 if failed {
                     return None;
                 }
-                (StepKind::Window { partition: part, order: ord?, functions: funcs }, schema)
+                (
+                    StepKind::Window {
+                        partition: part,
+                        order: ord?,
+                        functions: funcs,
+                    },
+                    schema,
+                )
             }
             S::Apply(call) => return self.apply(call, cur, head_name, out, diags),
         };
-        out.push(Step { kind, schema: schema.clone(), span: step.span });
+        out.push(Step {
+            kind,
+            schema: schema.clone(),
+            span: step.span,
+        });
         Some(schema)
     }
 
@@ -467,15 +658,25 @@ impl<'w, 'u> Cx<'w, 'u> {
                 format!("transforms in scope: {}", names.join(", "))
             };
             diags.push(
-                Diagnostic::error(codes::UNKNOWN_FUNCTION, call.name.span, format!("unknown transform `{name}`"), "not a step or a defined transform")
-                    .with_suggestion(s, help),
+                Diagnostic::error(
+                    codes::UNKNOWN_FUNCTION,
+                    call.name.span,
+                    format!("unknown transform `{name}`"),
+                    "not a step or a defined transform",
+                )
+                .with_suggestion(s, help),
             );
             return None;
         };
         if self.expansion_depth >= MAX_EXPANSION {
             diags.push(
-                Diagnostic::error(codes::CYCLE, call.span, format!("`{name}` expands into itself"), "recursive define")
-                    .with_help("a define cannot apply itself, directly or through others"),
+                Diagnostic::error(
+                    codes::CYCLE,
+                    call.span,
+                    format!("`{name}` expands into itself"),
+                    "recursive define",
+                )
+                .with_help("a define cannot apply itself, directly or through others"),
             );
             return None;
         }
@@ -490,7 +691,10 @@ impl<'w, 'u> Cx<'w, 'u> {
         if diags.len() > before {
             for d in &mut diags[before..] {
                 if !d.labels.iter().any(|l| l.span == call.span) {
-                    d.labels.push(pipec_diag::Label { span: call.span, message: format!("in this use of `{name}`") });
+                    d.labels.push(pipec_diag::Label {
+                        span: call.span,
+                        message: format!("in this use of `{name}`"),
+                    });
                 }
             }
         }
@@ -511,13 +715,22 @@ impl<'w, 'u> Cx<'w, 'u> {
     ) -> Option<(StepKind, Schema)> {
         let right = self.reference(relation, diags)?;
         let right_name = relation.dotted();
-        let alias_name = alias.map(|a| a.name.clone()).unwrap_or_else(|| relation.last().name.clone());
+        let alias_name = alias
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| relation.last().name.clone());
         let mut left_names = vec!["this", "left"];
         if let Some(h) = head_name {
             left_names.push(h);
         }
         let right_names = vec![alias_name.as_str(), "that", "right"];
-        let scope = Scope { schema: cur, left_names, right: Some((right_names, &right)), aggregates: false, windows: false, in_aggregate: false };
+        let scope = Scope {
+            schema: cur,
+            left_names,
+            right: Some((right_names, &right)),
+            aggregates: false,
+            windows: false,
+            in_aggregate: false,
+        };
         let mut shared: Vec<String> = Vec::new();
         let on = match cond {
             ast::JoinCond::Using(cols) => {
@@ -538,7 +751,11 @@ impl<'w, 'u> Cx<'w, 'u> {
                     }
                     shared.push(c.name.clone());
                     let eq = Expr {
-                        kind: ExprKind::Binary(BinaryOp::Eq, Box::new(column_ref(l, Some(Side::Left))), Box::new(column_ref(r, Some(Side::Right)))),
+                        kind: ExprKind::Binary(
+                            BinaryOp::Eq,
+                            Box::new(column_ref(l, Some(Side::Left))),
+                            Box::new(column_ref(r, Some(Side::Right))),
+                        ),
                         ty: Type::Bool,
                         nullable: l.nullable || r.nullable,
                     };
@@ -565,13 +782,21 @@ impl<'w, 'u> Cx<'w, 'u> {
                             failed = true;
                             continue;
                         }
-                        if let (ExprKind::Column { name: x, side: sx }, ExprKind::Column { name: y, side: sy }) = (&ta.kind, &tb.kind) {
+                        if let (
+                            ExprKind::Column { name: x, side: sx },
+                            ExprKind::Column { name: y, side: sy },
+                        ) = (&ta.kind, &tb.kind)
+                        {
                             if x == y && sx != sy {
                                 shared.push(x.clone());
                             }
                         }
                         let nullable = ta.nullable || tb.nullable;
-                        let eq = Expr { kind: ExprKind::Binary(BinaryOp::Eq, Box::new(ta), Box::new(tb)), ty: Type::Bool, nullable };
+                        let eq = Expr {
+                            kind: ExprKind::Binary(BinaryOp::Eq, Box::new(ta), Box::new(tb)),
+                            ty: Type::Bool,
+                            nullable,
+                        };
                         conj = Some(and(conj, eq));
                     } else {
                         let Some(t) = type_expr(part, &scope, diags) else {
@@ -614,20 +839,43 @@ impl<'w, 'u> Cx<'w, 'u> {
                 continue;
             }
             let nullable = c.nullable || matches!(kind, JoinKind::Left | JoinKind::Full);
-            schema.columns.push(Column { name: c.name.clone(), ty: c.ty, nullable });
+            schema.columns.push(Column {
+                name: c.name.clone(),
+                ty: c.ty,
+                nullable,
+            });
             right_columns.push(c.name.clone());
         }
         if failed {
             return None;
         }
-        Some((StepKind::Join { kind, right: right_name, on, right_columns }, schema))
+        Some((
+            StepKind::Join {
+                kind,
+                right: right_name,
+                on,
+                right_columns,
+            },
+            schema,
+        ))
     }
 }
 
 fn incomparable(a: Span, b: Span, ta: Type, tb: Type) -> Diagnostic {
-    let d = Diagnostic::error(codes::JOIN_KEYS_INCOMPARABLE, a, "join keys are not comparable", format!("this is {ta}"));
-    let d = if a != b { d.with_label(b, format!("this is {tb}")) } else { d };
-    d.with_help(format!("cast one key so both are the same type, e.g. `derive k = k::{ta}` before the join"))
+    let d = Diagnostic::error(
+        codes::JOIN_KEYS_INCOMPARABLE,
+        a,
+        "join keys are not comparable",
+        format!("this is {ta}"),
+    );
+    let d = if a != b {
+        d.with_label(b, format!("this is {tb}"))
+    } else {
+        d
+    };
+    d.with_help(format!(
+        "cast one key so both are the same type, e.g. `derive k = k::{ta}` before the join"
+    ))
 }
 
 fn and(acc: Option<Expr>, e: Expr) -> Expr {
@@ -635,7 +883,11 @@ fn and(acc: Option<Expr>, e: Expr) -> Expr {
         None => e,
         Some(a) => {
             let nullable = a.nullable || e.nullable;
-            Expr { kind: ExprKind::Binary(BinaryOp::And, Box::new(a), Box::new(e)), ty: Type::Bool, nullable }
+            Expr {
+                kind: ExprKind::Binary(BinaryOp::And, Box::new(a), Box::new(e)),
+                ty: Type::Bool,
+                nullable,
+            }
         }
     }
 }
@@ -656,7 +908,14 @@ fn conjuncts(e: &ast::Expr) -> Vec<&ast::Expr> {
 }
 
 pub(crate) fn column_ref(c: &Column, side: Option<Side>) -> Expr {
-    Expr { kind: ExprKind::Column { name: c.name.clone(), side }, ty: c.ty, nullable: c.nullable }
+    Expr {
+        kind: ExprKind::Column {
+            name: c.name.clone(),
+            side,
+        },
+        ty: c.ty,
+        nullable: c.nullable,
+    }
 }
 
 /// A bare `null` gets a concrete column type (string) when it becomes a column.
@@ -669,8 +928,13 @@ fn concrete(t: Type) -> Type {
 }
 
 fn duplicate_column(name: &ast::Ident) -> Diagnostic {
-    Diagnostic::error(codes::DUPLICATE_COLUMN, name.span, format!("column `{}` appears twice", name.name), "duplicate column")
-        .with_help("give each column its own name")
+    Diagnostic::error(
+        codes::DUPLICATE_COLUMN,
+        name.span,
+        format!("column `{}` appears twice", name.name),
+        "duplicate column",
+    )
+    .with_help("give each column its own name")
 }
 
 fn refine_not_null(cond: &Expr, schema: &mut Schema) {
@@ -679,7 +943,10 @@ fn refine_not_null(cond: &Expr, schema: &mut Schema) {
             refine_not_null(a, schema);
             refine_not_null(b, schema);
         }
-        ExprKind::IsNull { value, negated: true } => {
+        ExprKind::IsNull {
+            value,
+            negated: true,
+        } => {
             if let ExprKind::Column { name, .. } = &value.kind {
                 if let Some(c) = schema.columns.iter_mut().find(|c| &c.name == name) {
                     c.nullable = false;
@@ -690,12 +957,19 @@ fn refine_not_null(cond: &Expr, schema: &mut Schema) {
     }
 }
 
-fn sort_keys(keys: &[ast::SortKey], scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Option<Vec<SortKey>> {
+fn sort_keys(
+    keys: &[ast::SortKey],
+    scope: &Scope<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<SortKey>> {
     let mut out = Vec::new();
     let mut failed = false;
     for k in keys {
         match type_expr(&k.value, scope, diags) {
-            Some(e) => out.push(SortKey { value: e, descending: k.descending }),
+            Some(e) => out.push(SortKey {
+                value: e,
+                descending: k.descending,
+            }),
             None => failed = true,
         }
     }
@@ -706,7 +980,10 @@ fn sort_keys(keys: &[ast::SortKey], scope: &Scope<'_>, diags: &mut Vec<Diagnosti
 pub(crate) fn bare_columns(e: &Expr, out: &mut Vec<String>) {
     match &e.kind {
         ExprKind::Column { name, .. } => out.push(name.clone()),
-        ExprKind::Call { kind: crate::ir::FnKind::Aggregate, .. } => {}
+        ExprKind::Call {
+            kind: crate::ir::FnKind::Aggregate,
+            ..
+        } => {}
         ExprKind::Call { args, .. } => args.iter().for_each(|a| bare_columns(a, out)),
         ExprKind::Unary(_, x) | ExprKind::Cast(x, _) => bare_columns(x, out),
         ExprKind::IsNull { value, .. } => bare_columns(value, out),
@@ -738,7 +1015,14 @@ fn aggregates_of(
     schema: &mut Schema,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<(String, Expr)>> {
-    let scope = Scope { schema: input, left_names: Vec::new(), right: None, aggregates: true, windows: false, in_aggregate: false };
+    let scope = Scope {
+        schema: input,
+        left_names: Vec::new(),
+        right: None,
+        aggregates: true,
+        windows: false,
+        in_aggregate: false,
+    };
     let mut out = Vec::new();
     let mut failed = false;
     for a in assigns {
@@ -758,15 +1042,26 @@ fn aggregates_of(
             failed = true;
             continue;
         }
-        schema.columns.push(Column { name: a.name.name.clone(), ty: concrete(e.ty), nullable: e.nullable });
+        schema.columns.push(Column {
+            name: a.name.name.clone(),
+            ty: concrete(e.ty),
+            nullable: e.nullable,
+        });
         out.push((a.name.name.clone(), e));
     }
     (!failed).then_some(out)
 }
 
 pub(crate) fn not_grouped(span: Span, col: &str) -> Diagnostic {
-    Diagnostic::error(codes::NOT_GROUPED, span, format!("column `{col}` is neither grouped nor aggregated"), format!("`{col}` is used outside an aggregate"))
-        .with_help(format!("add `{col}` to the group keys, or wrap it in an aggregate such as `max({col})`"))
+    Diagnostic::error(
+        codes::NOT_GROUPED,
+        span,
+        format!("column `{col}` is neither grouped nor aggregated"),
+        format!("`{col}` is used outside an aggregate"),
+    )
+    .with_help(format!(
+        "add `{col}` to the group keys, or wrap it in an aggregate such as `max({col})`"
+    ))
 }
 
 /// Types a schema block; `None` after an error.
@@ -783,7 +1078,11 @@ pub(crate) fn schema_block(fields: &[ast::Field], diags: &mut Vec<Diagnostic>) -
             failed = true;
             continue;
         }
-        schema.columns.push(Column { name: f.name.name.clone(), ty, nullable: f.ty.nullable });
+        schema.columns.push(Column {
+            name: f.name.name.clone(),
+            ty,
+            nullable: f.ty.nullable,
+        });
     }
     (!failed).then_some(schema)
 }
@@ -821,11 +1120,30 @@ pub(crate) fn check_template(s: &ast::StrLit, diags: &mut Vec<Diagnostic>) -> bo
             continue;
         }
         let start = s.span.start as usize + 1 + offset;
-        let span = Span::new(s.span.file, start, (start + name.len() + 2).min(s.span.end as usize));
+        let span = Span::new(
+            s.span.file,
+            start,
+            (start + name.len() + 2).min(s.span.end as usize),
+        );
         let sug = did_you_mean(&name, TEMPLATE_VARS.iter().copied());
         diags.push(
-            Diagnostic::error(codes::UNKNOWN_PARAM, span, format!("unknown placeholder `{{{name}}}` in path"), "not a run parameter")
-                .with_suggestion(sug.map(|s| format!("{{{s}}}")).as_deref(), format!("placeholders are: {}", TEMPLATE_VARS.iter().map(|v| format!("{{{v}}}")).collect::<Vec<_>>().join(", "))),
+            Diagnostic::error(
+                codes::UNKNOWN_PARAM,
+                span,
+                format!("unknown placeholder `{{{name}}}` in path"),
+                "not a run parameter",
+            )
+            .with_suggestion(
+                sug.map(|s| format!("{{{s}}}")).as_deref(),
+                format!(
+                    "placeholders are: {}",
+                    TEMPLATE_VARS
+                        .iter()
+                        .map(|v| format!("{{{v}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
         );
         ok = false;
     }
@@ -849,7 +1167,11 @@ enum OptKind {
 }
 
 const fn o(name: &'static str, kind: OptKind, example: &'static str) -> OptSpec {
-    OptSpec { name, kind, example }
+    OptSpec {
+        name,
+        kind,
+        example,
+    }
 }
 
 const CSV_OPTS: &[OptSpec] = &[
@@ -872,10 +1194,22 @@ const HTTP_OPTS: &[OptSpec] = &[
     o("timeout", OptKind::Duration, "timeout = 30s"),
     o("retries", OptKind::Int, "retries = 3"),
     o("max_bytes", OptKind::Int, "max_bytes = 10000000"),
-    o("bearer", OptKind::SecretOrStr, "bearer = secret(\"API_TOKEN\")"),
-    o("api_key", OptKind::SecretOrStr, "api_key = secret(\"API_KEY\")"),
+    o(
+        "bearer",
+        OptKind::SecretOrStr,
+        "bearer = secret(\"API_TOKEN\")",
+    ),
+    o(
+        "api_key",
+        OptKind::SecretOrStr,
+        "api_key = secret(\"API_KEY\")",
+    ),
     o("api_key_param", OptKind::Str, "api_key_param = \"key\""),
-    o("fallback", OptKind::Str, "fallback = \"data/stations.json\""),
+    o(
+        "fallback",
+        OptKind::Str,
+        "fallback = \"data/stations.json\"",
+    ),
 ];
 const PG_OPTS: &[OptSpec] = &[
     o("table", OptKind::Str, "table = \"public.answers\""),
@@ -923,14 +1257,23 @@ fn option_value(spec: &OptSpec, e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> O
     }
 }
 
-fn options(call: &ast::Call, specs: &[OptSpec], diags: &mut Vec<Diagnostic>) -> Option<Vec<(String, Value)>> {
+fn options(
+    call: &ast::Call,
+    specs: &[OptSpec],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<(String, Value)>> {
     let mut out: Vec<(String, Value)> = Vec::new();
     let mut failed = false;
     for arg in call.args.iter().skip(1) {
         let Some(name) = &arg.name else {
             diags.push(
-                Diagnostic::error(codes::BAD_ARGUMENTS, arg.value.span, "options must be named", "positional option")
-                    .with_help("write options as `name = value` after the first argument"),
+                Diagnostic::error(
+                    codes::BAD_ARGUMENTS,
+                    arg.value.span,
+                    "options must be named",
+                    "positional option",
+                )
+                .with_help("write options as `name = value` after the first argument"),
             );
             failed = true;
             continue;
@@ -940,19 +1283,33 @@ fn options(call: &ast::Call, specs: &[OptSpec], diags: &mut Vec<Diagnostic>) -> 
             let help = if specs.is_empty() {
                 format!("`{}` takes no options", call.name.dotted())
             } else {
-                format!("options of `{}`: {}", call.name.dotted(), specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", "))
+                format!(
+                    "options of `{}`: {}",
+                    call.name.dotted(),
+                    specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                )
             };
             diags.push(
-                Diagnostic::error(codes::UNKNOWN_OPTION, name.span, format!("unknown option `{}`", name.name), "not an option here")
-                    .with_suggestion(s, help),
+                Diagnostic::error(
+                    codes::UNKNOWN_OPTION,
+                    name.span,
+                    format!("unknown option `{}`", name.name),
+                    "not an option here",
+                )
+                .with_suggestion(s, help),
             );
             failed = true;
             continue;
         };
         if out.iter().any(|(k, _)| k == spec.name) {
             diags.push(
-                Diagnostic::error(codes::DUPLICATE_SETTING, name.span, format!("option `{}` is given twice", name.name), "second value")
-                    .with_help("keep one of them"),
+                Diagnostic::error(
+                    codes::DUPLICATE_SETTING,
+                    name.span,
+                    format!("option `{}` is given twice", name.name),
+                    "second value",
+                )
+                .with_help("keep one of them"),
             );
             failed = true;
             continue;
@@ -965,7 +1322,13 @@ fn options(call: &ast::Call, specs: &[OptSpec], diags: &mut Vec<Diagnostic>) -> 
     (!failed).then_some(out)
 }
 
-fn first_string(call: &ast::Call, what: &str, example: &str, allow_secret: bool, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+fn first_string(
+    call: &ast::Call,
+    what: &str,
+    example: &str,
+    allow_secret: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Value> {
     match call.args.first() {
         Some(ast::Arg { name: None, value }) => {
             if allow_secret {
@@ -973,7 +1336,10 @@ fn first_string(call: &ast::Call, what: &str, example: &str, allow_secret: bool,
             } else {
                 match &value.kind {
                     A::Literal(Literal::Str(s)) => {
-                        let lit = ast::StrLit { value: s.clone(), span: value.span };
+                        let lit = ast::StrLit {
+                            value: s.clone(),
+                            span: value.span,
+                        };
                         check_template(&lit, diags).then(|| Value::Str(s.clone()))
                     }
                     A::Call(c) if c.name.dotted() == "secret" => {
@@ -992,8 +1358,13 @@ fn first_string(call: &ast::Call, what: &str, example: &str, allow_secret: bool,
         }
         _ => {
             diags.push(
-                Diagnostic::error(codes::MISSING_OPTION, call.span, format!("`{}` needs a {what} first", call.name.dotted()), format!("missing {what}"))
-                    .with_help(format!("for example: {example}")),
+                Diagnostic::error(
+                    codes::MISSING_OPTION,
+                    call.span,
+                    format!("`{}` needs a {what} first", call.name.dotted()),
+                    format!("missing {what}"),
+                )
+                .with_help(format!("for example: {example}")),
             );
             None
         }
@@ -1019,37 +1390,83 @@ pub(crate) fn source_origin(call: &ast::Call, diags: &mut Vec<Diagnostic>) -> Op
             if let Some((_, Value::Str(v))) = options.iter().find(|(k, _)| k == "on_error") {
                 if v != "fail" && v != "reject" {
                     let arg = call.named("on_error").expect("checked above");
-                    diags.push(bad_value(arg.value.span, "on_error", "\"fail\" or \"reject\"", "on_error = \"reject\""));
+                    diags.push(bad_value(
+                        arg.value.span,
+                        "on_error",
+                        "\"fail\" or \"reject\"",
+                        "on_error = \"reject\"",
+                    ));
                     return None;
                 }
             }
-            Some(Source::File { format, path: text(path?), options })
+            Some(Source::File {
+                format,
+                path: text(path?),
+                options,
+            })
         }
         "http" => {
-            let url = first_string(call, "URL", "http(\"https://api.example.com/stations\", rows = \"items\")", false, diags);
+            let url = first_string(
+                call,
+                "URL",
+                "http(\"https://api.example.com/stations\", rows = \"items\")",
+                false,
+                diags,
+            );
             let options = options(call, HTTP_OPTS, diags)?;
             if let Some((_, Value::Str(v))) = options.iter().find(|(k, _)| k == "paginate") {
                 if v != "page" && v != "offset" {
                     let arg = call.named("paginate").expect("checked above");
-                    diags.push(bad_value(arg.value.span, "paginate", "\"page\" or \"offset\"", "paginate = \"page\""));
+                    diags.push(bad_value(
+                        arg.value.span,
+                        "paginate",
+                        "\"page\" or \"offset\"",
+                        "paginate = \"page\"",
+                    ));
                     return None;
                 }
             }
-            Some(Source::Http { url: text(url?), options })
+            Some(Source::Http {
+                url: text(url?),
+                options,
+            })
         }
         "postgres" => {
-            let dsn = first_string(call, "connection string", "postgres(secret(\"NPS_DB_URL\"), table = \"public.answers\")", true, diags);
+            let dsn = first_string(
+                call,
+                "connection string",
+                "postgres(secret(\"NPS_DB_URL\"), table = \"public.answers\")",
+                true,
+                diags,
+            );
             let options = options(call, PG_OPTS, diags)?;
-            let get = |k: &str| options.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.as_str().map(String::from));
+            let get = |k: &str| {
+                options
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .and_then(|(_, v)| v.as_str().map(String::from))
+            };
             let (table, query) = (get("table"), get("query"));
             if table.is_some() == query.is_some() {
                 diags.push(
-                    Diagnostic::error(codes::MISSING_OPTION, call.span, "`postgres` needs exactly one of `table` or `query`", "give `table` or `query`")
-                        .with_help("for example: postgres(secret(\"DB_URL\"), table = \"public.answers\")"),
+                    Diagnostic::error(
+                        codes::MISSING_OPTION,
+                        call.span,
+                        "`postgres` needs exactly one of `table` or `query`",
+                        "give `table` or `query`",
+                    )
+                    .with_help(
+                        "for example: postgres(secret(\"DB_URL\"), table = \"public.answers\")",
+                    ),
                 );
                 return None;
             }
-            Some(Source::Postgres { dsn: dsn?, table, query, incremental: get("incremental") })
+            Some(Source::Postgres {
+                dsn: dsn?,
+                table,
+                query,
+                incremental: get("incremental"),
+            })
         }
         "calendar" => {
             let mut bounds = [None, None];
@@ -1058,51 +1475,93 @@ pub(crate) fn source_origin(call: &ast::Call, diags: &mut Vec<Diagnostic>) -> Op
                     Some("from") => 0,
                     Some("to") => 1,
                     _ => {
-                        diags.push(bad_value(a.value.span, "calendar", "named dates `from` and `to`", "calendar(from = 2024-01-01, to = 2024-12-31)"));
+                        diags.push(bad_value(
+                            a.value.span,
+                            "calendar",
+                            "named dates `from` and `to`",
+                            "calendar(from = 2024-01-01, to = 2024-12-31)",
+                        ));
                         return None;
                     }
                 };
                 match &a.value.kind {
                     A::Literal(Literal::Date(d)) => bounds[slot] = Some(d.clone()),
                     _ => {
-                        diags.push(bad_value(a.value.span, "calendar", "a date", "calendar(from = 2024-01-01, to = 2024-12-31)"));
+                        diags.push(bad_value(
+                            a.value.span,
+                            "calendar",
+                            "a date",
+                            "calendar(from = 2024-01-01, to = 2024-12-31)",
+                        ));
                         return None;
                     }
                 }
             }
             let [Some(from), Some(to)] = bounds else {
                 diags.push(
-                    Diagnostic::error(codes::MISSING_OPTION, call.span, "`calendar` needs `from` and `to`", "missing bounds")
-                        .with_help("for example: calendar(from = 2024-01-01, to = 2024-12-31) { day: date }"),
+                    Diagnostic::error(
+                        codes::MISSING_OPTION,
+                        call.span,
+                        "`calendar` needs `from` and `to`",
+                        "missing bounds",
+                    )
+                    .with_help(
+                        "for example: calendar(from = 2024-01-01, to = 2024-12-31) { day: date }",
+                    ),
                 );
                 return None;
             };
             if to < from {
                 diags.push(
-                    Diagnostic::error(codes::BAD_DATE_RANGE, call.span, "the calendar ends before it starts", "`to` is before `from`")
-                        .with_help("swap the dates"),
+                    Diagnostic::error(
+                        codes::BAD_DATE_RANGE,
+                        call.span,
+                        "the calendar ends before it starts",
+                        "`to` is before `from`",
+                    )
+                    .with_help("swap the dates"),
                 );
                 return None;
             }
             Some(Source::Calendar { from, to })
         }
         "table" => {
-            let t = first_string(call, "table name", "table(\"mart.station_daily\")", false, diags)?;
+            let t = first_string(
+                call,
+                "table name",
+                "table(\"mart.station_daily\")",
+                false,
+                diags,
+            )?;
             Some(Source::Table { table: text(t) })
         }
         "kafka" | "kinesis" => {
-            let topic = first_string(call, "topic", "kafka(\"clicks\", brokers = \"localhost:9092\")", false, diags);
+            let topic = first_string(
+                call,
+                "topic",
+                "kafka(\"clicks\", brokers = \"localhost:9092\")",
+                false,
+                diags,
+            );
             let options = options(call, STREAM_OPTS, diags)?;
-            Some(Source::Stream { system: kind.clone(), topic: text(topic?), options })
+            Some(Source::Stream {
+                system: kind.clone(),
+                topic: text(topic?),
+                options,
+            })
         }
         other => {
             let s = did_you_mean(other, SOURCE_KINDS.iter().copied());
             diags.push(
-                Diagnostic::error(codes::UNKNOWN_SOURCE_KIND, call.name.span, format!("unknown source kind `{other}`"), "not a source kind")
-                    .with_suggestion(s, format!("sources are: {}", SOURCE_KINDS.join(", "))),
+                Diagnostic::error(
+                    codes::UNKNOWN_SOURCE_KIND,
+                    call.name.span,
+                    format!("unknown source kind `{other}`"),
+                    "not a source kind",
+                )
+                .with_suggestion(s, format!("sources are: {}", SOURCE_KINDS.join(", "))),
             );
             None
         }
     }
 }
-

@@ -41,7 +41,9 @@ enum GraphFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Type-check files or folders of `.pipe` files and report every problem at once.
-    #[command(after_help = "Examples:\n  pipec check examples/\n  pipec check examples/bike_share/bike_share.pipe --format json\n\nExit codes: 0 clean (warnings allowed), 1 errors in the input, 2 usage errors.")]
+    #[command(
+        after_help = "Examples:\n  pipec check examples/\n  pipec check examples/bike_share/bike_share.pipe --format json\n\nExit codes: 0 clean (warnings allowed), 1 errors in the input, 2 usage errors."
+    )]
     Check {
         /// Files or folders (searched recursively for `*.pipe`).
         #[arg(required = true)]
@@ -52,7 +54,9 @@ enum Command {
     },
     #[cfg(feature = "runner")]
     /// Run pipelines on the local DuckDB warehouse: one interval, a backfill range, or the latest due.
-    #[command(after_help = "Examples:\n  pipec run examples/bike_share --date 2024-01-02\n  pipec run examples/ --from 2024-01-01 --to 2024-01-31\n  pipec run examples/nps --date 2024-01-03 --force --format json\n\nEach interval is staged, checked, then published in one transaction: a failure publishes nothing.\nExit codes: 0 success, 1 a run or the input failed, 2 usage errors.")]
+    #[command(
+        after_help = "Examples:\n  pipec run examples/bike_share --date 2024-01-02\n  pipec run examples/ --from 2024-01-01 --to 2024-01-31\n  pipec run examples/nps --date 2024-01-03 --force --format json\n\nEach interval is staged, checked, then published in one transaction: a failure publishes nothing.\nExit codes: 0 success, 1 a run or the input failed, 2 usage errors."
+    )]
     Run {
         /// Files or folders.
         #[arg(required = true)]
@@ -105,7 +109,9 @@ enum Command {
         format: DiagFormat,
     },
     /// Print the DAG of sources, transforms, checks and sinks.
-    #[command(after_help = "Examples:\n  pipec graph examples/bike_share --format mermaid\n  pipec graph examples/ --format dot --schemas | dot -Tsvg > dag.svg")]
+    #[command(
+        after_help = "Examples:\n  pipec graph examples/bike_share --format mermaid\n  pipec graph examples/ --format dot --schemas | dot -Tsvg > dag.svg"
+    )]
     Graph {
         /// A file or folder.
         #[arg(required = true)]
@@ -123,9 +129,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
-        Command::Graph { paths, format, schemas } => graph(&paths, format, schemas),
+        Command::Graph {
+            paths,
+            format,
+            schemas,
+        } => graph(&paths, format, schemas),
         #[cfg(feature = "runner")]
-        Command::Run { paths, date, from, to, force, pipelines, warehouse, wait, format } => {
+        Command::Run {
+            paths,
+            date,
+            from,
+            to,
+            force,
+            pipelines,
+            warehouse,
+            wait,
+            format,
+        } => {
             let dates = match (date, from, to) {
                 (Some(d), _, _) => Dates::One(d),
                 (None, Some(a), Some(b)) if a <= b => Dates::Range(a, b),
@@ -151,7 +171,10 @@ fn report(diags: &[Diagnostic], sources: &SourceMap, format: DiagFormat) {
         DiagFormat::Json => println!("{}", pipec_diag::render_json(diags, sources)),
         DiagFormat::Text => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            eprint!("{}", pipec_diag::render_all(diags, sources, RenderOptions { color, width: 100 }));
+            eprint!(
+                "{}",
+                pipec_diag::render_all(diags, sources, RenderOptions { color, width: 100 })
+            );
             let errors = diags.iter().filter(|d| d.is_error()).count();
             let warnings = diags.len() - errors;
             if errors + warnings > 0 {
@@ -166,7 +189,11 @@ fn summary(errors: usize, warnings: usize) -> String {
     match (errors, warnings) {
         (0, w) => format!("check passed with {}", plural(w, "warning")),
         (e, 0) => format!("check failed: {}", plural(e, "error")),
-        (e, w) => format!("check failed: {}, {}", plural(e, "error"), plural(w, "warning")),
+        (e, w) => format!(
+            "check failed: {}, {}",
+            plural(e, "error"),
+            plural(w, "warning")
+        ),
     }
 }
 
@@ -192,7 +219,10 @@ fn check(paths: &[PathBuf], format: DiagFormat) -> ExitCode {
     report(&diags, &compiled.sources, format);
     if format == DiagFormat::Text && diags.is_empty() {
         let n = compiled.checked.project.pipelines.len();
-        eprintln!("checked {n} pipeline{}: no problems", if n == 1 { "" } else { "s" });
+        eprintln!(
+            "checked {n} pipeline{}: no problems",
+            if n == 1 { "" } else { "s" }
+        );
     }
     if diags.iter().any(Diagnostic::is_error) {
         ExitCode::from(1)
@@ -207,7 +237,11 @@ fn graph(paths: &[PathBuf], format: GraphFormat, schemas: bool) -> ExitCode {
         Err(code) => return code,
     };
     if compiled.checked.has_errors() {
-        report(&compiled.checked.diagnostics, &compiled.sources, DiagFormat::Text);
+        report(
+            &compiled.checked.diagnostics,
+            &compiled.sources,
+            DiagFormat::Text,
+        );
         return ExitCode::from(1);
     }
     match pipec_plan::plan(&compiled.checked.project) {
@@ -235,7 +269,11 @@ fn warehouse_path(flag: Option<PathBuf>) -> PathBuf {
     let from_config = std::fs::read_to_string("pipec.json")
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get("warehouse").and_then(|w| w.as_str()).map(PathBuf::from));
+        .and_then(|v| {
+            v.get("warehouse")
+                .and_then(|w| w.as_str())
+                .map(PathBuf::from)
+        });
     from_config.unwrap_or_else(|| PathBuf::from("warehouse.duckdb"))
 }
 
@@ -246,6 +284,12 @@ fn report_one(d: &Diagnostic, sources: &SourceMap, format: DiagFormat) {
         if let Some(h) = &d.help {
             eprintln!("  help: {h}");
         }
+    } else if format == DiagFormat::Text {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!(
+            "{}",
+            pipec_diag::render(d, sources, RenderOptions { color, width: 100 })
+        );
     } else {
         report(std::slice::from_ref(d), sources, format);
     }
@@ -255,9 +299,19 @@ fn report_one(d: &Diagnostic, sources: &SourceMap, format: DiagFormat) {
 /// Compiles and plans, reporting problems; `None` when the input has errors.
 fn compile_and_plan(paths: &[PathBuf]) -> Result<(project::Compiled, pipec_plan::Plan), ExitCode> {
     let compiled = load(paths)?;
-    let warnings: Vec<Diagnostic> = compiled.checked.diagnostics.iter().filter(|d| !d.is_error()).cloned().collect();
+    let warnings: Vec<Diagnostic> = compiled
+        .checked
+        .diagnostics
+        .iter()
+        .filter(|d| !d.is_error())
+        .cloned()
+        .collect();
     if compiled.checked.has_errors() {
-        report(&compiled.checked.diagnostics, &compiled.sources, DiagFormat::Text);
+        report(
+            &compiled.checked.diagnostics,
+            &compiled.sources,
+            DiagFormat::Text,
+        );
         return Err(ExitCode::from(1));
     }
     if !warnings.is_empty() {
@@ -274,7 +328,15 @@ fn compile_and_plan(paths: &[PathBuf]) -> Result<(project::Compiled, pipec_plan:
 
 #[cfg(feature = "runner")]
 #[allow(clippy::too_many_arguments)]
-fn run(paths: &[PathBuf], dates: Dates, force: bool, pipelines: Vec<String>, warehouse: Option<PathBuf>, wait: bool, format: DiagFormat) -> ExitCode {
+fn run(
+    paths: &[PathBuf],
+    dates: Dates,
+    force: bool,
+    pipelines: Vec<String>,
+    warehouse: Option<PathBuf>,
+    wait: bool,
+    format: DiagFormat,
+) -> ExitCode {
     let (compiled, plan) = match compile_and_plan(paths) {
         Ok(x) => x,
         Err(code) => return code,
@@ -297,10 +359,15 @@ fn run(paths: &[PathBuf], dates: Dates, force: bool, pipelines: Vec<String>, war
     match pipec_runner::run(project, &plan, &opts, &secrets) {
         Ok(report) => {
             match format {
-                DiagFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+                DiagFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
                 DiagFormat::Text => {
                     if report.intervals.is_empty() {
-                        eprintln!("nothing to run: no interval is due (pass --date or --from/--to)");
+                        eprintln!(
+                            "nothing to run: no interval is due (pass --date or --from/--to)"
+                        );
                     }
                     print!("{}", report.table());
                 }
@@ -329,12 +396,18 @@ fn runs(warehouse: Option<PathBuf>, format: DiagFormat) -> ExitCode {
     match pipec_runner::history(&path) {
         Ok(rows) => {
             match format {
-                DiagFormat::Json => println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default()),
+                DiagFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                ),
                 DiagFormat::Text => {
                     if rows.is_empty() {
                         println!("no runs recorded in {}", path.display());
                     } else {
-                        println!("{:<20} {:<12} {:<8} {:>8} {:>12}  {:<26} error", "pipeline", "ds", "status", "attempts", "rows", "finished");
+                        println!(
+                            "{:<20} {:<12} {:<8} {:>8} {:>12}  {:<26} error",
+                            "pipeline", "ds", "status", "attempts", "rows", "finished"
+                        );
                         for r in rows {
                             println!(
                                 "{:<20} {:<12} {:<8} {:>8} {:>12}  {:<26} {}",
@@ -368,10 +441,18 @@ fn test(paths: &[PathBuf], format: DiagFormat) -> ExitCode {
     let reports = pipec_runner::run_tests(&compiled.checked.project.pipelines);
     let failed = reports.iter().filter(|r| !r.passed).count();
     match format {
-        DiagFormat::Json => println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default()),
+        DiagFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        ),
         DiagFormat::Text => {
             for r in &reports {
-                println!("test {}::{} ... {}", r.pipeline, r.name, if r.passed { "ok" } else { "FAILED" });
+                println!(
+                    "test {}::{} ... {}",
+                    r.pipeline,
+                    r.name,
+                    if r.passed { "ok" } else { "FAILED" }
+                );
             }
             for r in &reports {
                 if let Some(d) = &r.error {

@@ -30,7 +30,9 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for e in entries {
         let name = e.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -69,8 +71,13 @@ pub fn compile(files: &[PathBuf]) -> Result<Compiled, String> {
                 let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
                 let id = sources.add(name, text);
                 extra.push(
-                    Diagnostic::error(codes::NOT_TEXT, Span::new(id, at, at + 1), "file is not UTF-8 text", "invalid byte here")
-                        .with_help("save the file as UTF-8; `.pipe` files are text"),
+                    Diagnostic::error(
+                        codes::NOT_TEXT,
+                        Span::new(id, at, at + 1),
+                        "file is not UTF-8 text",
+                        "invalid byte here",
+                    )
+                    .with_help("save the file as UTF-8; `.pipe` files are text"),
                 );
             }
         }
@@ -84,7 +91,9 @@ pub fn compile(files: &[PathBuf]) -> Result<Compiled, String> {
         })
         .map_err(|e| format!("cannot start the compiler thread: {e}"))?
         .join()
-        .map_err(|_| "internal compiler error: the checker panicked; please report this input".to_string())?;
+        .map_err(|_| {
+            "internal compiler error: the checker panicked; please report this input".to_string()
+        })?;
     checked.diagnostics.extend(extra);
     pipec_diag::sort(&mut checked.diagnostics);
     Ok(Compiled { sources, checked })

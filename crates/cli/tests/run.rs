@@ -12,16 +12,29 @@ fn pipec() -> Command {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn run(args: &[&str], warehouse: &Path) -> Output {
-    let out = pipec().args(args).arg("--warehouse").arg(warehouse).current_dir(root()).output().unwrap();
+    let out = pipec()
+        .args(args)
+        .arg("--warehouse")
+        .arg(warehouse)
+        .current_dir(root())
+        .output()
+        .unwrap();
     out
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Every published table (not pipec's own schemas) with its rows, sorted: a content fingerprint.
@@ -36,20 +49,31 @@ fn tables(warehouse: &Path) -> Vec<(String, Vec<String>)> {
              WHERE table_schema NOT IN ('_pipec', '_pipec_stage') AND table_type = 'BASE TABLE' ORDER BY 1, 2",
         )
         .unwrap();
-    let names: Vec<(String, String)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let names: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     names
         .into_iter()
         .map(|(s, t)| {
             let q = format!("SELECT CAST(x AS VARCHAR) FROM \"{s}\".\"{t}\" AS x ORDER BY 1");
             let mut st = conn.prepare(&q).unwrap();
-            let rows: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+            let rows: Vec<String> = st
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
             (format!("{s}.{t}"), rows)
         })
         .collect()
 }
 
 fn counts(warehouse: &Path) -> Vec<(String, usize)> {
-    tables(warehouse).into_iter().map(|(n, r)| (n, r.len())).collect()
+    tables(warehouse)
+        .into_iter()
+        .map(|(n, r)| (n, r.len()))
+        .collect()
 }
 
 #[test]
@@ -61,21 +85,36 @@ fn examples_run_and_reruns_leave_counts_unchanged() {
         let first = run(&["run", &path, "--date", "2024-01-02"], &wh);
         assert!(first.status.success(), "{example}: {}", text(&first));
         let after_first = counts(&wh);
-        assert!(after_first.iter().any(|(_, n)| *n > 0), "{example} wrote nothing: {after_first:?}");
+        assert!(
+            after_first.iter().any(|(_, n)| *n > 0),
+            "{example} wrote nothing: {after_first:?}"
+        );
         let again = run(&["run", &path, "--date", "2024-01-02"], &wh);
         assert!(again.status.success(), "{}", text(&again));
         assert!(text(&again).contains("skipped"), "{}", text(&again));
         let forced = run(&["run", &path, "--date", "2024-01-02", "--force"], &wh);
         assert!(forced.status.success(), "{}", text(&forced));
-        assert_eq!(counts(&wh), after_first, "{example}: a forced re-run changed row counts");
+        assert_eq!(
+            counts(&wh),
+            after_first,
+            "{example}: a forced re-run changed row counts"
+        );
     }
 }
 
 #[test]
 fn unit_tests_of_the_examples_pass() {
-    let out = pipec().args(["test", "examples/"]).current_dir(root()).output().unwrap();
+    let out = pipec()
+        .args(["test", "examples/"])
+        .current_dir(root())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 failed"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(" 0 failed"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// A project with one CSV per day for `days` days, `rows` rows each.
@@ -85,7 +124,12 @@ fn daily_project(dir: &Path, days: u32, rows: u32, extra_check: &str) -> PathBuf
     for d in 1..=days {
         let mut csv = String::from("order_id,customer,amount,ordered_at\n");
         for r in 0..rows {
-            csv.push_str(&format!("{d}-{r},c{},{}.5,2024-01-{d:02} 10:{:02}:00\n", r % 7, r % 100, r % 60));
+            csv.push_str(&format!(
+                "{d}-{r},c{},{}.5,2024-01-{d:02} 10:{:02}:00\n",
+                r % 7,
+                r % 100,
+                r % 60
+            ));
         }
         std::fs::write(data.join(format!("2024-01-{d:02}.csv")), csv).unwrap();
     }
@@ -118,21 +162,65 @@ fn backfill_runs_only_undone_intervals_and_force_converges() {
     let spec = spec.to_str().unwrap();
     let first = run(&["run", spec, "--date", "2024-01-05"], &wh);
     assert!(first.status.success(), "{}", text(&first));
-    let out = run(&["run", spec, "--from", "2024-01-01", "--to", "2024-01-30", "--format", "json"], &wh);
+    let out = run(
+        &[
+            "run",
+            spec,
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-30",
+            "--format",
+            "json",
+        ],
+        &wh,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let statuses: Vec<&str> = report["intervals"].as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = report["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses.len(), 30);
-    assert_eq!(statuses.iter().filter(|s| **s == "skipped").count(), 1, "2024-01-05 was already done");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "skipped").count(),
+        1,
+        "2024-01-05 was already done"
+    );
     assert_eq!(statuses.iter().filter(|s| **s == "done").count(), 29);
     let clean = tables(&wh);
     let raw = clean.iter().find(|(n, _)| n == "raw.orders").unwrap();
     assert_eq!(raw.1.len(), 600, "30 days x 20 rows, no duplicates");
-    let forced = run(&["run", spec, "--from", "2024-01-01", "--to", "2024-01-30", "--force"], &wh);
+    let forced = run(
+        &[
+            "run",
+            spec,
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-30",
+            "--force",
+        ],
+        &wh,
+    );
     assert!(forced.status.success(), "{}", text(&forced));
-    assert_eq!(tables(&wh), clean, "a forced backfill converges to the same tables");
-    let history = pipec().args(["runs", "--warehouse"]).arg(&wh).output().unwrap();
-    assert!(String::from_utf8_lossy(&history.stdout).contains("2024-01-30"), "{}", text(&history));
+    assert_eq!(
+        tables(&wh),
+        clean,
+        "a forced backfill converges to the same tables"
+    );
+    let history = pipec()
+        .args(["runs", "--warehouse"])
+        .arg(&wh)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&history.stdout).contains("2024-01-30"),
+        "{}",
+        text(&history)
+    );
 }
 
 #[test]
@@ -141,10 +229,16 @@ fn a_failing_check_publishes_nothing() {
     let spec = daily_project(dir.path(), 3, 10, "row_count(max = 5)");
     let wh = dir.path().join("w.duckdb");
     let ok_spec = daily_project(&dir.path().join("ok"), 3, 10, "");
-    let seeded = run(&["run", ok_spec.to_str().unwrap(), "--date", "2024-01-01"], &wh);
+    let seeded = run(
+        &["run", ok_spec.to_str().unwrap(), "--date", "2024-01-01"],
+        &wh,
+    );
     assert!(seeded.status.success(), "{}", text(&seeded));
     let before = tables(&wh);
-    let out = run(&["run", spec.to_str().unwrap(), "--date", "2024-01-02"], &wh);
+    let out = run(
+        &["run", spec.to_str().unwrap(), "--date", "2024-01-02"],
+        &wh,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("E0504"), "{}", text(&out));
     assert!(text(&out).contains("row_count(max = 5)"), "{}", text(&out));
@@ -156,13 +250,21 @@ fn a_bad_row_names_file_and_line_and_publishes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let spec = daily_project(dir.path(), 3, 10, "");
     let wh = dir.path().join("w.duckdb");
-    assert!(run(&["run", spec.to_str().unwrap(), "--date", "2024-01-01"], &wh).status.success());
+    assert!(run(
+        &["run", spec.to_str().unwrap(), "--date", "2024-01-01"],
+        &wh
+    )
+    .status
+    .success());
     let before = tables(&wh);
     let bad = dir.path().join("data/2024-01-02.csv");
     let mut csv = std::fs::read_to_string(&bad).unwrap();
     csv = csv.replacen("2-3,c3,3.5", "2-3,c3,lots", 1);
     std::fs::write(&bad, csv).unwrap();
-    let out = run(&["run", spec.to_str().unwrap(), "--date", "2024-01-02"], &wh);
+    let out = run(
+        &["run", spec.to_str().unwrap(), "--date", "2024-01-02"],
+        &wh,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("E0501"), "{t}");
@@ -176,20 +278,44 @@ fn a_bad_row_names_file_and_line_and_publishes_nothing() {
 fn rejected_rows_are_quarantined_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let spec = daily_project(dir.path(), 1, 10, "");
-    let text_spec = std::fs::read_to_string(&spec).unwrap().replace("header = true)", "header = true, on_error = \"reject\")");
+    let text_spec = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("header = true)", "header = true, on_error = \"reject\")");
     std::fs::write(&spec, text_spec).unwrap();
     let f = dir.path().join("data/2024-01-01.csv");
-    let csv = std::fs::read_to_string(&f).unwrap().replacen("1-3,c3,3.5", "1-3,c3,oops", 1);
+    let csv = std::fs::read_to_string(&f)
+        .unwrap()
+        .replacen("1-3,c3,3.5", "1-3,c3,oops", 1);
     std::fs::write(&f, csv).unwrap();
     let wh = dir.path().join("w.duckdb");
-    let out = run(&["run", spec.to_str().unwrap(), "--date", "2024-01-01", "--format", "json"], &wh);
+    let out = run(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--date",
+            "2024-01-01",
+            "--format",
+            "json",
+        ],
+        &wh,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let orders = report["intervals"][0]["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "orders").unwrap().clone();
+    let orders = report["intervals"][0]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "orders")
+        .unwrap()
+        .clone();
     assert_eq!(orders["rows"], 9);
     assert_eq!(orders["rejected"], 1);
     let conn = duckdb::Connection::open(&wh).unwrap();
-    let (line, col): (i64, String) = conn.query_row("SELECT line, column_name FROM _pipec.rejects", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let (line, col): (i64, String) = conn
+        .query_row("SELECT line, column_name FROM _pipec.rejects", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
     assert_eq!((line, col.as_str()), (5, "amount"));
 }
 
@@ -199,7 +325,9 @@ fn sigkill_at_any_point_leaves_published_tables_unchanged() {
     let spec = daily_project(dir.path(), 2, 200_000, "");
     let wh = dir.path().join("w.duckdb");
     let spec = spec.to_str().unwrap().to_string();
-    assert!(run(&["run", &spec, "--date", "2024-01-01"], &wh).status.success());
+    assert!(run(&["run", &spec, "--date", "2024-01-01"], &wh)
+        .status
+        .success());
     let before = tables(&wh);
     for delay_ms in [50u64, 150, 300, 500, 800, 1200] {
         let mut child = pipec()
@@ -217,13 +345,26 @@ fn sigkill_at_any_point_leaves_published_tables_unchanged() {
         if finished {
             break; // the run completed before the kill: later delays would too
         }
-        assert_eq!(tables(&wh), before, "killed after {delay_ms} ms: published tables changed");
+        assert_eq!(
+            tables(&wh),
+            before,
+            "killed after {delay_ms} ms: published tables changed"
+        );
     }
     let rerun = run(&["run", &spec, "--date", "2024-01-02", "--force"], &wh);
     assert!(rerun.status.success(), "{}", text(&rerun));
     let clean_wh = dir.path().join("clean.duckdb");
-    assert!(run(&["run", &spec, "--from", "2024-01-01", "--to", "2024-01-02"], &clean_wh).status.success());
-    assert_eq!(tables(&wh), tables(&clean_wh), "after kills, a rerun converges to the clean result");
+    assert!(run(
+        &["run", &spec, "--from", "2024-01-01", "--to", "2024-01-02"],
+        &clean_wh
+    )
+    .status
+    .success());
+    assert_eq!(
+        tables(&wh),
+        tables(&clean_wh),
+        "after kills, a rerun converges to the clean result"
+    );
 }
 
 #[test]
@@ -233,7 +374,10 @@ fn a_second_run_on_a_busy_warehouse_refuses() {
     let wh = dir.path().join("w.duckdb");
     let lock = std::fs::File::create(dir.path().join("w.duckdb.lock")).unwrap();
     lock.lock().unwrap();
-    let out = run(&["run", spec.to_str().unwrap(), "--date", "2024-01-01"], &wh);
+    let out = run(
+        &["run", spec.to_str().unwrap(), "--date", "2024-01-01"],
+        &wh,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("E0508"), "{}", text(&out));
     assert!(text(&out).contains("--wait"), "{}", text(&out));
@@ -250,15 +394,32 @@ sink t -> mart.`we"ird`
 "#;
     std::fs::write(dir.path().join("q.pipe"), spec).unwrap();
     let wh = dir.path().join("w.duckdb");
-    let out = run(&["run", dir.path().join("q.pipe").to_str().unwrap(), "--date", "2024-01-01"], &wh);
+    let out = run(
+        &[
+            "run",
+            dir.path().join("q.pipe").to_str().unwrap(),
+            "--date",
+            "2024-01-01",
+        ],
+        &wh,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let conn = duckdb::Connection::open(&wh).unwrap();
-    let (ab, s): (String, String) = conn.query_row("SELECT \"a\"\"b\", \"it's\" FROM mart.\"we\"\"ird\"", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let (ab, s): (String, String) = conn
+        .query_row(
+            "SELECT \"a\"\"b\", \"it's\" FROM mart.\"we\"\"ird\"",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
     assert_eq!(ab, "x'");
     assert_eq!(s, "it's \"quoted\"\n{{ not a template }} 한국어");
 }
 
-fn serve(responses: Vec<(String, String)>, hits: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) -> u16 {
+fn serve(
+    responses: Vec<(String, String)>,
+    hits: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) -> u16 {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
     std::thread::spawn(move || {
@@ -267,7 +428,10 @@ fn serve(responses: Vec<(String, String)>, hits: std::sync::Arc<std::sync::Mutex
             let _ = req.as_reader().read_to_string(&mut body);
             let url = req.url().to_string();
             hits.lock().unwrap().push((url.clone(), body));
-            let reply = responses.iter().find(|(prefix, _)| url.starts_with(prefix.as_str())).map(|(_, r)| r.clone());
+            let reply = responses
+                .iter()
+                .find(|(prefix, _)| url.starts_with(prefix.as_str()))
+                .map(|(_, r)| r.clone());
             let resp = match reply {
                 Some(r) => tiny_http::Response::from_string(r).with_status_code(200),
                 None => tiny_http::Response::from_string("not found").with_status_code(404),
@@ -284,8 +448,14 @@ fn http_sources_paginate_and_failures_alert_slack_without_leaking_secrets() {
     let hits = Arc::new(Mutex::new(Vec::new()));
     let port = serve(
         vec![
-            ("/tracks?page=1".into(), r#"{"data": {"items": [{"id": 1, "title": "a"}, {"id": 2, "title": "b"}]}}"#.into()),
-            ("/tracks?page=2".into(), r#"{"data": {"items": [{"id": 3, "title": "c"}]}}"#.into()),
+            (
+                "/tracks?page=1".into(),
+                r#"{"data": {"items": [{"id": 1, "title": "a"}, {"id": 2, "title": "b"}]}}"#.into(),
+            ),
+            (
+                "/tracks?page=2".into(),
+                r#"{"data": {"items": [{"id": 3, "title": "c"}]}}"#.into(),
+            ),
             ("/hook/".into(), "ok".into()),
         ],
         hits.clone(),
@@ -307,48 +477,93 @@ check t {{ row_count(min = 3)  id < 3 }}
     let wh = dir.path().join("w.duckdb");
     let secret_url = format!("http://127.0.0.1:{port}/hook/T000-SUPERSECRET");
     let out = pipec()
-        .args(["run", dir.path().join("t.pipe").to_str().unwrap(), "--date", "2024-01-01", "--warehouse"])
+        .args([
+            "run",
+            dir.path().join("t.pipe").to_str().unwrap(),
+            "--date",
+            "2024-01-01",
+            "--warehouse",
+        ])
         .arg(&wh)
         .env("TEST_HOOK", &secret_url)
         .output()
         .unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("E0504") && t.contains("id < 3"), "the check `id < 3` fails on row 3: {t}");
+    assert!(
+        t.contains("E0504") && t.contains("id < 3"),
+        "the check `id < 3` fails on row 3: {t}"
+    );
     assert!(t.contains("alert slack: sent"), "{t}");
-    assert!(!t.contains("SUPERSECRET"), "a secret leaked into the output: {t}");
+    assert!(
+        !t.contains("SUPERSECRET"),
+        "a secret leaked into the output: {t}"
+    );
     let hits = hits.lock().unwrap();
-    assert!(hits.iter().any(|(u, _)| u.starts_with("/tracks?page=2")), "second page fetched: {hits:?}");
-    let hook = hits.iter().find(|(u, _)| u.starts_with("/hook/")).expect("the webhook was called");
+    assert!(
+        hits.iter().any(|(u, _)| u.starts_with("/tracks?page=2")),
+        "second page fetched: {hits:?}"
+    );
+    let hook = hits
+        .iter()
+        .find(|(u, _)| u.starts_with("/hook/"))
+        .expect("the webhook was called");
     let body: serde_json::Value = serde_json::from_str(&hook.1).unwrap();
     assert!(body["text"].as_str().unwrap().contains("tracks"), "{body}");
     assert!(!hook.1.contains("SUPERSECRET"));
     let conn = duckdb::Connection::open(&wh).unwrap();
-    let published: i64 = conn.query_row("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'serving'", [], |r| r.get(0)).unwrap();
+    let published: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'serving'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(published, 0, "nothing is published when a check fails");
 }
 
 #[test]
 fn postgres_nps_example_runs_incrementally() {
     let Ok(url) = std::env::var("PIPEC_TEST_PG_URL") else {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide PIPEC_TEST_PG_URL (scripts/postgres.sh)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide PIPEC_TEST_PG_URL (scripts/postgres.sh)"
+        );
         eprintln!("PIPEC_TEST_PG_URL not set: skipping the PostgreSQL test outside CI");
         return;
     };
     let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    client.batch_execute("DROP TABLE IF EXISTS public.survey_answers").unwrap();
+    client
+        .batch_execute("DROP TABLE IF EXISTS public.survey_answers")
+        .unwrap();
     let sql = std::fs::read_to_string(root().join("examples/nps/data/survey_answers.sql")).unwrap();
     client.batch_execute(&sql).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path().join("nps.duckdb");
     let go = |args: &[&str]| {
-        pipec().args(args).arg("--warehouse").arg(&wh).env("NPS_DB_URL", &url).current_dir(root()).output().unwrap()
+        pipec()
+            .args(args)
+            .arg("--warehouse")
+            .arg(&wh)
+            .env("NPS_DB_URL", &url)
+            .current_dir(root())
+            .output()
+            .unwrap()
     };
     let out = go(&["run", "examples/nps", "--date", "2024-01-02"]);
     assert!(out.status.success(), "{}", text(&out));
     let conn = duckdb::Connection::open(&wh).unwrap();
-    let nps: f64 = conn.query_row("SELECT nps FROM mart.nps_daily WHERE answered_on = DATE '2024-01-02'", [], |r| r.get(0)).unwrap();
-    assert!((nps - 25.0).abs() < 1e-9, "expected NPS 25.0 for 2024-01-02 (examples/nps/data/expected_nps.csv), got {nps}");
+    let nps: f64 = conn
+        .query_row(
+            "SELECT nps FROM mart.nps_daily WHERE answered_on = DATE '2024-01-02'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        (nps - 25.0).abs() < 1e-9,
+        "expected NPS 25.0 for 2024-01-02 (examples/nps/data/expected_nps.csv), got {nps}"
+    );
     drop(conn);
     let raw_before = counts(&wh);
     let out = go(&["run", "examples/nps", "--date", "2024-01-03"]);

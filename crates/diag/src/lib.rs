@@ -25,12 +25,20 @@ pub struct Span {
 impl Span {
     /// A span of `file` from byte `start` to byte `end`.
     pub fn new(file: FileId, start: usize, end: usize) -> Self {
-        Span { file, start: start as u32, end: end.max(start) as u32 }
+        Span {
+            file,
+            start: start as u32,
+            end: end.max(start) as u32,
+        }
     }
 
     /// The smallest span covering both `self` and `other` (same file assumed).
     pub fn to(self, other: Span) -> Span {
-        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     /// Length in bytes.
@@ -80,19 +88,35 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error with code `code`, headline `message` and a primary label at `span`.
-    pub fn error(code: Code, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
+    pub fn error(
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             code,
             severity: Severity::Error,
             message: message.into(),
-            labels: vec![Label { span, message: label.into() }],
+            labels: vec![Label {
+                span,
+                message: label.into(),
+            }],
             help: None,
         }
     }
 
     /// A warning with code `code`, headline `message` and a primary label at `span`.
-    pub fn warning(code: Code, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message, label) }
+    pub fn warning(
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, span, message, label)
+        }
     }
 
     /// Adds the help line.
@@ -111,7 +135,10 @@ impl Diagnostic {
 
     /// Adds a secondary label.
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { span, message: message.into() });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
         self
     }
 
@@ -135,7 +162,10 @@ pub fn sort(diags: &mut [Diagnostic]) {
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = name.to_lowercase();
     let mut best: Option<(f64, &'a str)> = None;
     for cand in candidates {
@@ -172,7 +202,10 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n);
         for id in ids {
-            assert!(id.len() == 5 && (id.starts_with('E') || id.starts_with('W')), "{id}");
+            assert!(
+                id.len() == 5 && (id.starts_with('E') || id.starts_with('W')),
+                "{id}"
+            );
         }
     }
 }

@@ -16,7 +16,10 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { color: false, width: 100 }
+        RenderOptions {
+            color: false,
+            width: 100,
+        }
     }
 }
 
@@ -77,11 +80,18 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, options: RenderOptions) ->
         if label.span.file == primary.file {
             let span = SourceSpan::new((label.span.start as usize).into(), label.span.len());
             let msg = Some(label.message.clone()).filter(|m| !m.is_empty());
-            in_file.push(if i == 0 { LabeledSpan::new_primary_with_span(msg, span) } else { LabeledSpan::new_with_span(msg, span) });
+            in_file.push(if i == 0 {
+                LabeledSpan::new_primary_with_span(msg, span)
+            } else {
+                LabeledSpan::new_with_span(msg, span)
+            });
         } else {
             let other = sources.get(label.span.file);
             let at = other.line_col(label.span.start as usize);
-            elsewhere.push(format!("note: {} at {}:{}:{}", label.message, other.name, at.line, at.column));
+            elsewhere.push(format!(
+                "note: {} at {}:{}:{}",
+                label.message, other.name, at.line, at.column
+            ));
         }
     }
     let adapter = Adapter {
@@ -90,8 +100,14 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, options: RenderOptions) ->
         extra_help: (!elsewhere.is_empty()).then(|| elsewhere.join("\n")),
         in_file,
     };
-    let theme = if options.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(options.width).with_links(false);
+    let theme = if options.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(options.width)
+        .with_links(false);
     let mut out = String::new();
     if handler.render_report(&mut out, &adapter).is_err() {
         out = format!("{}: {}\n", diag.code.id, diag.message);

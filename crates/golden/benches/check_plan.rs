@@ -10,7 +10,9 @@ fn bench(c: &mut Criterion) {
         let files = pipec_golden::generate_project(nodes);
         let real = pipec_golden::check_and_plan(&files);
         group.throughput(Throughput::Elements(real as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(nodes), &files, |b, files| b.iter(|| pipec_golden::check_and_plan(files)));
+        group.bench_with_input(BenchmarkId::from_parameter(nodes), &files, |b, files| {
+            b.iter(|| pipec_golden::check_and_plan(files))
+        });
     }
     group.finish();
 }

@@ -19,7 +19,10 @@ pub struct Outcome {
 /// Compiles `files` (name, text) as one project and renders the result.
 pub fn compile(files: &[(String, String)]) -> Outcome {
     let mut sources = SourceMap::new();
-    let roots: Vec<_> = files.iter().map(|(n, t)| sources.add(n.clone(), t.clone())).collect();
+    let roots: Vec<_> = files
+        .iter()
+        .map(|(n, t)| sources.add(n.clone(), t.clone()))
+        .collect();
     let checked = pipec_check::check(&mut sources, &roots, &NoFiles);
     let mut diags = checked.diagnostics.clone();
     let plan = if checked.has_errors() {
@@ -36,7 +39,14 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
     let mut out = String::new();
     if !diags.is_empty() {
         out.push_str("--- diagnostics ---\n");
-        out.push_str(&pipec_diag::render_all(&diags, &sources, RenderOptions { color: false, width: 100 }));
+        out.push_str(&pipec_diag::render_all(
+            &diags,
+            &sources,
+            RenderOptions {
+                color: false,
+                width: 100,
+            },
+        ));
     }
     if let Some(plan) = plan {
         out.push_str("--- typed schemas ---\n");
@@ -50,7 +60,14 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
                 let _ = writeln!(out, "  {kind} {} {}", r.name, r.schema);
             }
             for s in &p.sinks {
-                let _ = writeln!(out, "  sink {} <- {} {:?} partition={:?}", s.name(), s.relation, s.mode, s.partition_by);
+                let _ = writeln!(
+                    out,
+                    "  sink {} <- {} {:?} partition={:?}",
+                    s.name(),
+                    s.relation,
+                    s.mode,
+                    s.partition_by
+                );
             }
             for c in &p.checks {
                 for r in &c.rules {
@@ -68,7 +85,10 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
         }
     }
     let codes = diags.iter().map(|d| d.code.id.to_string()).collect();
-    Outcome { snapshot: out, codes }
+    Outcome {
+        snapshot: out,
+        codes,
+    }
 }
 
 /// Reads a case: a `.pipe` file, or every `.pipe` file of a folder (sorted). Names are relative
@@ -88,7 +108,11 @@ pub fn read_case(root: &Path, case: &Path) -> Vec<(String, String)> {
     paths
         .into_iter()
         .map(|p| {
-            let name = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            let name = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
             (name, std::fs::read_to_string(&p).expect("case file"))
         })
         .collect()
@@ -100,7 +124,11 @@ pub fn expected_codes(files: &[(String, String)]) -> Vec<String> {
     for (_, text) in files {
         for line in text.lines() {
             if let Some((_, rest)) = line.split_once("# expect:") {
-                out.extend(rest.split([',', ' ']).filter(|s| !s.is_empty()).map(String::from));
+                out.extend(
+                    rest.split([',', ' '])
+                        .filter(|s| !s.is_empty())
+                        .map(String::from),
+                );
             }
         }
     }
@@ -151,8 +179,13 @@ sink daily -> mart.daily_{i} {{ mode replace partition by day }}
 /// Checks and plans a generated project; returns the number of DAG nodes.
 pub fn check_and_plan(files: &[(String, String)]) -> usize {
     let mut sources = SourceMap::new();
-    let roots: Vec<_> = files.iter().map(|(n, t)| sources.add(n.clone(), t.clone())).collect();
+    let roots: Vec<_> = files
+        .iter()
+        .map(|(n, t)| sources.add(n.clone(), t.clone()))
+        .collect();
     let checked = pipec_check::check(&mut sources, &roots, &NoFiles);
     assert!(!checked.has_errors(), "generated project must check clean");
-    pipec_plan::plan(&checked.project).map(|p| p.graph.node_count()).unwrap_or(0)
+    pipec_plan::plan(&checked.project)
+        .map(|p| p.graph.node_count())
+        .unwrap_or(0)
 }

@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn cases() -> Vec<PathBuf> {
@@ -15,7 +18,10 @@ fn cases() -> Vec<PathBuf> {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "snapshots") || p.extension().is_some_and(|x| x == "pipe"))
+        .filter(|p| {
+            p.is_dir() && p.file_name().is_some_and(|n| n != "snapshots")
+                || p.extension().is_some_and(|x| x == "pipe")
+        })
         .collect();
     out.sort();
     out
@@ -37,7 +43,10 @@ fn golden_cases() {
         let want = pipec_golden::expected_codes(&files);
         let name = case.file_stem().unwrap().to_string_lossy().to_string();
         if got != want {
-            failures.push(format!("{name}: expected codes {want:?}, got {got:?}\n{}", outcome.snapshot));
+            failures.push(format!(
+                "{name}: expected codes {want:?}, got {got:?}\n{}",
+                outcome.snapshot
+            ));
         }
         settings.set_input_file(&case);
         settings.bind(|| insta::assert_snapshot!(name.clone(), outcome.snapshot));
@@ -50,7 +59,9 @@ fn every_code_has_a_case_and_a_docs_page() {
     let root = root();
     let mut declared = Vec::new();
     for case in cases() {
-        declared.extend(pipec_golden::expected_codes(&pipec_golden::read_case(&root, &case)));
+        declared.extend(pipec_golden::expected_codes(&pipec_golden::read_case(
+            &root, &case,
+        )));
     }
     let mut missing = Vec::new();
     for code in pipec_diag::codes::ALL {
@@ -58,7 +69,10 @@ fn every_code_has_a_case_and_a_docs_page() {
             continue; // run-time codes and E0006 (file loading) are covered by the CLI's tests
         }
         if !declared.iter().any(|d| d == code.id) {
-            missing.push(format!("{}: no golden case with `# expect: {}`", code.id, code.id));
+            missing.push(format!(
+                "{}: no golden case with `# expect: {}`",
+                code.id, code.id
+            ));
         }
     }
     for code in pipec_diag::codes::ALL {
@@ -87,7 +101,11 @@ fn examples_and_std_docs_check_clean() {
     for f in files {
         let case = pipec_golden::read_case(&root, &f);
         let outcome = pipec_golden::compile(&case);
-        let errors: Vec<_> = outcome.codes.iter().filter(|c| c.starts_with('E')).collect();
+        let errors: Vec<_> = outcome
+            .codes
+            .iter()
+            .filter(|c| c.starts_with('E'))
+            .collect();
         assert!(errors.is_empty(), "{}:\n{}", f.display(), outcome.snapshot);
     }
 }

@@ -8,14 +8,52 @@ fn run(text: &str) {
 }
 
 fn example() -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bike_share/bike_share.pipe");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/bike_share/bike_share.pipe");
     std::fs::read_to_string(root).unwrap()
 }
 
 const TOKENS: &[&str] = &[
-    "source", "transform", "sink", "check", "test", "pipeline", "define", "import", "|", "filter", "join", "group",
-    "{", "}", "(", ")", "[", "]", "\"", "\"\"\"", "`", ",", "=", "==", "->", "@ds", "::", "?", "#", "\n", "2024-02-30",
-    "99999999999999999999", "1e999", "\\u{110000}", "std.", "큰", "\u{0}", "select except", "window", "case when",
+    "source",
+    "transform",
+    "sink",
+    "check",
+    "test",
+    "pipeline",
+    "define",
+    "import",
+    "|",
+    "filter",
+    "join",
+    "group",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "\"",
+    "\"\"\"",
+    "`",
+    ",",
+    "=",
+    "==",
+    "->",
+    "@ds",
+    "::",
+    "?",
+    "#",
+    "\n",
+    "2024-02-30",
+    "99999999999999999999",
+    "1e999",
+    "\\u{110000}",
+    "std.",
+    "큰",
+    "\u{0}",
+    "select except",
+    "window",
+    "case when",
 ];
 
 proptest! {
@@ -53,10 +91,25 @@ fn hostile_inputs_never_panic() {
     run("");
     run("\u{FEFF}");
     run(&"(".repeat(100_000));
-    run(&format!("pipeline p {{}}\nsource s = csv(\"x\") {{ a: int }}\ntransform t = s | filter {}a > 1", "not ".repeat(50_000)));
-    run(&format!("pipeline p {{}}\nsource s = csv(\"x\") {{ a: int }}\ntransform t = s | derive b = {}a", "- ".repeat(50_000)));
-    run(&format!("pipeline p {{}}\nsource s = csv(\"x\") {{ a: int }}\ntransform t = s | derive b = a{}", " + a".repeat(50_000)));
-    run(&format!("pipeline p {{}}\nsource s = csv(\"x\") {{ a: int }}\ntransform t = s | derive b = {}a{}", "(".repeat(99), ")".repeat(99)));
+    run(&format!(
+        "pipeline p {{}}\nsource s = csv(\"x\") {{ a: int }}\ntransform t = s | filter {}a > 1",
+        "not ".repeat(50_000)
+    ));
+    run(&format!(
+        "pipeline p {{}}\nsource s = csv(\"x\") {{ a: int }}\ntransform t = s | derive b = {}a",
+        "- ".repeat(50_000)
+    ));
+    run(&format!(
+        "pipeline p {{}}\nsource s = csv(\"x\") {{ a: int }}\ntransform t = s | derive b = a{}",
+        " + a".repeat(50_000)
+    ));
+    run(&format!(
+        "pipeline p {{}}\nsource s = csv(\"x\") {{ a: int }}\ntransform t = s | derive b = {}a{}",
+        "(".repeat(99),
+        ")".repeat(99)
+    ));
     run(&"x".repeat(1_000_000));
-    run(&String::from_utf8_lossy(&(0..=255u8).cycle().take(10_000).collect::<Vec<_>>()));
+    run(&String::from_utf8_lossy(
+        &(0..=255u8).cycle().take(10_000).collect::<Vec<_>>(),
+    ));
 }

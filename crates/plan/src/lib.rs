@@ -75,12 +75,17 @@ pub struct Plan {
 impl Plan {
     /// The nodes of `pipeline` in topological order.
     pub fn pipeline_order<'a>(&'a self, pipeline: &'a str) -> impl Iterator<Item = NodeIndex> + 'a {
-        self.order.iter().copied().filter(move |&i| self.graph[i].pipeline == pipeline)
+        self.order
+            .iter()
+            .copied()
+            .filter(move |&i| self.graph[i].pipeline == pipeline)
     }
 
     /// The node of `pipeline` named `name`.
     pub fn find(&self, pipeline: &str, name: &str) -> Option<NodeIndex> {
-        self.graph.node_indices().find(|&i| self.graph[i].pipeline == pipeline && self.graph[i].name == name)
+        self.graph
+            .node_indices()
+            .find(|&i| self.graph[i].pipeline == pipeline && self.graph[i].name == name)
     }
 }
 
@@ -93,7 +98,12 @@ pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
     let mut pipeline_nodes: HashMap<&str, Vec<NodeIndex>> = HashMap::new();
     for p in &project.pipelines {
         let mut add = |graph: &mut DiGraph<Node, EdgeKind>, name: String, kind, schema| {
-            let i = graph.add_node(Node { pipeline: p.name.clone(), name: name.clone(), kind, schema });
+            let i = graph.add_node(Node {
+                pipeline: p.name.clone(),
+                name: name.clone(),
+                kind,
+                schema,
+            });
             index.insert((p.name.clone(), name), i);
             pipeline_nodes.entry(p.name.as_str()).or_default().push(i);
             i
@@ -105,12 +115,21 @@ pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
             };
             let i = add(&mut graph, r.name.clone(), kind, Some(r.schema.clone()));
             if let RelationKind::Source(Source::Table { table }) = &r.kind {
-                let qualified = if table.contains('.') { table.clone() } else { format!("main.{table}") };
+                let qualified = if table.contains('.') {
+                    table.clone()
+                } else {
+                    format!("main.{table}")
+                };
                 table_sources.push((qualified, i));
             }
         }
         for c in &p.checks {
-            add(&mut graph, format!("check:{}", c.relation), NodeKind::Check, None);
+            add(
+                &mut graph,
+                format!("check:{}", c.relation),
+                NodeKind::Check,
+                None,
+            );
         }
         for s in &p.sinks {
             let i = add(&mut graph, s.name(), NodeKind::Sink, None);
@@ -153,19 +172,33 @@ pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
         }
     }
     for p in &project.pipelines {
-        let pipec_check::ir::Schedule::After { pipelines } = &p.schedule else { continue };
-        let Some(own) = pipeline_nodes.get(p.name.as_str()) else { continue };
+        let pipec_check::ir::Schedule::After { pipelines } = &p.schedule else {
+            continue;
+        };
+        let Some(own) = pipeline_nodes.get(p.name.as_str()) else {
+            continue;
+        };
         let roots: Vec<NodeIndex> = own
             .iter()
             .copied()
-            .filter(|&i| !graph.edges_directed(i, Direction::Incoming).any(|e| graph[e.source()].pipeline == p.name))
+            .filter(|&i| {
+                !graph
+                    .edges_directed(i, Direction::Incoming)
+                    .any(|e| graph[e.source()].pipeline == p.name)
+            })
             .collect();
         for upstream in pipelines {
-            let Some(up) = pipeline_nodes.get(upstream.as_str()) else { continue };
+            let Some(up) = pipeline_nodes.get(upstream.as_str()) else {
+                continue;
+            };
             let ends: Vec<NodeIndex> = up
                 .iter()
                 .copied()
-                .filter(|&i| !graph.edges_directed(i, Direction::Outgoing).any(|e| graph[e.target()].pipeline == *upstream))
+                .filter(|&i| {
+                    !graph
+                        .edges_directed(i, Direction::Outgoing)
+                        .any(|e| graph[e.target()].pipeline == *upstream)
+                })
                 .collect();
             for &e in &ends {
                 for &r in &roots {
@@ -176,13 +209,23 @@ pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
     }
     let levels = levels(&graph).map_err(|cycle| vec![cycle_error(project, &graph, &cycle)])?;
     let order = levels.iter().flatten().copied().collect();
-    Ok(Plan { graph, order, levels })
+    Ok(Plan {
+        graph,
+        order,
+        levels,
+    })
 }
 
 /// Kahn's algorithm by levels; ties broken by insertion order, so the result is deterministic.
 fn levels(graph: &DiGraph<Node, EdgeKind>) -> Result<Vec<Vec<NodeIndex>>, Vec<NodeIndex>> {
-    let mut indegree: Vec<usize> = graph.node_indices().map(|i| graph.edges_directed(i, Direction::Incoming).count()).collect();
-    let mut current: Vec<NodeIndex> = graph.node_indices().filter(|i| indegree[i.index()] == 0).collect();
+    let mut indegree: Vec<usize> = graph
+        .node_indices()
+        .map(|i| graph.edges_directed(i, Direction::Incoming).count())
+        .collect();
+    let mut current: Vec<NodeIndex> = graph
+        .node_indices()
+        .filter(|i| indegree[i.index()] == 0)
+        .collect();
     let mut out = Vec::new();
     let mut seen = 0;
     while !current.is_empty() {
@@ -204,11 +247,18 @@ fn levels(graph: &DiGraph<Node, EdgeKind>) -> Result<Vec<Vec<NodeIndex>>, Vec<No
     if seen == graph.node_count() {
         return Ok(out);
     }
-    let scc = tarjan_scc(graph).into_iter().find(|c| c.len() > 1).unwrap_or_default();
+    let scc = tarjan_scc(graph)
+        .into_iter()
+        .find(|c| c.len() > 1)
+        .unwrap_or_default();
     Err(scc)
 }
 
-fn cycle_error(project: &Project, graph: &DiGraph<Node, EdgeKind>, cycle: &[NodeIndex]) -> Diagnostic {
+fn cycle_error(
+    project: &Project,
+    graph: &DiGraph<Node, EdgeKind>,
+    cycle: &[NodeIndex],
+) -> Diagnostic {
     let mut names: Vec<&str> = Vec::new();
     for &n in cycle.iter().rev() {
         let p = graph[n].pipeline.as_str();
@@ -216,15 +266,32 @@ fn cycle_error(project: &Project, graph: &DiGraph<Node, EdgeKind>, cycle: &[Node
             names.push(p);
         }
     }
-    let span = |name: &str| project.pipelines.iter().find(|p| p.name == name).map(|p| p.span).unwrap_or(Span::default());
+    let span = |name: &str| {
+        project
+            .pipelines
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.span)
+            .unwrap_or(Span::default())
+    };
     let first = names.first().copied().unwrap_or("?");
     let mut path: Vec<&str> = names.clone();
     path.push(first);
-    let mut d = Diagnostic::error(codes::PIPELINE_CYCLE, span(first), format!("pipelines depend on each other in a cycle: {}", path.join(" -> ")), "part of the cycle");
+    let mut d = Diagnostic::error(
+        codes::PIPELINE_CYCLE,
+        span(first),
+        format!(
+            "pipelines depend on each other in a cycle: {}",
+            path.join(" -> ")
+        ),
+        "part of the cycle",
+    );
     for n in names.iter().skip(1) {
         d = d.with_label(span(n), format!("`{n}` is part of the cycle"));
     }
-    d.with_help("remove one `schedule after`, or read the other pipeline's table without waiting for it")
+    d.with_help(
+        "remove one `schedule after`, or read the other pipeline's table without waiting for it",
+    )
 }
 
 #[cfg(test)]
@@ -248,7 +315,11 @@ mod tests {
             "pipeline a {}\nsource s = csv(\"x.csv\") { id: int }\nsource t = csv(\"y.csv\") { id: int }\ntransform u = s | union t\nsink u -> mart.u\ncheck u { unique(id) }",
         )]);
         let plan = plan(&p).unwrap();
-        let names: Vec<_> = plan.order.iter().map(|&i| plan.graph[i].name.as_str()).collect();
+        let names: Vec<_> = plan
+            .order
+            .iter()
+            .map(|&i| plan.graph[i].name.as_str())
+            .collect();
         assert_eq!(names, ["s", "t", "u", "check:u", "mart.u"]);
         assert_eq!(plan.levels.len(), 4);
         assert_eq!(plan.levels[0].len(), 2);
@@ -262,6 +333,10 @@ mod tests {
         ]);
         let err = plan(&p).unwrap_err();
         assert_eq!(err[0].code.id, "E0402");
-        assert!(err[0].message.contains("a -> b -> a") || err[0].message.contains("b -> a -> b"), "{}", err[0].message);
+        assert!(
+            err[0].message.contains("a -> b -> a") || err[0].message.contains("b -> a -> b"),
+            "{}",
+            err[0].message
+        );
     }
 }

@@ -20,13 +20,16 @@ fn label(node: &Node, schemas: bool) -> String {
 }
 
 fn dot_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\l")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\l")
 }
 
 /// Graphviz dot: one cluster per pipeline; `schemas` adds each relation's columns to its label.
 pub fn to_dot(plan: &Plan, schemas: bool) -> String {
     let g = &plan.graph;
-    let mut out = String::from("digraph pipec {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
+    let mut out =
+        String::from("digraph pipec {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
     let mut pipelines: Vec<&str> = Vec::new();
     for &i in &plan.order {
         if !pipelines.contains(&g[i].pipeline.as_str()) {
@@ -34,7 +37,11 @@ pub fn to_dot(plan: &Plan, schemas: bool) -> String {
         }
     }
     for (n, p) in pipelines.iter().enumerate() {
-        let _ = writeln!(out, "  subgraph cluster_{n} {{\n    label=\"{}\";", dot_escape(p));
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{n} {{\n    label=\"{}\";",
+            dot_escape(p)
+        );
         for &i in plan.order.iter().filter(|&&i| g[i].pipeline == *p) {
             let shape = match g[i].kind {
                 NodeKind::Source => "cylinder",
@@ -46,7 +53,12 @@ pub fn to_dot(plan: &Plan, schemas: bool) -> String {
             if schemas && g[i].schema.is_some() {
                 text.push_str("\\l");
             }
-            let _ = writeln!(out, "    n{} [label=\"{}\", shape={shape}];", i.index(), text);
+            let _ = writeln!(
+                out,
+                "    n{} [label=\"{}\", shape={shape}];",
+                i.index(),
+                text
+            );
         }
         out.push_str("  }\n");
     }
@@ -131,15 +143,35 @@ struct JsonEdge {
 /// JSON: nodes in topological order, edges, and parallel levels.
 pub fn to_json(plan: &Plan) -> String {
     let g = &plan.graph;
-    let nodes = plan.order.iter().map(|&i| JsonNode { id: g[i].id(), node: &g[i] }).collect();
+    let nodes = plan
+        .order
+        .iter()
+        .map(|&i| JsonNode {
+            id: g[i].id(),
+            node: &g[i],
+        })
+        .collect();
     let mut edges: Vec<JsonEdge> = g
         .edge_indices()
         .map(|e| {
             let (a, b) = g.edge_endpoints(e).expect("edge");
-            JsonEdge { from: g[a].id(), to: g[b].id(), kind: g[e] }
+            JsonEdge {
+                from: g[a].id(),
+                to: g[b].id(),
+                kind: g[e],
+            }
         })
         .collect();
     edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
-    let levels = plan.levels.iter().map(|l| l.iter().map(|&i| g[i].id()).collect()).collect();
-    serde_json::to_string_pretty(&JsonPlan { nodes, edges, levels }).unwrap_or_default()
+    let levels = plan
+        .levels
+        .iter()
+        .map(|l| l.iter().map(|&i| g[i].id()).collect())
+        .collect();
+    serde_json::to_string_pretty(&JsonPlan {
+        nodes,
+        edges,
+        levels,
+    })
+    .unwrap_or_default()
 }

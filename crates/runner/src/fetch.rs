@@ -47,18 +47,34 @@ fn at_path<'a>(doc: &'a serde_json::Value, path: &str) -> Option<&'a serde_json:
     Some(cur)
 }
 
-fn rows_of(rel: &Relation, url: &str, body: &str, rows_path: &str) -> Result<Vec<serde_json::Value>, RunError> {
-    let doc: serde_json::Value = serde_json::from_str(body).map_err(|e| fetch_error(rel, url, format!("the response is not JSON: {e}")))?;
+fn rows_of(
+    rel: &Relation,
+    url: &str,
+    body: &str,
+    rows_path: &str,
+) -> Result<Vec<serde_json::Value>, RunError> {
+    let doc: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| fetch_error(rel, url, format!("the response is not JSON: {e}")))?;
     match at_path(&doc, rows_path) {
         Some(serde_json::Value::Array(items)) => Ok(items.clone()),
-        Some(serde_json::Value::Null) | None if !rows_path.is_empty() => Err(fetch_error(rel, url, format!("the response has no array at `{rows_path}`"))),
+        Some(serde_json::Value::Null) | None if !rows_path.is_empty() => Err(fetch_error(
+            rel,
+            url,
+            format!("the response has no array at `{rows_path}`"),
+        )),
         Some(other) => Ok(vec![other.clone()]),
         None => Ok(Vec::new()),
     }
 }
 
 /// Fetches all pages of an HTTP JSON source into an NDJSON file of its rows.
-pub(crate) fn http_to_ndjson(rel: &Relation, url: &str, options: &[(String, Value)], base: &Path, secrets: &Secrets) -> Result<TempFile, RunError> {
+pub(crate) fn http_to_ndjson(
+    rel: &Relation,
+    url: &str,
+    options: &[(String, Value)],
+    base: &Path,
+    secrets: &Secrets,
+) -> Result<TempFile, RunError> {
     let rows_path = opt(options, "rows").and_then(Value::as_str).unwrap_or("");
     let timeout = match opt(options, "timeout") {
         Some(Value::Seconds(s)) => *s,
@@ -69,31 +85,59 @@ pub(crate) fn http_to_ndjson(rel: &Relation, url: &str, options: &[(String, Valu
     let page_size = opt_int(options, "page_size", 100);
     let max_pages = opt_int(options, "max_pages", 1000).max(1);
     let paginate = opt(options, "paginate").and_then(Value::as_str);
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(timeout))).build().into();
-    let bearer = opt(options, "bearer").map(|v| secrets.value(v, rel.span)).transpose()?;
-    let api_key = opt(options, "api_key").map(|v| secrets.value(v, rel.span)).transpose()?;
-    let key_param = opt(options, "api_key_param").and_then(Value::as_str).unwrap_or("api_key");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(timeout)))
+        .build()
+        .into();
+    let bearer = opt(options, "bearer")
+        .map(|v| secrets.value(v, rel.span))
+        .transpose()?;
+    let api_key = opt(options, "api_key")
+        .map(|v| secrets.value(v, rel.span))
+        .transpose()?;
+    let key_param = opt(options, "api_key_param")
+        .and_then(Value::as_str)
+        .unwrap_or("api_key");
 
     let fetch_page = |page: i64| -> Result<Vec<serde_json::Value>, RunError> {
         let mut attempt = 0;
         loop {
-        let mut req = agent.get(url);
-        if let Some(mode) = paginate {
-            let (param, value) = match mode {
-                "offset" => (opt(options, "page_param").and_then(Value::as_str).unwrap_or("offset"), page * page_size),
-                _ => (opt(options, "page_param").and_then(Value::as_str).unwrap_or("page"), page + 1),
-            };
-            req = req.query(param, value.to_string());
-            req = req.query(opt(options, "size_param").and_then(Value::as_str).unwrap_or("limit"), page_size.to_string());
-        }
-        if let Some(key) = &api_key {
-            req = req.query(key_param, key);
-        }
-        if let Some(token) = &bearer {
-            req = req.header("Authorization", format!("Bearer {token}"));
-        }
+            let mut req = agent.get(url);
+            if let Some(mode) = paginate {
+                let (param, value) = match mode {
+                    "offset" => (
+                        opt(options, "page_param")
+                            .and_then(Value::as_str)
+                            .unwrap_or("offset"),
+                        page * page_size,
+                    ),
+                    _ => (
+                        opt(options, "page_param")
+                            .and_then(Value::as_str)
+                            .unwrap_or("page"),
+                        page + 1,
+                    ),
+                };
+                req = req.query(param, value.to_string());
+                req = req.query(
+                    opt(options, "size_param")
+                        .and_then(Value::as_str)
+                        .unwrap_or("limit"),
+                    page_size.to_string(),
+                );
+            }
+            if let Some(key) = &api_key {
+                req = req.query(key_param, key);
+            }
+            if let Some(token) = &bearer {
+                req = req.header("Authorization", format!("Bearer {token}"));
+            }
             let result: Result<String, ureq::Error> = match req.call() {
-                Ok(mut resp) => resp.body_mut().with_config().limit(max_bytes).read_to_string(),
+                Ok(mut resp) => resp
+                    .body_mut()
+                    .with_config()
+                    .limit(max_bytes)
+                    .read_to_string(),
                 Err(e) => Err(e),
             };
             match result {
@@ -120,20 +164,44 @@ pub(crate) fn http_to_ndjson(rel: &Relation, url: &str, options: &[(String, Valu
         Ok(())
     })();
     if let Err(e) = fetched {
-        let Some(fallback) = opt(options, "fallback").and_then(Value::as_str) else { return Err(e) };
+        let Some(fallback) = opt(options, "fallback").and_then(Value::as_str) else {
+            return Err(e);
+        };
         let path = base.join(fallback);
-        let body = std::fs::read_to_string(&path).map_err(|io| fetch_error(rel, url, format!("{}; the fallback {} cannot be read either: {io}", e.diagnostic.message, path.display())))?;
-        eprintln!("note: `{}` could not be fetched; using the fallback {}", rel.name, path.display());
+        let body = std::fs::read_to_string(&path).map_err(|io| {
+            fetch_error(
+                rel,
+                url,
+                format!(
+                    "{}; the fallback {} cannot be read either: {io}",
+                    e.diagnostic.message,
+                    path.display()
+                ),
+            )
+        })?;
+        eprintln!(
+            "note: `{}` could not be fetched; using the fallback {}",
+            rel.name,
+            path.display()
+        );
         rows = rows_of(rel, &path.to_string_lossy(), &body, rows_path)?;
     }
     write_ndjson(rel, url, rows.iter().map(|r| r.to_string()))
 }
 
-fn write_ndjson(rel: &Relation, origin: &str, lines: impl Iterator<Item = String>) -> Result<TempFile, RunError> {
+fn write_ndjson(
+    rel: &Relation,
+    origin: &str,
+    lines: impl Iterator<Item = String>,
+) -> Result<TempFile, RunError> {
     let file = TempFile::new(".ndjson");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(file.path()).map_err(|e| fetch_error(rel, origin, e))?);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(file.path()).map_err(|e| fetch_error(rel, origin, e))?,
+    );
     for line in lines {
-        out.write_all(line.as_bytes()).and_then(|_| out.write_all(b"\n")).map_err(|e| fetch_error(rel, origin, e))?;
+        out.write_all(line.as_bytes())
+            .and_then(|_| out.write_all(b"\n"))
+            .map_err(|e| fetch_error(rel, origin, e))?;
     }
     out.flush().map_err(|e| fetch_error(rel, origin, e))?;
     Ok(file)
@@ -158,14 +226,19 @@ pub(crate) fn postgres_to_ndjson(
         )
     };
     let mut client = postgres::Client::connect(dsn, postgres::NoTls).map_err(|e| db_error(&e))?;
-    client.batch_execute("SET TIME ZONE 'UTC'").map_err(|e| db_error(&e))?;
+    client
+        .batch_execute("SET TIME ZONE 'UTC'")
+        .map_err(|e| db_error(&e))?;
     let cols: Vec<String> = rel.schema.columns.iter().map(|c| ident(&c.name)).collect();
     let from = match (table, query) {
         (Some(t), _) => t.split('.').map(ident).collect::<Vec<_>>().join("."),
         (None, Some(q)) => format!("({q}) AS q"),
         _ => unreachable!("the checker requires a table or a query"),
     };
-    let mut sql = format!("SELECT row_to_json(t)::text FROM (SELECT {} FROM {from}", cols.join(", "));
+    let mut sql = format!(
+        "SELECT row_to_json(t)::text FROM (SELECT {} FROM {from}",
+        cols.join(", ")
+    );
     if let Some(col) = incremental {
         if let Some(w) = watermark {
             sql.push_str(&format!(" WHERE {} > {}", ident(col), pipec_sql::string(w)));
@@ -191,8 +264,18 @@ pub struct AlertReport {
 }
 
 /// Sends the pipeline's alerts about a final failure. Secret URLs are never printed.
-pub(crate) fn send_alerts(p: &Pipeline, ds: NaiveDate, diag: &Diagnostic, secrets: &Secrets) -> Vec<AlertReport> {
-    let text = format!(":red_circle: pipec: pipeline `{}` failed for {ds}: [{}] {}", p.name, diag.code.id, secrets.redact(&diag.message));
+pub(crate) fn send_alerts(
+    p: &Pipeline,
+    ds: NaiveDate,
+    diag: &Diagnostic,
+    secrets: &Secrets,
+) -> Vec<AlertReport> {
+    let text = format!(
+        ":red_circle: pipec: pipeline `{}` failed for {ds}: [{}] {}",
+        p.name,
+        diag.code.id,
+        secrets.redact(&diag.message)
+    );
     p.alerts
         .iter()
         .map(|a| match a {

@@ -30,7 +30,11 @@ pub(crate) fn select(p: &Pipeline, dates: &Dates, now: DateTime<Utc>) -> Vec<Nai
     let within = |d: &NaiveDate| start.is_none_or(|s| *d >= s) && end.is_none_or(|e| *d <= e);
     match dates {
         Dates::One(d) => vec![*d],
-        Dates::Range(a, b) => a.iter_days().take_while(|d| d <= b).filter(within).collect(),
+        Dates::Range(a, b) => a
+            .iter_days()
+            .take_while(|d| d <= b)
+            .filter(within)
+            .collect(),
         Dates::Latest => due_interval(p, now).into_iter().filter(within).collect(),
     }
 }
@@ -67,10 +71,16 @@ mod tests {
 
     #[test]
     fn daily_runs_process_the_previous_day_in_the_schedule_time_zone() {
-        let p = pipeline(Schedule::Cron { expr: "0 3 * * *".into(), tz: "Asia/Seoul".into() });
+        let p = pipeline(Schedule::Cron {
+            expr: "0 3 * * *".into(),
+            tz: "Asia/Seoul".into(),
+        });
         // 2024-01-02 02:00 in Seoul is 2024-01-01 17:00 UTC: the 2nd's run has not fired yet.
         let before = Utc.with_ymd_and_hms(2024, 1, 1, 17, 0, 0).unwrap();
-        assert_eq!(due_interval(&p, before), NaiveDate::from_ymd_opt(2023, 12, 31));
+        assert_eq!(
+            due_interval(&p, before),
+            NaiveDate::from_ymd_opt(2023, 12, 31)
+        );
         let after = Utc.with_ymd_and_hms(2024, 1, 1, 19, 0, 0).unwrap();
         assert_eq!(due_interval(&p, after), NaiveDate::from_ymd_opt(2024, 1, 1));
     }

@@ -37,8 +37,16 @@ pub struct RunError {
 }
 
 impl RunError {
-    pub(crate) fn new(code: Code, span: Span, message: impl Into<String>, label: impl Into<String>, help: impl Into<String>) -> Self {
-        RunError { diagnostic: Diagnostic::error(code, span, message, label).with_help(help) }
+    pub(crate) fn new(
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Self {
+        RunError {
+            diagnostic: Diagnostic::error(code, span, message, label).with_help(help),
+        }
     }
 }
 
@@ -60,7 +68,12 @@ pub struct RunOptions {
 }
 
 /// Runs the pipelines of `project` for the intervals in `opts`, in dependency order.
-pub fn run(project: &Project, plan: &Plan, opts: &RunOptions, secrets: &Secrets) -> Result<RunReport, RunError> {
+pub fn run(
+    project: &Project,
+    plan: &Plan,
+    opts: &RunOptions,
+    secrets: &Secrets,
+) -> Result<RunReport, RunError> {
     let _lock = state::lock(&opts.warehouse, opts.wait)?;
     let conn = state::open(&opts.warehouse)?;
     let mut report = RunReport::default();
@@ -75,7 +88,9 @@ pub fn run(project: &Project, plan: &Plan, opts: &RunOptions, secrets: &Secrets)
         if !opts.pipelines.is_empty() && !opts.pipelines.iter().any(|p| p == name) {
             continue;
         }
-        let Some(p) = project.pipelines.iter().find(|p| p.name == name) else { continue };
+        let Some(p) = project.pipelines.iter().find(|p| p.name == name) else {
+            continue;
+        };
         let days = intervals::select(p, &opts.dates, chrono::Utc::now());
         for ds in days {
             if !opts.force && state::is_done(&conn, &p.name, ds)? {
@@ -94,8 +109,19 @@ pub fn run(project: &Project, plan: &Plan, opts: &RunOptions, secrets: &Secrets)
     Ok(report)
 }
 
-fn run_with_retries(conn: &Connection, p: &Pipeline, ds: NaiveDate, opts: &RunOptions, secrets: &Secrets) -> IntervalReport {
-    let run_id = format!("{}-{}-{}", p.name, ds, chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"));
+fn run_with_retries(
+    conn: &Connection,
+    p: &Pipeline,
+    ds: NaiveDate,
+    opts: &RunOptions,
+    secrets: &Secrets,
+) -> IntervalReport {
+    let run_id = format!(
+        "{}-{}-{}",
+        p.name,
+        ds,
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f")
+    );
     let started = chrono::Utc::now().naive_utc();
     let mut attempt = 0;
     loop {
@@ -110,10 +136,19 @@ fn run_with_retries(conn: &Connection, p: &Pipeline, ds: NaiveDate, opts: &RunOp
                 return r;
             }
             Err((err, nodes)) => {
-                let retryable = !matches!(err.diagnostic.code.id, "E0501" | "E0502" | "E0504" | "E0507" | "E0509" | "E0510");
+                let retryable = !matches!(
+                    err.diagnostic.code.id,
+                    "E0501" | "E0502" | "E0504" | "E0507" | "E0509" | "E0510"
+                );
                 if retryable && attempt <= p.retries as usize {
-                    let delay = p.retry_backoff_seconds.saturating_mul(1 << (attempt - 1).min(10));
-                    eprintln!("{} {ds}: attempt {attempt} failed ({}); retrying in {delay}s", p.name, secrets.redact(&err.diagnostic.message));
+                    let delay = p
+                        .retry_backoff_seconds
+                        .saturating_mul(1 << (attempt - 1).min(10));
+                    eprintln!(
+                        "{} {ds}: attempt {attempt} failed ({}); retrying in {delay}s",
+                        p.name,
+                        secrets.redact(&err.diagnostic.message)
+                    );
                     std::thread::sleep(Duration::from_secs(delay));
                     continue;
                 }
@@ -122,7 +157,16 @@ fn run_with_retries(conn: &Connection, p: &Pipeline, ds: NaiveDate, opts: &RunOp
                 for l in &mut diagnostic.labels {
                     l.message = secrets.redact(&l.message);
                 }
-                let _ = state::record_run(conn, &run_id, p, ds, "failed", started, attempt, Some(&diagnostic.message));
+                let _ = state::record_run(
+                    conn,
+                    &run_id,
+                    p,
+                    ds,
+                    "failed",
+                    started,
+                    attempt,
+                    Some(&diagnostic.message),
+                );
                 let alerts = fetch::send_alerts(p, ds, &diagnostic, secrets);
                 return IntervalReport {
                     pipeline: p.name.clone(),
@@ -142,12 +186,22 @@ fn run_with_retries(conn: &Connection, p: &Pipeline, ds: NaiveDate, opts: &RunOp
 
 /// The folder the pipeline's relative paths are resolved against.
 pub fn base_dir(p: &Pipeline) -> PathBuf {
-    Path::new(&p.file).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(&p.file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 type Failure = (RunError, Vec<NodeReport>);
 
-fn run_interval(conn: &Connection, p: &Pipeline, ds: NaiveDate, run_id: &str, opts: &RunOptions, secrets: &Secrets) -> Result<IntervalReport, Failure> {
+fn run_interval(
+    conn: &Connection,
+    p: &Pipeline,
+    ds: NaiveDate,
+    run_id: &str,
+    opts: &RunOptions,
+    secrets: &Secrets,
+) -> Result<IntervalReport, Failure> {
     let run = intervals::interval(ds);
     let stage = load::Stage::new(&p.name);
     stage.reset(conn).map_err(|e| (e, Vec::new()))?;
@@ -157,35 +211,51 @@ fn run_interval(conn: &Connection, p: &Pipeline, ds: NaiveDate, run_id: &str, op
     // Materialise relations level by level; the relations of a level run in parallel.
     let levels = load::levels(p);
     for level in levels {
-        let results: Vec<Result<(NodeReport, Vec<load::Reject>), RunError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = level
-                .iter()
-                .map(|&idx| {
-                    let rel = &p.relations[idx];
-                    let stage = &stage;
-                    let run = &run;
-                    let c = conn.try_clone();
-                    scope.spawn(move || {
-                        let c = c.map_err(|e| load::exec_error(rel.span, &e.to_string()))?;
-                        let t0 = Instant::now();
-                        let (rows_read, rejected) = match &rel.kind {
-                            RelationKind::Source(src) => load::source(&c, p, rel, src, stage, run, secrets)?,
-                            RelationKind::Transform(t) => (load::transform(&c, p, rel, t, stage, run)?, Vec::new()),
-                        };
-                        let kind = if matches!(rel.kind, RelationKind::Source(_)) { "source" } else { "transform" };
-                        let node = NodeReport {
-                            name: rel.name.clone(),
-                            kind: kind.into(),
-                            rows: rows_read,
-                            rejected: rejected.len() as u64,
-                            millis: t0.elapsed().as_millis() as u64,
-                        };
-                        Ok((node, rejected))
+        let results: Vec<Result<(NodeReport, Vec<load::Reject>), RunError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = level
+                    .iter()
+                    .map(|&idx| {
+                        let rel = &p.relations[idx];
+                        let stage = &stage;
+                        let run = &run;
+                        let c = conn.try_clone();
+                        scope.spawn(move || {
+                            let c = c.map_err(|e| load::exec_error(rel.span, &e.to_string()))?;
+                            let t0 = Instant::now();
+                            let (rows_read, rejected) = match &rel.kind {
+                                RelationKind::Source(src) => {
+                                    load::source(&c, p, rel, src, stage, run, secrets)?
+                                }
+                                RelationKind::Transform(t) => {
+                                    (load::transform(&c, p, rel, t, stage, run)?, Vec::new())
+                                }
+                            };
+                            let kind = if matches!(rel.kind, RelationKind::Source(_)) {
+                                "source"
+                            } else {
+                                "transform"
+                            };
+                            let node = NodeReport {
+                                name: rel.name.clone(),
+                                kind: kind.into(),
+                                rows: rows_read,
+                                rejected: rejected.len() as u64,
+                                millis: t0.elapsed().as_millis() as u64,
+                            };
+                            Ok((node, rejected))
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(load::exec_error(p.span, "a worker thread panicked")))).collect()
-        });
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(load::exec_error(p.span, "a worker thread panicked"))
+                        })
+                    })
+                    .collect()
+            });
         for r in results {
             match r {
                 Ok((node, rej)) => {
@@ -208,21 +278,36 @@ fn run_interval(conn: &Connection, p: &Pipeline, ds: NaiveDate, run_id: &str, op
         let _ = stage.drop_all(conn);
         progress.finish();
         let first = failed[0];
-        let list: Vec<String> = failed.iter().map(|c| format!("`{}` on {} ({})", c.rule, c.relation, c.detail)).collect();
+        let list: Vec<String> = failed
+            .iter()
+            .map(|c| format!("`{}` on {} ({})", c.rule, c.relation, c.detail))
+            .collect();
         let err = RunError::new(
             codes::CHECK_FAILED,
             first.span,
-            format!("{} check(s) failed for {} {ds}; nothing was published: {}", failed.len(), p.name, list.join("; ")),
+            format!(
+                "{} check(s) failed for {} {ds}; nothing was published: {}",
+                failed.len(),
+                p.name,
+                list.join("; ")
+            ),
             format!("failed: {}", first.detail),
             "fix the data or the rule, then run the interval again",
         );
         return Err((err, nodes));
     }
     let t0 = Instant::now();
-    let written = publish::publish(conn, p, ds, run_id, &stage, &run, &checks, &rejects).map_err(|e| (e, nodes.clone()))?;
+    let written = publish::publish(conn, p, ds, run_id, &stage, &run, &checks, &rejects)
+        .map_err(|e| (e, nodes.clone()))?;
     let publish_ms = t0.elapsed().as_millis() as u64;
     for (name, rows) in written {
-        let node = NodeReport { name, kind: "sink".into(), rows, rejected: 0, millis: publish_ms };
+        let node = NodeReport {
+            name,
+            kind: "sink".into(),
+            rows,
+            rejected: 0,
+            millis: publish_ms,
+        };
         progress.node(&node);
         nodes.push(node);
     }

@@ -33,17 +33,23 @@ pub struct Stage {
 
 impl Stage {
     pub(crate) fn new(pipeline: &str) -> Self {
-        Stage { prefix: format!("{pipeline}__") }
+        Stage {
+            prefix: format!("{pipeline}__"),
+        }
     }
 
     /// The quoted staging table of relation `name`.
     pub fn table(&self, name: &str) -> String {
-        format!("_pipec_stage.{}", ident(&format!("{}{}", self.prefix, name)))
+        format!(
+            "_pipec_stage.{}",
+            ident(&format!("{}{}", self.prefix, name))
+        )
     }
 
     /// Drops leftovers of an earlier (killed) run and creates the staging schema.
     pub(crate) fn reset(&self, conn: &Connection) -> Result<(), RunError> {
-        conn.execute_batch("CREATE SCHEMA IF NOT EXISTS _pipec_stage").map_err(|e| exec_error(Span::default(), &e.to_string()))?;
+        conn.execute_batch("CREATE SCHEMA IF NOT EXISTS _pipec_stage")
+            .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
         self.drop_all(conn)
     }
 
@@ -64,7 +70,13 @@ impl Stage {
 }
 
 pub(crate) fn exec_error(span: Span, msg: &str) -> RunError {
-    RunError::new(codes::EXECUTION_FAILED, span, format!("query failed: {msg}"), "while running this", "the published tables are unchanged; fix the cause and run again")
+    RunError::new(
+        codes::EXECUTION_FAILED,
+        span,
+        format!("query failed: {msg}"),
+        "while running this",
+        "the published tables are unchanged; fix the cause and run again",
+    )
 }
 
 /// Relations grouped into levels of mutually independent relations, in dependency order.
@@ -89,23 +101,50 @@ pub(crate) fn levels(p: &Pipeline) -> Vec<Vec<usize>> {
 }
 
 fn count(conn: &Connection, table: &str, span: Span) -> Result<u64, RunError> {
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
-        .map(|n| n as u64)
-        .map_err(|e| exec_error(span, &e.to_string()))
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n as u64)
+    .map_err(|e| exec_error(span, &e.to_string()))
 }
 
 /// Computes a transform into its staging table; returns its row count.
-pub(crate) fn transform(conn: &Connection, p: &Pipeline, rel: &Relation, t: &Transform, stage: &Stage, run: &Interval) -> Result<u64, RunError> {
+pub(crate) fn transform(
+    conn: &Connection,
+    p: &Pipeline,
+    rel: &Relation,
+    t: &Transform,
+    stage: &Stage,
+    run: &Interval,
+) -> Result<u64, RunError> {
     let head_schema = match &t.head {
-        pipec_check::ir::Head::Relation(n) => p.relation(n).map(|r| r.schema.clone()).unwrap_or_default(),
+        pipec_check::ir::Head::Relation(n) => {
+            p.relation(n).map(|r| r.schema.clone()).unwrap_or_default()
+        }
         pipec_check::ir::Head::Sql { .. } => Schema::default(),
     };
     let tables = |n: &str| stage.table(n);
     let select = pipec_sql::transform(t, &head_schema, &tables, run);
     let target = stage.table(&rel.name);
-    let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("CAST({} AS {}) AS {}", ident(&c.name), type_sql(c.ty), ident(&c.name))).collect();
-    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM ({select}) AS t", cols.join(", "));
-    conn.execute_batch(&sql).map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    let cols: Vec<String> = rel
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "CAST({} AS {}) AS {}",
+                ident(&c.name),
+                type_sql(c.ty),
+                ident(&c.name)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "CREATE OR REPLACE TABLE {target} AS SELECT {} FROM ({select}) AS t",
+        cols.join(", ")
+    );
+    conn.execute_batch(&sql)
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
     count(conn, &target, rel.span)
 }
 
@@ -215,9 +254,17 @@ pub(crate) fn source(
 fn file_error(rel: &Relation, path: &str, msg: &str) -> RunError {
     let no_files = msg.contains("No files found");
     RunError::new(
-        if no_files { codes::NO_INPUT } else { codes::BAD_ROW },
+        if no_files {
+            codes::NO_INPUT
+        } else {
+            codes::BAD_ROW
+        },
         rel.span,
-        if no_files { format!("no input file for `{}`: nothing matches {path}", rel.name) } else { format!("cannot read {path} as `{}`: {msg}", rel.name) },
+        if no_files {
+            format!("no input file for `{}`: nothing matches {path}", rel.name)
+        } else {
+            format!("cannot read {path} as `{}`: {msg}", rel.name)
+        },
         "reads this data",
         "compare the file with the declared schema",
     )
@@ -228,36 +275,94 @@ fn type_name(t: Type) -> String {
 }
 
 /// CSV through DuckDB's typed reader; bad rows are located (or rejected) with `store_rejects`.
-fn csv(conn: &Connection, rel: &Relation, src: &Source, path: &str, target: &str, reject: bool) -> Result<(u64, Vec<Reject>), RunError> {
+fn csv(
+    conn: &Connection,
+    rel: &Relation,
+    src: &Source,
+    path: &str,
+    target: &str,
+    reject: bool,
+) -> Result<(u64, Vec<Reject>), RunError> {
     let header = !matches!(option(src, "header"), Some(Value::Bool(false)));
-    let mut opts = vec![format!("header = {header}"), "auto_detect = false".to_string()];
-    let columns: Vec<String> = rel.schema.columns.iter().map(|c| format!("{}: {}", string(&c.name), string(&type_sql(c.ty)))).collect();
+    let mut opts = vec![
+        format!("header = {header}"),
+        "auto_detect = false".to_string(),
+    ];
+    let columns: Vec<String> = rel
+        .schema
+        .columns
+        .iter()
+        .map(|c| format!("{}: {}", string(&c.name), string(&type_sql(c.ty))))
+        .collect();
     opts.push(format!("columns = {{{}}}", columns.join(", ")));
-    opts.push(format!("delim = {}", string(option(src, "delimiter").and_then(Value::as_str).unwrap_or(","))));
-    opts.push(format!("quote = {}", string(option(src, "quote").and_then(Value::as_str).unwrap_or("\""))));
+    opts.push(format!(
+        "delim = {}",
+        string(
+            option(src, "delimiter")
+                .and_then(Value::as_str)
+                .unwrap_or(",")
+        )
+    ));
+    opts.push(format!(
+        "quote = {}",
+        string(option(src, "quote").and_then(Value::as_str).unwrap_or("\""))
+    ));
     if let Some(Value::List(nulls)) = option(src, "nulls") {
-        opts.push(format!("nullstr = [{}]", nulls.iter().map(|n| string(n)).collect::<Vec<_>>().join(", ")));
+        opts.push(format!(
+            "nullstr = [{}]",
+            nulls
+                .iter()
+                .map(|n| string(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if let Some(Value::Int(n)) = option(src, "skip") {
         opts.push(format!("skip = {n}"));
     }
     opts.push("timestampformat = '%Y-%m-%d %H:%M:%S'".into());
     let scan = |extra: &str| format!("read_csv({}, {}{extra})", string(path), opts.join(", "));
-    let select_cols = rel.schema.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let select_cols = rel
+        .schema
+        .columns
+        .iter()
+        .map(|c| ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     if !reject {
-        let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {select_cols} FROM {}", scan(""));
+        let sql = format!(
+            "CREATE OR REPLACE TABLE {target} AS SELECT {select_cols} FROM {}",
+            scan("")
+        );
         if let Err(e) = conn.execute_batch(&sql) {
             let msg = e.to_string();
             if msg.contains("No files found") {
                 return Err(file_error(rel, path, &msg));
             }
-            if let Some(r) = first_csv_reject(conn, rel, &scan(", store_rejects = true, ignore_errors = true"))? {
+            if let Some(r) = first_csv_reject(
+                conn,
+                rel,
+                &scan(", store_rejects = true, ignore_errors = true"),
+            )? {
                 return Err(bad_row(rel, &r));
             }
-            let line = msg.split("Line: ").nth(1).and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse().ok());
-            let why = msg.lines().find(|l| l.starts_with("Error when converting")).unwrap_or_else(|| msg.lines().next().unwrap_or(""));
+            let line = msg
+                .split("Line: ")
+                .nth(1)
+                .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok());
+            let why = msg
+                .lines()
+                .find(|l| l.starts_with("Error when converting"))
+                .unwrap_or_else(|| msg.lines().next().unwrap_or(""));
             if let Some(line) = line {
-                let r = Reject { source: rel.name.clone(), file: path.into(), line, column: String::new(), error: why.to_string() };
+                let r = Reject {
+                    source: rel.name.clone(),
+                    file: path.into(),
+                    line,
+                    column: String::new(),
+                    error: why.to_string(),
+                };
                 return Err(bad_row(rel, &r));
             }
             return Err(file_error(rel, path, msg.lines().next().unwrap_or("")));
@@ -265,17 +370,38 @@ fn csv(conn: &Connection, rel: &Relation, src: &Source, path: &str, target: &str
         not_null(conn, rel, target, &format!("SELECT *, filename AS _file, row_number() OVER (PARTITION BY filename) AS _row FROM {}", scan(", filename = true")), path)?;
         return Ok((count(conn, target, rel.span)?, Vec::new()));
     }
-    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {select_cols} FROM {}", scan(", store_rejects = true, ignore_errors = true"));
-    conn.execute_batch(&sql).map_err(|e| file_error(rel, path, &e.to_string()))?;
+    let sql = format!(
+        "CREATE OR REPLACE TABLE {target} AS SELECT {select_cols} FROM {}",
+        scan(", store_rejects = true, ignore_errors = true")
+    );
+    conn.execute_batch(&sql)
+        .map_err(|e| file_error(rel, path, &e.to_string()))?;
     let rejects = csv_rejects(conn, rel)?;
     let mut null_rejects = Vec::new();
     for c in rel.schema.columns.iter().filter(|c| !c.nullable) {
         let n = conn
-            .query_row(&format!("SELECT count(*) FROM {target} WHERE {} IS NULL", ident(&c.name)), [], |r| r.get::<_, i64>(0))
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM {target} WHERE {} IS NULL",
+                    ident(&c.name)
+                ),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
             .map_err(|e| exec_error(rel.span, &e.to_string()))?;
         if n > 0 {
-            conn.execute_batch(&format!("DELETE FROM {target} WHERE {} IS NULL", ident(&c.name))).map_err(|e| exec_error(rel.span, &e.to_string()))?;
-            null_rejects.push(Reject { source: rel.name.clone(), file: path.into(), line: 0, column: c.name.clone(), error: format!("{n} null value(s) in non-null column") });
+            conn.execute_batch(&format!(
+                "DELETE FROM {target} WHERE {} IS NULL",
+                ident(&c.name)
+            ))
+            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+            null_rejects.push(Reject {
+                source: rel.name.clone(),
+                file: path.into(),
+                line: 0,
+                column: c.name.clone(),
+                error: format!("{n} null value(s) in non-null column"),
+            });
         }
     }
     let mut all = rejects;
@@ -291,14 +417,24 @@ fn csv_rejects(conn: &Connection, rel: &Relation) -> Result<Vec<Reject>, RunErro
         .map_err(|e| exec_error(rel.span, &e.to_string()))?;
     let rows = stmt
         .query_map([], |r| {
-            Ok(Reject { source: rel.name.clone(), file: r.get(0)?, line: r.get::<_, i64>(1)?, column: r.get(2)?, error: r.get(3)? })
+            Ok(Reject {
+                source: rel.name.clone(),
+                file: r.get(0)?,
+                line: r.get::<_, i64>(1)?,
+                column: r.get(2)?,
+                error: r.get(3)?,
+            })
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(|e| exec_error(rel.span, &e.to_string()))?;
     Ok(rows)
 }
 
-fn first_csv_reject(conn: &Connection, rel: &Relation, scan: &str) -> Result<Option<Reject>, RunError> {
+fn first_csv_reject(
+    conn: &Connection,
+    rel: &Relation,
+    scan: &str,
+) -> Result<Option<Reject>, RunError> {
     let probe = format!("CREATE OR REPLACE TEMP TABLE _pipec_probe AS SELECT * FROM {scan}; DROP TABLE _pipec_probe");
     if conn.execute_batch(&probe).is_err() {
         return Ok(None);
@@ -308,7 +444,9 @@ fn first_csv_reject(conn: &Connection, rel: &Relation, scan: &str) -> Result<Opt
 
 fn bad_row(rel: &Relation, r: &Reject) -> RunError {
     let col = rel.schema.get(&r.column);
-    let want = col.map(|c| format!(" (declared {})", type_name(c.ty))).unwrap_or_default();
+    let want = col
+        .map(|c| format!(" (declared {})", type_name(c.ty)))
+        .unwrap_or_default();
     let first_line = r.error.lines().next().unwrap_or("");
     RunError::new(
         codes::BAD_ROW,
@@ -321,10 +459,23 @@ fn bad_row(rel: &Relation, r: &Reject) -> RunError {
 
 /// Reports the first null in a non-nullable column, with its file and row. `rows` yields the
 /// staged columns plus `_file` and `_row` (or only the columns, then the row is not known).
-fn not_null(conn: &Connection, rel: &Relation, target: &str, rows: &str, path: &str) -> Result<(), RunError> {
+fn not_null(
+    conn: &Connection,
+    rel: &Relation,
+    target: &str,
+    rows: &str,
+    path: &str,
+) -> Result<(), RunError> {
     for c in rel.schema.columns.iter().filter(|c| !c.nullable) {
         let n: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM {target} WHERE {} IS NULL", ident(&c.name)), [], |r| r.get(0))
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM {target} WHERE {} IS NULL",
+                    ident(&c.name)
+                ),
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| exec_error(rel.span, &e.to_string()))?;
         if n == 0 {
             continue;
@@ -339,9 +490,15 @@ fn not_null(conn: &Connection, rel: &Relation, target: &str, rows: &str, path: &
         return Err(RunError::new(
             codes::NULL_IN_NON_NULL,
             rel.span,
-            format!("{at}: column `{}` is null but declared non-null ({n} row(s))", c.name),
+            format!(
+                "{at}: column `{}` is null but declared non-null ({n} row(s))",
+                c.name
+            ),
             format!("`{}` declares `{}: {}`", rel.name, c.name, c.ty),
-            format!("declare it nullable (`{}: {}?`), fix the data, or add `on_error = \"reject\"`", c.name, c.ty),
+            format!(
+                "declare it nullable (`{}: {}?`), fix the data, or add `on_error = \"reject\"`",
+                c.name, c.ty
+            ),
         ));
     }
     Ok(())
@@ -349,14 +506,24 @@ fn not_null(conn: &Connection, rel: &Relation, target: &str, rows: &str, path: &
 
 /// JSON rows (`_file`, `_row`, `json`) → typed staging table. Values that do not cast are errors
 /// naming the file and row (or rejects).
-fn json_rows(conn: &Connection, rel: &Relation, raw_select: &str, target: &str, reject: bool) -> Result<(u64, Vec<Reject>), RunError> {
+fn json_rows(
+    conn: &Connection,
+    rel: &Relation,
+    raw_select: &str,
+    target: &str,
+    reject: bool,
+) -> Result<(u64, Vec<Reject>), RunError> {
     let raw = format!("{}__raw\"", target.trim_end_matches('"'));
-    conn.execute_batch(&format!("CREATE OR REPLACE TABLE {raw} AS {raw_select}")).map_err(|e| file_error(rel, raw_select, &e.to_string()))?;
+    conn.execute_batch(&format!("CREATE OR REPLACE TABLE {raw} AS {raw_select}"))
+        .map_err(|e| file_error(rel, raw_select, &e.to_string()))?;
     let value = |name: &str| format!("(json ->> {})", string(name));
     let mut bad_conds = Vec::new();
     for c in &rel.schema.columns {
         let v = value(&c.name);
-        let mut cond = format!("({v} IS NOT NULL AND TRY_CAST({v} AS {}) IS NULL)", type_sql(c.ty));
+        let mut cond = format!(
+            "({v} IS NOT NULL AND TRY_CAST({v} AS {}) IS NULL)",
+            type_sql(c.ty)
+        );
         if !c.nullable {
             cond = format!("({cond} OR {v} IS NULL)");
         }
@@ -372,9 +539,17 @@ fn json_rows(conn: &Connection, rel: &Relation, raw_select: &str, target: &str, 
             .and_then(|rows| rows.collect())
             .map_err(|e| exec_error(rel.span, &e.to_string()))?;
         for (file, row, v) in bad {
-            let error = if v == "null" { "null in a non-null column".to_string() } else { format!("value {v:?} is not a {}", c.ty) };
+            let error = if v == "null" {
+                "null in a non-null column".to_string()
+            } else {
+                format!("value {v:?} is not a {}", c.ty)
+            };
             if !reject {
-                let code = if v == "null" { codes::NULL_IN_NON_NULL } else { codes::BAD_ROW };
+                let code = if v == "null" {
+                    codes::NULL_IN_NON_NULL
+                } else {
+                    codes::BAD_ROW
+                };
                 return Err(RunError::new(
                     code,
                     rel.span,
@@ -383,11 +558,37 @@ fn json_rows(conn: &Connection, rel: &Relation, raw_select: &str, target: &str, 
                     "fix the row, change the declared type, or add `on_error = \"reject\"` to quarantine bad rows",
                 ));
             }
-            rejects.push(Reject { source: rel.name.clone(), file, line: row, column: c.name.clone(), error });
+            rejects.push(Reject {
+                source: rel.name.clone(),
+                file,
+                line: row,
+                column: c.name.clone(),
+                error,
+            });
         }
     }
-    let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("TRY_CAST({} AS {}) AS {}", value(&c.name), type_sql(c.ty), ident(&c.name))).collect();
-    let good = if bad_conds.is_empty() { "TRUE".to_string() } else { bad_conds.iter().map(|(_, c)| format!("NOT {c}")).collect::<Vec<_>>().join(" AND ") };
+    let cols: Vec<String> = rel
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "TRY_CAST({} AS {}) AS {}",
+                value(&c.name),
+                type_sql(c.ty),
+                ident(&c.name)
+            )
+        })
+        .collect();
+    let good = if bad_conds.is_empty() {
+        "TRUE".to_string()
+    } else {
+        bad_conds
+            .iter()
+            .map(|(_, c)| format!("NOT {c}"))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
     conn.execute_batch(&format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM {raw} WHERE {good} ORDER BY _file, _row; DROP TABLE {raw}", cols.join(", ")))
         .map_err(|e| exec_error(rel.span, &e.to_string()))?;
     Ok((count(conn, target, rel.span)?, rejects))
@@ -398,7 +599,10 @@ pub struct TempFile(PathBuf);
 
 impl TempFile {
     pub(crate) fn new(suffix: &str) -> Self {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         TempFile(std::env::temp_dir().join(format!("pipec-{}-{n}{suffix}", std::process::id())))
     }
 

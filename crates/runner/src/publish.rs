@@ -11,11 +11,18 @@ use crate::report::CheckReport;
 use crate::RunError;
 
 fn scalar_i64(conn: &Connection, sql: &str, span: pipec_diag::Span) -> Result<i64, RunError> {
-    conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0)).map(|v| v.unwrap_or(0)).map_err(|e| exec_error(span, &format!("{e}\n{sql}")))
+    conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+        .map(|v| v.unwrap_or(0))
+        .map_err(|e| exec_error(span, &format!("{e}\n{sql}")))
 }
 
 /// Runs every check rule on the staged relations.
-pub(crate) fn run_checks(conn: &Connection, p: &Pipeline, stage: &Stage, run: &Interval) -> Result<Vec<CheckReport>, RunError> {
+pub(crate) fn run_checks(
+    conn: &Connection,
+    p: &Pipeline,
+    stage: &Stage,
+    run: &Interval,
+) -> Result<Vec<CheckReport>, RunError> {
     let mut out = Vec::new();
     for check in &p.checks {
         let t = stage.table(&check.relation);
@@ -23,8 +30,16 @@ pub(crate) fn run_checks(conn: &Connection, p: &Pipeline, stage: &Stage, run: &I
             let cols = |cs: &[String]| cs.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
             let (passed, detail) = match &r.rule {
                 Rule::NotNull { columns } => {
-                    let cond = columns.iter().map(|c| format!("{} IS NULL", ident(c))).collect::<Vec<_>>().join(" OR ");
-                    let n = scalar_i64(conn, &format!("SELECT count(*) FROM {t} WHERE {cond}"), r.span)?;
+                    let cond = columns
+                        .iter()
+                        .map(|c| format!("{} IS NULL", ident(c)))
+                        .collect::<Vec<_>>()
+                        .join(" OR ");
+                    let n = scalar_i64(
+                        conn,
+                        &format!("SELECT count(*) FROM {t} WHERE {cond}"),
+                        r.span,
+                    )?;
                     (n == 0, format!("{n} row(s) with nulls"))
                 }
                 Rule::Unique { columns } => {
@@ -44,23 +59,57 @@ pub(crate) fn run_checks(conn: &Connection, p: &Pipeline, stage: &Stage, run: &I
                     if let Some(m) = max {
                         conds.push(format!("{} > {}", ident(column), pipec_sql::expr(m, run)));
                     }
-                    let n = scalar_i64(conn, &format!("SELECT count(*) FROM {t} WHERE {}", conds.join(" OR ")), r.span)?;
+                    let n = scalar_i64(
+                        conn,
+                        &format!("SELECT count(*) FROM {t} WHERE {}", conds.join(" OR ")),
+                        r.span,
+                    )?;
                     (n == 0, format!("{n} row(s) out of range"))
                 }
                 Rule::RowCount { min, max } => {
                     let n = scalar_i64(conn, &format!("SELECT count(*) FROM {t}"), r.span)?;
-                    (min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m), format!("{n} row(s)"))
+                    (
+                        min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+                        format!("{n} row(s)"),
+                    )
                 }
                 Rule::Row { expr } => {
-                    let n = scalar_i64(conn, &format!("SELECT count(*) FROM {t} WHERE ({}) IS NOT TRUE", pipec_sql::expr(expr, run)), r.span)?;
+                    let n = scalar_i64(
+                        conn,
+                        &format!(
+                            "SELECT count(*) FROM {t} WHERE ({}) IS NOT TRUE",
+                            pipec_sql::expr(expr, run)
+                        ),
+                        r.span,
+                    )?;
                     (n == 0, format!("{n} row(s) fail"))
                 }
                 Rule::Aggregate { expr } => {
-                    let v = scalar_i64(conn, &format!("SELECT CAST(coalesce(({}), FALSE) AS INTEGER) FROM {t}", pipec_sql::expr(expr, run)), r.span)?;
-                    (v == 1, if v == 1 { "holds".into() } else { "does not hold".into() })
+                    let v = scalar_i64(
+                        conn,
+                        &format!(
+                            "SELECT CAST(coalesce(({}), FALSE) AS INTEGER) FROM {t}",
+                            pipec_sql::expr(expr, run)
+                        ),
+                        r.span,
+                    )?;
+                    (
+                        v == 1,
+                        if v == 1 {
+                            "holds".into()
+                        } else {
+                            "does not hold".into()
+                        },
+                    )
                 }
             };
-            out.push(CheckReport { relation: check.relation.clone(), rule: r.text.clone(), passed, detail, span: r.span });
+            out.push(CheckReport {
+                relation: check.relation.clone(),
+                rule: r.text.clone(),
+                passed,
+                detail,
+                span: r.span,
+            });
         }
     }
     Ok(out)
@@ -70,7 +119,11 @@ fn mismatch(span: pipec_diag::Span, name: &str, want: &[String], have: &[String]
     RunError::new(
         codes::TABLE_MISMATCH,
         span,
-        format!("table {name} has columns ({}) but the pipeline writes ({})", have.join(", "), want.join(", ")),
+        format!(
+            "table {name} has columns ({}) but the pipeline writes ({})",
+            have.join(", "),
+            want.join(", ")
+        ),
         "this sink",
         "migrate the table (or drop it for a full rebuild) so its columns match the relation",
     )
@@ -103,30 +156,51 @@ pub(crate) fn publish(
                 FileFormat::Csv => "FORMAT csv, HEADER true",
                 FileFormat::Ndjson => "FORMAT json",
             };
-            let sql = format!("COPY (SELECT * FROM {}) TO {} ({fmt})", stage.table(&s.relation), string(&tmp.to_string_lossy()));
-            conn.execute_batch(&sql).map_err(|e| exec_error(s.span, &e.to_string()))?;
+            let sql = format!(
+                "COPY (SELECT * FROM {}) TO {} ({fmt})",
+                stage.table(&s.relation),
+                string(&tmp.to_string_lossy())
+            );
+            conn.execute_batch(&sql)
+                .map_err(|e| exec_error(s.span, &e.to_string()))?;
             renames.push((tmp, dest));
         }
     }
-    conn.execute_batch("BEGIN TRANSACTION").map_err(|e| exec_error(p.span, &e.to_string()))?;
+    conn.execute_batch("BEGIN TRANSACTION")
+        .map_err(|e| exec_error(p.span, &e.to_string()))?;
     let result = (|| -> Result<Vec<(String, u64)>, RunError> {
         let mut written = Vec::new();
         let dsl = format!("DATE {}", string(&ds.to_string()));
         for s in &p.sinks {
             let staged = stage.table(&s.relation);
             let schema = &p.relation(&s.relation).expect("checked relation").schema;
-            let SinkTarget::Table { schema: sch, table: tbl } = &s.target else {
-                written.push((s.name(), scalar_i64(conn, &format!("SELECT count(*) FROM {staged}"), s.span)? as u64));
+            let SinkTarget::Table {
+                schema: sch,
+                table: tbl,
+            } = &s.target
+            else {
+                written.push((
+                    s.name(),
+                    scalar_i64(conn, &format!("SELECT count(*) FROM {staged}"), s.span)? as u64,
+                ));
                 continue;
             };
             let target = table(sch, tbl);
             let keyed_append = matches!(s.mode, SinkMode::Append) && s.partition_by.is_none();
-            let mut defs: Vec<String> = schema.columns.iter().map(|c| format!("{} {}", ident(&c.name), type_sql(c.ty))).collect();
+            let mut defs: Vec<String> = schema
+                .columns
+                .iter()
+                .map(|c| format!("{} {}", ident(&c.name), type_sql(c.ty)))
+                .collect();
             if keyed_append {
                 defs.push("\"_pipec_ds\" DATE".into());
             }
-            conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {target} ({})", ident(sch), defs.join(", ")))
-                .map_err(|e| exec_error(s.span, &e.to_string()))?;
+            conn.execute_batch(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {target} ({})",
+                ident(sch),
+                defs.join(", ")
+            ))
+            .map_err(|e| exec_error(s.span, &e.to_string()))?;
             let mut have_stmt = conn
                 .prepare("SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position")
                 .map_err(|e| exec_error(s.span, &e.to_string()))?;
@@ -141,17 +215,29 @@ pub(crate) fn publish(
             if have != want {
                 return Err(mismatch(s.span, &s.name(), &want, &have));
             }
-            let cols = schema.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
-            let exec = |sql: String| conn.execute(&sql, []).map_err(|e| exec_error(s.span, &format!("{e}\n{sql}")));
+            let cols = schema
+                .columns
+                .iter()
+                .map(|c| ident(&c.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let exec = |sql: String| {
+                conn.execute(&sql, [])
+                    .map_err(|e| exec_error(s.span, &format!("{e}\n{sql}")))
+            };
             let n = match &s.mode {
                 SinkMode::Replace | SinkMode::Append if s.partition_by.is_some() => {
                     let col = ident(s.partition_by.as_deref().expect("partition"));
                     exec(format!("DELETE FROM {target} WHERE {col} = {dsl} OR {col} IN (SELECT DISTINCT {col} FROM {staged})"))?;
-                    exec(format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"))?
+                    exec(format!(
+                        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"
+                    ))?
                 }
                 SinkMode::Replace => {
                     exec(format!("DELETE FROM {target}"))?;
-                    exec(format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"))?
+                    exec(format!(
+                        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"
+                    ))?
                 }
                 SinkMode::Append => {
                     exec(format!("DELETE FROM {target} WHERE \"_pipec_ds\" = {dsl}"))?;
@@ -169,19 +255,31 @@ pub(crate) fn publish(
                             "deduplicate first (e.g. `| dedupe.latest(...)` from std.dedupe) so each key has one row",
                         ));
                     }
-                    let on = keys.iter().map(|k| format!("{target}.{0} IS NOT DISTINCT FROM s.{0}", ident(k))).collect::<Vec<_>>().join(" AND ");
+                    let on = keys
+                        .iter()
+                        .map(|k| format!("{target}.{0} IS NOT DISTINCT FROM s.{0}", ident(k)))
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
                     exec(format!("DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {staged} AS s WHERE {on})"))?;
-                    exec(format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"))?
+                    exec(format!(
+                        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"
+                    ))?
                 }
                 SinkMode::Incremental { column } => {
                     let name = format!("sink:{}", s.name());
                     let wm = crate::state::watermark(conn, &p.name, &name)?;
                     let c = ident(column);
                     let filter = match &wm {
-                        Some(w) => format!(" WHERE {c} > CAST({} AS {})", string(w), type_sql(schema.get(column).expect("checked").ty)),
+                        Some(w) => format!(
+                            " WHERE {c} > CAST({} AS {})",
+                            string(w),
+                            type_sql(schema.get(column).expect("checked").ty)
+                        ),
                         None => String::new(),
                     };
-                    let n = exec(format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}{filter}"))?;
+                    let n = exec(format!(
+                        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}{filter}"
+                    ))?;
                     conn.execute(
                         &format!("INSERT OR REPLACE INTO _pipec.watermarks SELECT ?, ?, CAST(max({c}) AS VARCHAR) FROM {target} HAVING max({c}) IS NOT NULL"),
                         params![p.name, name],
@@ -193,7 +291,11 @@ pub(crate) fn publish(
             written.push((s.name(), n as u64));
         }
         for r in &p.relations {
-            if let RelationKind::Source(Source::Postgres { incremental: Some(col), .. }) = &r.kind {
+            if let RelationKind::Source(Source::Postgres {
+                incremental: Some(col),
+                ..
+            }) = &r.kind
+            {
                 conn.execute(
                     &format!("INSERT OR REPLACE INTO _pipec.watermarks SELECT ?, ?, CAST(max({}) AS VARCHAR) FROM {} HAVING max({0}) IS NOT NULL", ident(col), stage.table(&r.name)),
                     params![p.name, format!("source:{}", r.name)],
@@ -204,7 +306,15 @@ pub(crate) fn publish(
         for rj in rejects {
             conn.execute(
                 "INSERT INTO _pipec.rejects VALUES (?, CAST(? AS DATE), ?, ?, ?, ?, ?)",
-                params![p.name, ds.to_string(), rj.source, rj.file, rj.line, rj.column, rj.error],
+                params![
+                    p.name,
+                    ds.to_string(),
+                    rj.source,
+                    rj.file,
+                    rj.line,
+                    rj.column,
+                    rj.error
+                ],
             )
             .map_err(|e| exec_error(p.span, &e.to_string()))?;
         }
@@ -216,13 +326,16 @@ pub(crate) fn publish(
         )
         .map_err(|e| exec_error(p.span, &e.to_string()))?;
         for (tmp, dest) in &renames {
-            std::fs::rename(tmp, dest).map_err(|e| exec_error(p.span, &format!("cannot publish {}: {e}", dest.display())))?;
+            std::fs::rename(tmp, dest).map_err(|e| {
+                exec_error(p.span, &format!("cannot publish {}: {e}", dest.display()))
+            })?;
         }
         Ok(written)
     })();
     match result {
         Ok(w) => {
-            conn.execute_batch("COMMIT").map_err(|e| exec_error(p.span, &e.to_string()))?;
+            conn.execute_batch("COMMIT")
+                .map_err(|e| exec_error(p.span, &e.to_string()))?;
             Ok(w)
         }
         Err(e) => {

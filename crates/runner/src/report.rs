@@ -119,16 +119,25 @@ impl RunReport {
             }
             out.push('\n');
             if !i.nodes.is_empty() {
-                out.push_str(&format!("  {:<10} {:<32} {:>12} {:>9} {:>9}\n", "kind", "node", "rows", "rejected", "ms"));
+                out.push_str(&format!(
+                    "  {:<10} {:<32} {:>12} {:>9} {:>9}\n",
+                    "kind", "node", "rows", "rejected", "ms"
+                ));
                 for n in &i.nodes {
-                    out.push_str(&format!("  {:<10} {:<32} {:>12} {:>9} {:>9}\n", n.kind, n.name, n.rows, n.rejected, n.millis));
+                    out.push_str(&format!(
+                        "  {:<10} {:<32} {:>12} {:>9} {:>9}\n",
+                        n.kind, n.name, n.rows, n.rejected, n.millis
+                    ));
                 }
             }
             if !i.checks.is_empty() {
                 let passed = i.checks.iter().filter(|c| c.passed).count();
                 out.push_str(&format!("  checks: {passed}/{} passed\n", i.checks.len()));
                 for c in i.checks.iter().filter(|c| !c.passed) {
-                    out.push_str(&format!("    failed: {} on {} ({})\n", c.rule, c.relation, c.detail));
+                    out.push_str(&format!(
+                        "    failed: {} on {} ({})\n",
+                        c.rule, c.relation, c.detail
+                    ));
                 }
             }
             for a in &i.alerts {
@@ -148,7 +157,10 @@ impl Progress {
     pub(crate) fn new(enabled: bool, p: &Pipeline, ds: NaiveDate) -> Self {
         let bar = enabled.then(|| {
             let b = ProgressBar::new((p.relations.len() + p.sinks.len()) as u64);
-            b.set_style(ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             b.set_prefix(format!("{} {ds}", p.name));
             b.enable_steady_tick(std::time::Duration::from_millis(120));
             b

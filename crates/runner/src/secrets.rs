@@ -8,30 +8,45 @@ use pipec_diag::{codes, Span};
 
 use crate::RunError;
 
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Resolves secrets by name and redacts every resolved value from text.
 #[derive(Default)]
 pub struct Secrets {
-    lookup: Option<Box<dyn Fn(&str) -> Option<String> + Send + Sync>>,
+    lookup: Option<Lookup>,
     seen: Mutex<BTreeMap<String, String>>,
 }
 
 impl Secrets {
     /// Secrets from the process environment (`NAME` is read from `$NAME`).
     pub fn from_env() -> Self {
-        Secrets { lookup: Some(Box::new(|n| std::env::var(n).ok())), seen: Mutex::default() }
+        Secrets {
+            lookup: Some(Box::new(|n| std::env::var(n).ok())),
+            seen: Mutex::default(),
+        }
     }
 
     /// Secrets from a function (tests).
     pub fn from_fn(f: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
-        Secrets { lookup: Some(Box::new(f)), seen: Mutex::default() }
+        Secrets {
+            lookup: Some(Box::new(f)),
+            seen: Mutex::default(),
+        }
     }
 
     /// The value of secret `name`, remembered for redaction.
     pub fn get(&self, name: &str, span: Span) -> Result<String, RunError> {
-        let value = self.lookup.as_ref().and_then(|f| f(name)).filter(|v| !v.is_empty());
+        let value = self
+            .lookup
+            .as_ref()
+            .and_then(|f| f(name))
+            .filter(|v| !v.is_empty());
         match value {
             Some(v) => {
-                self.seen.lock().expect("secrets lock").insert(name.to_string(), v.clone());
+                self.seen
+                    .lock()
+                    .expect("secrets lock")
+                    .insert(name.to_string(), v.clone());
                 Ok(v)
             }
             None => Err(RunError::new(

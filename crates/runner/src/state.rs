@@ -27,7 +27,13 @@ pub struct Lock {
 }
 
 pub(crate) fn db_error(e: impl std::fmt::Display) -> RunError {
-    RunError::new(codes::EXECUTION_FAILED, Span::default(), format!("warehouse error: {e}"), "", "see the message above; the warehouse is unchanged")
+    RunError::new(
+        codes::EXECUTION_FAILED,
+        Span::default(),
+        format!("warehouse error: {e}"),
+        "",
+        "see the message above; the warehouse is unchanged",
+    )
 }
 
 /// Takes the warehouse lock: refuses when another run holds it, or waits with `wait`.
@@ -36,18 +42,29 @@ pub(crate) fn lock(warehouse: &Path, wait: bool) -> Result<Lock, RunError> {
         std::fs::create_dir_all(dir).map_err(db_error)?;
     }
     let path = warehouse.with_extension("duckdb.lock");
-    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(db_error)?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(db_error)?;
     match file.try_lock() {
         Ok(()) => Ok(Lock { _file: file }),
         Err(_) if wait => {
-            eprintln!("waiting for another pipec run to release {} ...", warehouse.display());
+            eprintln!(
+                "waiting for another pipec run to release {} ...",
+                warehouse.display()
+            );
             file.lock().map_err(db_error)?;
             Ok(Lock { _file: file })
         }
         _ => Err(RunError::new(
             codes::WAREHOUSE_BUSY,
             Span::default(),
-            format!("the warehouse {} is in use by another pipec run", warehouse.display()),
+            format!(
+                "the warehouse {} is in use by another pipec run",
+                warehouse.display()
+            ),
             "",
             "wait for it to finish, or pass --wait to queue behind it",
         )),
@@ -91,19 +108,39 @@ pub(crate) fn record_run(
     Ok(())
 }
 
-pub(crate) fn record_checks(conn: &Connection, run_id: &str, p: &Pipeline, ds: NaiveDate, checks: &[CheckReport]) -> Result<(), RunError> {
+pub(crate) fn record_checks(
+    conn: &Connection,
+    run_id: &str,
+    p: &Pipeline,
+    ds: NaiveDate,
+    checks: &[CheckReport],
+) -> Result<(), RunError> {
     for c in checks {
         conn.execute(
             "INSERT INTO _pipec.check_results VALUES (?, ?, CAST(? AS DATE), ?, ?, ?, ?)",
-            params![run_id, p.name, ds.to_string(), c.relation, c.rule, c.passed, c.detail],
+            params![
+                run_id,
+                p.name,
+                ds.to_string(),
+                c.relation,
+                c.rule,
+                c.passed,
+                c.detail
+            ],
         )
         .map_err(db_error)?;
     }
     Ok(())
 }
 
-pub(crate) fn watermark(conn: &Connection, pipeline: &str, name: &str) -> Result<Option<String>, RunError> {
-    let mut stmt = conn.prepare("SELECT value FROM _pipec.watermarks WHERE pipeline = ? AND name = ?").map_err(db_error)?;
+pub(crate) fn watermark(
+    conn: &Connection,
+    pipeline: &str,
+    name: &str,
+) -> Result<Option<String>, RunError> {
+    let mut stmt = conn
+        .prepare("SELECT value FROM _pipec.watermarks WHERE pipeline = ? AND name = ?")
+        .map_err(db_error)?;
     let mut rows = stmt.query(params![pipeline, name]).map_err(db_error)?;
     match rows.next().map_err(db_error)? {
         Some(r) => Ok(r.get(0).map_err(db_error)?),

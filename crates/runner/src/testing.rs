@@ -29,8 +29,15 @@ pub struct TestReport {
 }
 
 fn create(conn: &Connection, table: &str, schema: &Schema) -> Result<(), duckdb::Error> {
-    let cols: Vec<String> = schema.columns.iter().map(|c| format!("{} {}", ident(&c.name), type_sql(c.ty))).collect();
-    conn.execute_batch(&format!("CREATE OR REPLACE TABLE {table} ({})", cols.join(", ")))
+    let cols: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", ident(&c.name), type_sql(c.ty)))
+        .collect();
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TABLE {table} ({})",
+        cols.join(", ")
+    ))
 }
 
 fn insert(conn: &Connection, table: &str, f: &Fixture) -> Result<(), duckdb::Error> {
@@ -41,17 +48,34 @@ fn insert(conn: &Connection, table: &str, f: &Fixture) -> Result<(), duckdb::Err
     let rows: Vec<String> = f
         .rows
         .iter()
-        .map(|r| format!("({})", r.iter().zip(&f.columns).map(|(v, c)| format!("CAST({} AS {})", literal(v), type_sql(c.ty))).collect::<Vec<_>>().join(", ")))
+        .map(|r| {
+            format!(
+                "({})",
+                r.iter()
+                    .zip(&f.columns)
+                    .map(|(v, c)| format!("CAST({} AS {})", literal(v), type_sql(c.ty)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
         .collect();
-    conn.execute_batch(&format!("INSERT INTO {table} ({}) VALUES {}", cols.join(", "), rows.join(", ")))
+    conn.execute_batch(&format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        cols.join(", "),
+        rows.join(", ")
+    ))
 }
 
 fn run_one(p: &Pipeline, t: &Test) -> Result<TestReport, RunError> {
     let fail = |e: duckdb::Error| crate::load::exec_error(t.span, &e.to_string());
     let conn = Connection::open_in_memory().map_err(fail)?;
-    conn.execute_batch("CREATE SCHEMA _pipec_stage").map_err(fail)?;
+    conn.execute_batch("CREATE SCHEMA _pipec_stage")
+        .map_err(fail)?;
     let stage = Stage::new(&p.name);
-    let ds = t.ds.as_deref().and_then(|d| d.parse::<NaiveDate>().ok()).unwrap_or_else(|| NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"));
+    let ds =
+        t.ds.as_deref()
+            .and_then(|d| d.parse::<NaiveDate>().ok())
+            .unwrap_or_else(|| NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"));
     let run = crate::intervals::interval(ds);
     for rel in &p.relations {
         let table = stage.table(&rel.name);
@@ -67,35 +91,64 @@ fn run_one(p: &Pipeline, t: &Test) -> Result<TestReport, RunError> {
             }
         }
     }
-    let expect = t.expect.as_ref().expect("checked: tests have an expect block");
-    let schema = Schema { columns: expect.columns.clone() };
+    let expect = t
+        .expect
+        .as_ref()
+        .expect("checked: tests have an expect block");
+    let schema = Schema {
+        columns: expect.columns.clone(),
+    };
     create(&conn, "_expected", &schema).map_err(fail)?;
     insert(&conn, "_expected", expect).map_err(fail)?;
     let cols: Vec<String> = expect.columns.iter().map(|c| ident(&c.name)).collect();
     let render = |c: &str| format!("CAST(row({}) AS VARCHAR)", c);
-    let actual = format!("SELECT {} FROM {}", cols.join(", "), stage.table(&t.relation));
+    let actual = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        stage.table(&t.relation)
+    );
     let expected = format!("SELECT {} FROM _expected", cols.join(", "));
     let rows = |sql: String| -> Result<Vec<String>, RunError> {
         let mut stmt = conn.prepare(&sql).map_err(fail)?;
-        let v = stmt.query_map([], |r| r.get::<_, String>(0)).and_then(|r| r.collect::<Result<Vec<_>, _>>()).map_err(fail)?;
+        let v = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+            .map_err(fail)?;
         Ok(v)
     };
     let list = cols.join(", ");
-    let missing = rows(format!("SELECT {} FROM ({expected} EXCEPT ALL {actual}) ORDER BY ALL", render(&list)))?;
-    let unexpected = rows(format!("SELECT {} FROM ({actual} EXCEPT ALL {expected}) ORDER BY ALL", render(&list)))?;
+    let missing = rows(format!(
+        "SELECT {} FROM ({expected} EXCEPT ALL {actual}) ORDER BY ALL",
+        render(&list)
+    ))?;
+    let unexpected = rows(format!(
+        "SELECT {} FROM ({actual} EXCEPT ALL {expected}) ORDER BY ALL",
+        render(&list)
+    ))?;
     let passed = missing.is_empty() && unexpected.is_empty();
     let error = (!passed).then(|| {
-        let mut msg = format!("test `{}` failed: `{}` produced different rows", t.name, t.relation);
+        let mut msg = format!(
+            "test `{}` failed: `{}` produced different rows",
+            t.name, t.relation
+        );
         for m in &missing {
             msg.push_str(&format!("\n  - expected, not produced: {m}"));
         }
         for u in &unexpected {
             msg.push_str(&format!("\n  + produced, not expected: {u}"));
         }
-        Diagnostic::error(codes::TEST_FAILED, t.span, msg, "this test")
-            .with_help(format!("columns compared: ({list}); rows are compared as a multiset, in any order"))
+        Diagnostic::error(codes::TEST_FAILED, t.span, msg, "this test").with_help(format!(
+            "columns compared: ({list}); rows are compared as a multiset, in any order"
+        ))
     });
-    Ok(TestReport { pipeline: p.name.clone(), name: t.name.clone(), passed, missing, unexpected, error })
+    Ok(TestReport {
+        pipeline: p.name.clone(),
+        name: t.name.clone(),
+        passed,
+        missing,
+        unexpected,
+        error,
+    })
 }
 
 /// Runs every unit test of the given pipelines.

@@ -3,7 +3,9 @@
 //! Every identifier is quoted and every literal escaped here, in one place: a column named `a"b`
 //! or a string holding quotes, newlines and `{{ }}` round-trips unchanged.
 
-use pipec_check::ir::{Expr, ExprKind, FnKind, Head, RunParam, Schema, SortKey, StepKind, Transform, Type};
+use pipec_check::ir::{
+    Expr, ExprKind, FnKind, Head, RunParam, Schema, SortKey, StepKind, Transform, Type,
+};
 use pipec_syntax::ast::{BinaryOp, JoinKind, Literal, UnaryOp};
 
 /// A quoted identifier: `a"b` → `"a""b"`.
@@ -51,7 +53,11 @@ pub struct Interval {
 impl Interval {
     /// The daily interval of `ds` (`YYYY-MM-DD`).
     pub fn daily(ds: &str, next: &str) -> Self {
-        Interval { ds: ds.to_string(), start: format!("{ds} 00:00:00"), end: format!("{next} 00:00:00") }
+        Interval {
+            ds: ds.to_string(),
+            start: format!("{ds} 00:00:00"),
+            end: format!("{next} 00:00:00"),
+        }
     }
 
     /// The value of a path or SQL template placeholder.
@@ -177,7 +183,11 @@ impl Lower<'_> {
             }
             ExprKind::Cast(x, t) => format!("CAST({} AS {})", self.expr(x), type_sql(*t)),
             ExprKind::IsNull { value, negated } => {
-                format!("({} IS {}NULL)", self.expr(value), if *negated { "NOT " } else { "" })
+                format!(
+                    "({} IS {}NULL)",
+                    self.expr(value),
+                    if *negated { "NOT " } else { "" }
+                )
             }
             ExprKind::InList(x, list) => {
                 let items: Vec<String> = list.iter().map(|i| self.expr(i)).collect();
@@ -206,7 +216,10 @@ impl Lower<'_> {
             "if" => format!("CASE WHEN {} THEN {} ELSE {} END", a[0], a[1], a[2]),
             "date_trunc" => format!("CAST(date_trunc({}, {}) AS TIMESTAMP)", a[0], a[1]),
             "day_of_week" => format!("dayofweek({})", a[0]),
-            "days_between" => format!("date_diff('day', CAST({} AS DATE), CAST({} AS DATE))", a[0], a[1]),
+            "days_between" => format!(
+                "date_diff('day', CAST({} AS DATE), CAST({} AS DATE))",
+                a[0], a[1]
+            ),
             "hours_between" => between("3600.0"),
             "minutes_between" => between("60.0"),
             "seconds_between" => between("1.0"),
@@ -234,7 +247,13 @@ impl Lower<'_> {
 
     fn sort(&self, keys: &[SortKey]) -> String {
         keys.iter()
-            .map(|k| format!("{} {} NULLS LAST", self.expr(&k.value), if k.descending { "DESC" } else { "ASC" }))
+            .map(|k| {
+                format!(
+                    "{} {} NULLS LAST",
+                    self.expr(&k.value),
+                    if k.descending { "DESC" } else { "ASC" }
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -246,11 +265,21 @@ pub fn expr(e: &Expr, run: &Interval) -> String {
 }
 
 fn columns(schema: &Schema) -> String {
-    schema.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ")
+    schema
+        .columns
+        .iter()
+        .map(|c| ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Expands an SQL escape hatch: `{relation}` → its table, `{ds}` → the quoted run value.
-pub fn sql_template(sql: &str, tables: &dyn Tables, run: &Interval, relations: &[String]) -> String {
+pub fn sql_template(
+    sql: &str,
+    tables: &dyn Tables,
+    run: &Interval,
+    relations: &[String],
+) -> String {
     run.expand(sql, |name| {
         if relations.iter().any(|r| r == name) {
             Some(tables.table(name))
@@ -261,11 +290,23 @@ pub fn sql_template(sql: &str, tables: &dyn Tables, run: &Interval, relations: &
 }
 
 /// Lowers a transform to one `SELECT` (a chain of CTEs). `head_schema` is the schema of the head.
-pub fn transform(t: &Transform, head_schema: &Schema, tables: &dyn Tables, run: &Interval) -> String {
+pub fn transform(
+    t: &Transform,
+    head_schema: &Schema,
+    tables: &dyn Tables,
+    run: &Interval,
+) -> String {
     let lower = Lower { run, over: None };
     let head = match &t.head {
-        Head::Relation(name) => format!("SELECT {} FROM {}", columns(head_schema), tables.table(name)),
-        Head::Sql { sql, refs } => format!("SELECT * FROM ({}) AS q", sql_template(sql, tables, run, refs)),
+        Head::Relation(name) => format!(
+            "SELECT {} FROM {}",
+            columns(head_schema),
+            tables.table(name)
+        ),
+        Head::Sql { sql, refs } => format!(
+            "SELECT * FROM ({}) AS q",
+            sql_template(sql, tables, run, refs)
+        ),
     };
     let mut layers: Vec<String> = vec![head];
     let mut prev_schema = head_schema.clone();
@@ -274,28 +315,57 @@ pub fn transform(t: &Transform, head_schema: &Schema, tables: &dyn Tables, run: 
         let step = &t.steps[i];
         let prev = format!("s{}", layers.len() - 1);
         match &step.kind {
-            StepKind::Filter(c) => layers.push(format!("SELECT * FROM {prev} WHERE {}", lower.expr(c))),
+            StepKind::Filter(c) => {
+                layers.push(format!("SELECT * FROM {prev} WHERE {}", lower.expr(c)))
+            }
             StepKind::Derive(assigns) => {
                 let mut schema = prev_schema.clone();
                 for (name, e) in assigns {
                     let from = format!("s{}", layers.len() - 1);
-                    let mut cols: Vec<String> = schema.columns.iter().filter(|c| &c.name != name).map(|c| ident(&c.name)).collect();
+                    let mut cols: Vec<String> = schema
+                        .columns
+                        .iter()
+                        .filter(|c| &c.name != name)
+                        .map(|c| ident(&c.name))
+                        .collect();
                     let replaced = schema.get(name).is_some();
                     let new_col = format!("{} AS {}", lower.expr(e), ident(name));
                     if replaced {
-                        cols = schema.columns.iter().map(|c| if &c.name == name { new_col.clone() } else { ident(&c.name) }).collect();
+                        cols = schema
+                            .columns
+                            .iter()
+                            .map(|c| {
+                                if &c.name == name {
+                                    new_col.clone()
+                                } else {
+                                    ident(&c.name)
+                                }
+                            })
+                            .collect();
                     } else {
                         cols.push(new_col);
-                        schema.columns.push(pipec_check::ir::Column { name: name.clone(), ty: e.ty, nullable: e.nullable });
+                        schema.columns.push(pipec_check::ir::Column {
+                            name: name.clone(),
+                            ty: e.ty,
+                            nullable: e.nullable,
+                        });
                     }
                     layers.push(format!("SELECT {} FROM {from}", cols.join(", ")));
                 }
             }
             StepKind::Select(items) => {
-                let cols: Vec<String> = items.iter().map(|(n, e)| format!("{} AS {}", lower.expr(e), ident(n))).collect();
+                let cols: Vec<String> = items
+                    .iter()
+                    .map(|(n, e)| format!("{} AS {}", lower.expr(e), ident(n)))
+                    .collect();
                 layers.push(format!("SELECT {} FROM {prev}", cols.join(", ")));
             }
-            StepKind::Join { kind, right, on, right_columns } => {
+            StepKind::Join {
+                kind,
+                right,
+                on,
+                right_columns,
+            } => {
                 let kw = match kind {
                     JoinKind::Inner => "INNER JOIN",
                     JoinKind::Left => "LEFT JOIN",
@@ -316,15 +386,33 @@ pub fn transform(t: &Transform, head_schema: &Schema, tables: &dyn Tables, run: 
                     })
                     .collect();
                 cols.extend(right_columns.iter().map(|c| format!("r.{}", ident(c))));
-                layers.push(format!("SELECT {} FROM {prev} AS l {kw} {} AS r ON {}", cols.join(", "), tables.table(right), lower.expr(on)));
+                layers.push(format!(
+                    "SELECT {} FROM {prev} AS l {kw} {} AS r ON {}",
+                    cols.join(", "),
+                    tables.table(right),
+                    lower.expr(on)
+                ));
             }
             StepKind::Group { keys, aggregates } => {
-                let mut cols: Vec<String> = keys.iter().map(|(n, e)| format!("{} AS {}", lower.expr(e), ident(n))).collect();
-                cols.extend(aggregates.iter().map(|(n, e)| format!("{} AS {}", lower.expr(e), ident(n))));
+                let mut cols: Vec<String> = keys
+                    .iter()
+                    .map(|(n, e)| format!("{} AS {}", lower.expr(e), ident(n)))
+                    .collect();
+                cols.extend(
+                    aggregates
+                        .iter()
+                        .map(|(n, e)| format!("{} AS {}", lower.expr(e), ident(n))),
+                );
                 let group = if keys.is_empty() {
                     String::new()
                 } else {
-                    format!(" GROUP BY {}", keys.iter().map(|(_, e)| lower.expr(e)).collect::<Vec<_>>().join(", "))
+                    format!(
+                        " GROUP BY {}",
+                        keys.iter()
+                            .map(|(_, e)| lower.expr(e))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
                 layers.push(format!("SELECT {} FROM {prev}{group}", cols.join(", ")));
             }
@@ -336,19 +424,35 @@ pub fn transform(t: &Transform, head_schema: &Schema, tables: &dyn Tables, run: 
                     }
                     _ => String::new(),
                 };
-                layers.push(format!("SELECT * FROM {prev} ORDER BY {}{limit}", lower.sort(keys)));
+                layers.push(format!(
+                    "SELECT * FROM {prev} ORDER BY {}{limit}",
+                    lower.sort(keys)
+                ));
             }
             StepKind::Take(n) => layers.push(format!("SELECT * FROM {prev} LIMIT {n}")),
             StepKind::Distinct => layers.push(format!("SELECT DISTINCT * FROM {prev}")),
             StepKind::Union(other) => {
                 let cols = columns(&step.schema);
-                layers.push(format!("SELECT {cols} FROM {prev} UNION ALL SELECT {cols} FROM {}", tables.table(other)));
+                layers.push(format!(
+                    "SELECT {cols} FROM {prev} UNION ALL SELECT {cols} FROM {}",
+                    tables.table(other)
+                ));
             }
-            StepKind::Window { partition, order, functions } => {
+            StepKind::Window {
+                partition,
+                order,
+                functions,
+            } => {
                 let mut over = String::from("(");
                 if !partition.is_empty() {
                     over.push_str("PARTITION BY ");
-                    over.push_str(&partition.iter().map(|p| lower.expr(p)).collect::<Vec<_>>().join(", "));
+                    over.push_str(
+                        &partition
+                            .iter()
+                            .map(|p| lower.expr(p))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    );
                 }
                 if !order.is_empty() {
                     if !partition.is_empty() {
@@ -358,17 +462,35 @@ pub fn transform(t: &Transform, head_schema: &Schema, tables: &dyn Tables, run: 
                     over.push_str(&lower.sort(order));
                 }
                 over.push(')');
-                let wl = Lower { run, over: Some(over) };
+                let wl = Lower {
+                    run,
+                    over: Some(over),
+                };
                 let mut schema = prev_schema.clone();
                 for (name, e) in functions {
                     let from = format!("s{}", layers.len() - 1);
                     let new_col = format!("{} AS {}", wl.expr(e), ident(name));
                     let cols: Vec<String> = if schema.get(name).is_some() {
-                        schema.columns.iter().map(|c| if &c.name == name { new_col.clone() } else { ident(&c.name) }).collect()
+                        schema
+                            .columns
+                            .iter()
+                            .map(|c| {
+                                if &c.name == name {
+                                    new_col.clone()
+                                } else {
+                                    ident(&c.name)
+                                }
+                            })
+                            .collect()
                     } else {
-                        let mut c: Vec<String> = schema.columns.iter().map(|c| ident(&c.name)).collect();
+                        let mut c: Vec<String> =
+                            schema.columns.iter().map(|c| ident(&c.name)).collect();
                         c.push(new_col);
-                        schema.columns.push(pipec_check::ir::Column { name: name.clone(), ty: e.ty, nullable: e.nullable });
+                        schema.columns.push(pipec_check::ir::Column {
+                            name: name.clone(),
+                            ty: e.ty,
+                            nullable: e.nullable,
+                        });
                         c
                     };
                     layers.push(format!("SELECT {} FROM {from}", cols.join(", ")));
@@ -382,7 +504,11 @@ pub fn transform(t: &Transform, head_schema: &Schema, tables: &dyn Tables, run: 
     if layers.is_empty() {
         return last;
     }
-    let ctes: Vec<String> = layers.iter().enumerate().map(|(i, l)| format!("s{i} AS ({l})")).collect();
+    let ctes: Vec<String> = layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("s{i} AS ({l})"))
+        .collect();
     format!("WITH {}\n{last}", ctes.join(",\n"))
 }
 
@@ -391,7 +517,11 @@ fn shared_keys(on: &Expr) -> Vec<String> {
     let mut out = Vec::new();
     on.walk(&mut |e| {
         if let ExprKind::Binary(BinaryOp::Eq, a, b) = &e.kind {
-            if let (ExprKind::Column { name: x, side: sx }, ExprKind::Column { name: y, side: sy }) = (&a.kind, &b.kind) {
+            if let (
+                ExprKind::Column { name: x, side: sx },
+                ExprKind::Column { name: y, side: sy },
+            ) = (&a.kind, &b.kind)
+            {
                 if x == y && sx != sy {
                     out.push(x.clone());
                 }
@@ -414,7 +544,13 @@ mod tests {
     #[test]
     fn expands_templates() {
         let run = Interval::daily("2024-01-02", "2024-01-03");
-        assert_eq!(run.expand("data/{ds}/{yyyy}{mm}{dd}-{ds_nodash}.csv", |_| None), "data/2024-01-02/20240102-20240102.csv");
-        assert_eq!(run.expand("{{literal}} {unknown}", |_| None), "{literal} {unknown}");
+        assert_eq!(
+            run.expand("data/{ds}/{yyyy}{mm}{dd}-{ds_nodash}.csv", |_| None),
+            "data/2024-01-02/20240102-20240102.csv"
+        );
+        assert_eq!(
+            run.expand("{{literal}} {unknown}", |_| None),
+            "{literal} {unknown}"
+        );
     }
 }

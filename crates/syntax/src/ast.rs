@@ -27,12 +27,18 @@ pub struct QName {
 impl QName {
     /// The parts joined with dots.
     pub fn dotted(&self) -> String {
-        self.parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(".")
+        self.parts
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
     }
 
     /// The last part.
     pub fn last(&self) -> &Ident {
-        self.parts.last().expect("a qualified name has at least one part")
+        self.parts
+            .last()
+            .expect("a qualified name has at least one part")
     }
 }
 
@@ -625,7 +631,9 @@ pub struct Call {
 impl Call {
     /// The named argument `name`, if given.
     pub fn named(&self, name: &str) -> Option<&Arg> {
-        self.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
+        self.args
+            .iter()
+            .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
     }
 
     /// Positional arguments in order.

@@ -6,19 +6,51 @@ use pipec_diag::{codes, did_you_mean, Diagnostic, FileId, Span};
 use crate::parser::{Rule, MAX_NESTING};
 
 /// Keywords that start a top-level item.
-pub const ITEM_KEYWORDS: &[&str] = &["import", "pipeline", "source", "transform", "sink", "check", "test", "define"];
+pub const ITEM_KEYWORDS: &[&str] = &[
+    "import",
+    "pipeline",
+    "source",
+    "transform",
+    "sink",
+    "check",
+    "test",
+    "define",
+];
 
 /// Keywords that start a pipeline step.
-pub const STEP_KEYWORDS: &[&str] =
-    &["filter", "derive", "select", "join", "group", "aggregate", "sort", "take", "distinct", "union", "window"];
+pub const STEP_KEYWORDS: &[&str] = &[
+    "filter",
+    "derive",
+    "select",
+    "join",
+    "group",
+    "aggregate",
+    "sort",
+    "take",
+    "distinct",
+    "union",
+    "window",
+];
 
-const SETTING_KEYWORDS: &[&str] =
-    &["schedule", "start", "end", "catchup", "retries", "timeout", "alert", "owner", "tags", "description"];
+const SETTING_KEYWORDS: &[&str] = &[
+    "schedule",
+    "start",
+    "end",
+    "catchup",
+    "retries",
+    "timeout",
+    "alert",
+    "owner",
+    "tags",
+    "description",
+];
 
 /// True when `line` begins (at column 0) with a top-level keyword.
 pub(crate) fn starts_item(line: &str) -> bool {
     ITEM_KEYWORDS.iter().any(|k| {
-        line.strip_prefix(k).is_some_and(|rest| rest.starts_with(|c: char| c == ' ' || c == '\t' || c == '\n' || c == '\r'))
+        line.strip_prefix(k).is_some_and(|rest| {
+            rest.starts_with([' ', '\t', '\n', '\r'])
+        })
     })
 }
 
@@ -33,7 +65,10 @@ pub(crate) fn declared_name(chunk: &str) -> Option<String> {
     if name == "check" && kw == "define" {
         name = words.next()?;
     }
-    let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    let name: String = name
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     (!name.is_empty()).then_some(name)
 }
 
@@ -107,10 +142,18 @@ fn describe(rule: Rule) -> Option<String> {
     Some(
         match rule {
             Rule::EOI => "end of file",
-            Rule::ident | Rule::plain_ident | Rule::quoted_ident | Rule::qualified_name | Rule::module_path => "a name",
-            Rule::expr | Rule::primary | Rule::number | Rule::date | Rule::timestamp | Rule::boolean | Rule::null => {
-                "an expression"
-            }
+            Rule::ident
+            | Rule::plain_ident
+            | Rule::quoted_ident
+            | Rule::qualified_name
+            | Rule::module_path => "a name",
+            Rule::expr
+            | Rule::primary
+            | Rule::number
+            | Rule::date
+            | Rule::timestamp
+            | Rule::boolean
+            | Rule::null => "an expression",
             Rule::string | Rule::plain_string | Rule::triple_string => "a string",
             Rule::schema_block => "`{` and a schema",
             Rule::field => "a column (`name: type`)",
@@ -121,20 +164,63 @@ fn describe(rule: Rule) -> Option<String> {
             Rule::integer => "a number",
             Rule::call => "a call like `csv(\"path\")`",
             Rule::args | Rule::arg => "an argument",
-            Rule::or | Rule::and | Rule::eq | Rule::ne | Rule::le | Rule::ge | Rule::lt | Rule::gt | Rule::add
-            | Rule::sub | Rule::concat | Rule::mul | Rule::div | Rule::rem | Rule::coalesce => "an operator",
+            Rule::or
+            | Rule::and
+            | Rule::eq
+            | Rule::ne
+            | Rule::le
+            | Rule::ge
+            | Rule::lt
+            | Rule::gt
+            | Rule::add
+            | Rule::sub
+            | Rule::concat
+            | Rule::mul
+            | Rule::div
+            | Rule::rem
+            | Rule::coalesce => "an operator",
             Rule::cast | Rule::is_null | Rule::is_not_null | Rule::in_list => "an operator",
-            Rule::import | Rule::pipeline | Rule::source | Rule::transform | Rule::sink | Rule::check | Rule::test
+            Rule::import
+            | Rule::pipeline
+            | Rule::source
+            | Rule::transform
+            | Rule::sink
+            | Rule::check
+            | Rule::test
             | Rule::define => "a declaration",
-            Rule::filter_step | Rule::derive_step | Rule::select_step | Rule::join_step | Rule::group_step
-            | Rule::aggregate_step | Rule::sort_step | Rule::take_step | Rule::distinct_step | Rule::union_step
-            | Rule::window_step | Rule::apply_step => "a pipeline step",
-            Rule::schedule | Rule::start_setting | Rule::end_setting | Rule::catchup_setting | Rule::retries_setting
-            | Rule::timeout_setting | Rule::alert_setting | Rule::owner_setting | Rule::tags_setting
-            | Rule::description_setting | Rule::unknown_setting => "a pipeline setting",
-            Rule::sched_daily | Rule::sched_hourly | Rule::sched_cron | Rule::sched_every | Rule::sched_after
-            | Rule::sched_on_file | Rule::sched_continuous => "a schedule",
-            Rule::mode_option | Rule::partition_option | Rule::unknown_sink_option => "a sink option",
+            Rule::filter_step
+            | Rule::derive_step
+            | Rule::select_step
+            | Rule::join_step
+            | Rule::group_step
+            | Rule::aggregate_step
+            | Rule::sort_step
+            | Rule::take_step
+            | Rule::distinct_step
+            | Rule::union_step
+            | Rule::window_step
+            | Rule::apply_step => "a pipeline step",
+            Rule::schedule
+            | Rule::start_setting
+            | Rule::end_setting
+            | Rule::catchup_setting
+            | Rule::retries_setting
+            | Rule::timeout_setting
+            | Rule::alert_setting
+            | Rule::owner_setting
+            | Rule::tags_setting
+            | Rule::description_setting
+            | Rule::unknown_setting => "a pipeline setting",
+            Rule::sched_daily
+            | Rule::sched_hourly
+            | Rule::sched_cron
+            | Rule::sched_every
+            | Rule::sched_after
+            | Rule::sched_on_file
+            | Rule::sched_continuous => "a schedule",
+            Rule::mode_option | Rule::partition_option | Rule::unknown_sink_option => {
+                "a sink option"
+            }
             Rule::mode_merge | Rule::mode_incremental | Rule::mode_word => "a sink mode",
             Rule::join_kind => "a join kind",
             Rule::join_on | Rule::join_using => "`on` or `using`",
@@ -161,9 +247,14 @@ fn describe(rule: Rule) -> Option<String> {
 /// The token found at byte `pos`, in words.
 fn found_at(text: &str, pos: usize) -> (String, usize) {
     let rest = &text[pos.min(text.len())..];
-    let Some(c) = rest.chars().next() else { return ("end of file".into(), 0) };
+    let Some(c) = rest.chars().next() else {
+        return ("end of file".into(), 0);
+    };
     if c.is_alphanumeric() || c == '_' {
-        let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
         let len = word.len();
         return (format!("`{word}`"), len);
     }
@@ -187,11 +278,11 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
     };
     let at = base + pos;
     let rest = &chunk[pos.min(chunk.len())..];
-    if rest.starts_with('"') {
-        let unterminated = if rest.starts_with("\"\"\"") {
-            !rest[3..].contains("\"\"\"")
+    if let Some(after) = rest.strip_prefix('"') {
+        let unterminated = if let Some(body) = rest.strip_prefix("\"\"\"") {
+            !body.contains("\"\"\"")
         } else {
-            let line = rest[1..].split('\n').next().unwrap_or("");
+            let line = after.split('\n').next().unwrap_or("");
             !unescaped_quote(line)
         };
         if unterminated {
@@ -202,7 +293,9 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
                 "unterminated string",
                 "this string is never closed",
             )
-            .with_help("close it with `\"` on the same line, or use `\"\"\"` for text over several lines");
+            .with_help(
+                "close it with `\"` on the same line, or use `\"\"\"` for text over several lines",
+            );
         }
     }
     let (found, len) = found_at(chunk, pos);
@@ -235,13 +328,18 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
     }
     expected.sort();
     expected.truncate(8);
-    let label = if expected.is_empty() { "unexpected here".to_string() } else { format!("expected {}", join_or(&expected)) };
+    let label = if expected.is_empty() {
+        "unexpected here".to_string()
+    } else {
+        format!("expected {}", join_or(&expected))
+    };
     let word = found.trim_matches('`');
     let suggestion = did_you_mean(word, keywords.iter().map(String::as_str));
     let help = if steps {
         "after `|` comes a step: filter, derive, select, join, group, aggregate, sort, take, distinct, union, window, or a defined transform".to_string()
     } else if items {
-        "a file holds declarations: import, pipeline, source, transform, sink, check, test, define".to_string()
+        "a file holds declarations: import, pipeline, source, transform, sink, check, test, define"
+            .to_string()
     } else {
         "see docs/language.md for the syntax of each declaration".to_string()
     };
@@ -283,7 +381,9 @@ pub(crate) fn unescape(s: &str) -> Result<String, (usize, usize, String)> {
             out.push(c);
             continue;
         }
-        let Some((_, e)) = chars.next() else { return Err((i, 1, "a lone backslash".into())) };
+        let Some((_, e)) = chars.next() else {
+            return Err((i, 1, "a lone backslash".into()));
+        };
         match e {
             'n' => out.push('\n'),
             't' => out.push('\t'),
@@ -310,7 +410,13 @@ pub(crate) fn unescape(s: &str) -> Result<String, (usize, usize, String)> {
                     _ => return Err((i, 2, "expected `\\u{XXXX}` with a valid code point".into())),
                 }
             }
-            other => return Err((i, 1 + other.len_utf8(), format!("unknown escape `\\{other}`"))),
+            other => {
+                return Err((
+                    i,
+                    1 + other.len_utf8(),
+                    format!("unknown escape `\\{other}`"),
+                ))
+            }
         }
     }
     Ok(out)

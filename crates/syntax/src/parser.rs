@@ -34,7 +34,11 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     }
     match PipeParser::parse(Rule::file, text) {
         Ok(mut pairs) => {
-            let mut b = Builder { file, base: 0, diags: Vec::new() };
+            let mut b = Builder {
+                file,
+                base: 0,
+                diags: Vec::new(),
+            };
             parsed.module = b.file(pairs.next().expect("file rule"));
             parsed.diagnostics = b.diags;
         }
@@ -60,13 +64,19 @@ fn recover(file: FileId, text: &str, parsed: &mut Parsed) {
         let chunk = &text[w[0]..w[1]];
         match PipeParser::parse(Rule::file, chunk) {
             Ok(mut pairs) => {
-                let mut b = Builder { file, base: w[0], diags: Vec::new() };
+                let mut b = Builder {
+                    file,
+                    base: w[0],
+                    diags: Vec::new(),
+                };
                 let m = b.file(pairs.next().expect("file rule"));
                 parsed.module.items.extend(m.items);
                 parsed.diagnostics.extend(b.diags);
             }
             Err(e) => {
-                parsed.diagnostics.push(errors::from_pest(file, w[0], chunk, &e));
+                parsed
+                    .diagnostics
+                    .push(errors::from_pest(file, w[0], chunk, &e));
                 if let Some(name) = errors::declared_name(chunk) {
                     parsed.broken_names.push(name);
                 }
@@ -193,8 +203,14 @@ impl Builder {
     fn ident(&mut self, pair: P<'_>) -> Ident {
         let span = self.span(&pair);
         let text = pair.as_str();
-        let name = text.strip_prefix('`').and_then(|t| t.strip_suffix('`')).unwrap_or(text);
-        Ident { name: name.to_string(), span }
+        let name = text
+            .strip_prefix('`')
+            .and_then(|t| t.strip_suffix('`'))
+            .unwrap_or(text);
+        Ident {
+            name: name.to_string(),
+            span,
+        }
     }
 
     fn qname(&mut self, pair: P<'_>) -> QName {
@@ -206,7 +222,10 @@ impl Builder {
     fn string(&mut self, pair: P<'_>) -> StrLit {
         let span = self.span(&pair);
         let raw = pair.as_str();
-        let value = if let Some(inner) = raw.strip_prefix("\"\"\"").and_then(|r| r.strip_suffix("\"\"\"")) {
+        let value = if let Some(inner) = raw
+            .strip_prefix("\"\"\"")
+            .and_then(|r| r.strip_suffix("\"\"\""))
+        {
             inner.to_string()
         } else {
             let inner = &raw[1..raw.len() - 1];
@@ -238,11 +257,18 @@ impl Builder {
             Rule::string => ImportTarget::File(self.string(t)),
             _ => {
                 let s = self.span(&t);
-                ImportTarget::Module(QName { parts: kids(t).map(|p| self.ident(p)).collect(), span: s })
+                ImportTarget::Module(QName {
+                    parts: kids(t).map(|p| self.ident(p)).collect(),
+                    span: s,
+                })
             }
         };
         let alias = it.next().map(|p| self.ident(p));
-        Import { target, alias, span }
+        Import {
+            target,
+            alias,
+            span,
+        }
     }
 
     fn pipeline(&mut self, pair: P<'_>) -> PipelineDecl {
@@ -250,7 +276,11 @@ impl Builder {
         let mut it = kids(pair);
         let name = self.ident(it.next().expect("pipeline name"));
         let settings = it.map(|p| self.setting(p)).collect();
-        PipelineDecl { name, settings, span }
+        PipelineDecl {
+            name,
+            settings,
+            span,
+        }
     }
 
     fn setting(&mut self, pair: P<'_>) -> Setting {
@@ -258,7 +288,9 @@ impl Builder {
         let rule = pair.as_rule();
         let mut it = kids(pair);
         let kind = match rule {
-            Rule::schedule => SettingKind::Schedule(self.schedule(it.next().expect("schedule spec"))),
+            Rule::schedule => {
+                SettingKind::Schedule(self.schedule(it.next().expect("schedule spec")))
+            }
             Rule::start_setting => SettingKind::Start(self.expr(it.next().expect("value"))),
             Rule::end_setting => SettingKind::End(self.expr(it.next().expect("value"))),
             Rule::catchup_setting => SettingKind::Catchup(self.expr(it.next().expect("value"))),
@@ -271,7 +303,9 @@ impl Builder {
             Rule::alert_setting => SettingKind::Alert(self.expr(it.next().expect("value"))),
             Rule::owner_setting => SettingKind::Owner(self.expr(it.next().expect("value"))),
             Rule::tags_setting => SettingKind::Tags(self.expr(it.next().expect("value"))),
-            Rule::description_setting => SettingKind::Description(self.expr(it.next().expect("value"))),
+            Rule::description_setting => {
+                SettingKind::Description(self.expr(it.next().expect("value")))
+            }
             _ => {
                 let name = self.ident(it.next().expect("name"));
                 let value = it.next().map(|p| self.expr(p));
@@ -282,7 +316,10 @@ impl Builder {
     }
 
     fn text_lit(&mut self, pair: P<'_>) -> StrLit {
-        StrLit { value: pair.as_str().to_string(), span: self.span(&pair) }
+        StrLit {
+            value: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
     }
 
     fn schedule(&mut self, pair: P<'_>) -> Schedule {
@@ -300,16 +337,24 @@ impl Builder {
                 }
                 Schedule::Daily { at, tz }
             }
-            Rule::sched_hourly => Schedule::Hourly { at: parts.into_iter().next().map(|p| self.text_lit(p)) },
+            Rule::sched_hourly => Schedule::Hourly {
+                at: parts.into_iter().next().map(|p| self.text_lit(p)),
+            },
             Rule::sched_cron => {
                 let mut it = parts.into_iter();
                 let expr = self.string(it.next().expect("cron expr"));
                 let tz = it.next().map(|p| self.string(p));
                 Schedule::Cron { expr, tz }
             }
-            Rule::sched_every => Schedule::Every(self.expr_atom(parts.into_iter().next().expect("duration"))),
-            Rule::sched_after => Schedule::After(parts.into_iter().map(|p| self.ident(p)).collect()),
-            Rule::sched_on_file => Schedule::OnFile(self.string(parts.into_iter().next().expect("path"))),
+            Rule::sched_every => {
+                Schedule::Every(self.expr_atom(parts.into_iter().next().expect("duration")))
+            }
+            Rule::sched_after => {
+                Schedule::After(parts.into_iter().map(|p| self.ident(p)).collect())
+            }
+            Rule::sched_on_file => {
+                Schedule::OnFile(self.string(parts.into_iter().next().expect("path")))
+            }
             _ => Schedule::Continuous,
         }
     }
@@ -332,19 +377,30 @@ impl Builder {
         let mut nullable = false;
         for p in kids(pair) {
             match p.as_rule() {
-                Rule::type_name => name = Some(Ident { name: p.as_str().to_string(), span: self.span(&p) }),
+                Rule::type_name => {
+                    name = Some(Ident {
+                        name: p.as_str().to_string(),
+                        span: self.span(&p),
+                    })
+                }
                 Rule::type_params => {
                     for n in kids(p) {
                         match n.as_str().parse::<u32>() {
                             Ok(v) => params.push(v),
-                            Err(_) => self.bad_literal(&n, "this number is too large for a type parameter"),
+                            Err(_) => self
+                                .bad_literal(&n, "this number is too large for a type parameter"),
                         }
                     }
                 }
                 _ => nullable = true,
             }
         }
-        TypeExpr { name: name.expect("type name"), params, nullable, span }
+        TypeExpr {
+            name: name.expect("type name"),
+            params,
+            nullable,
+            span,
+        }
     }
 
     fn source(&mut self, pair: P<'_>) -> SourceDecl {
@@ -353,7 +409,12 @@ impl Builder {
         let name = self.ident(it.next().expect("name"));
         let origin = self.call(it.next().expect("origin"));
         let schema = self.schema(it.next().expect("schema"));
-        SourceDecl { name, origin, schema, span }
+        SourceDecl {
+            name,
+            origin,
+            schema,
+            span,
+        }
     }
 
     fn transform(&mut self, pair: P<'_>) -> TransformDecl {
@@ -387,7 +448,12 @@ impl Builder {
             }
         }
         let body = body.expect("define body");
-        DefineDecl { name: name.expect("define name"), params, body, span }
+        DefineDecl {
+            name: name.expect("define name"),
+            params,
+            body,
+            span,
+        }
     }
 
     fn rel_expr(&mut self, pair: P<'_>) -> RelExpr {
@@ -432,11 +498,15 @@ impl Builder {
         let mut it = kids(pair);
         let kind = match rule {
             Rule::filter_step => StepKind::Filter(self.expr(it.next().expect("cond"))),
-            Rule::derive_step => StepKind::Derive(self.assignments(it.next().expect("assignments"))),
+            Rule::derive_step => {
+                StepKind::Derive(self.assignments(it.next().expect("assignments")))
+            }
             Rule::select_step => {
                 let inner = it.next().expect("select body");
                 match inner.as_rule() {
-                    Rule::select_except => StepKind::SelectExcept(kids(inner).map(|p| self.ident(p)).collect()),
+                    Rule::select_except => {
+                        StepKind::SelectExcept(kids(inner).map(|p| self.ident(p)).collect())
+                    }
                     _ => StepKind::Select(
                         kids(inner)
                             .map(|item| {
@@ -444,7 +514,10 @@ impl Builder {
                                 if parts.len() == 2 {
                                     let mut p = parts.into_iter();
                                     let name = Some(self.ident(p.next().expect("name")));
-                                    SelectItem { name, value: self.expr(p.next().expect("value")) }
+                                    SelectItem {
+                                        name,
+                                        value: self.expr(p.next().expect("value")),
+                                    }
                                 } else {
                                     let value = self.expr(parts.into_iter().next().expect("value"));
                                     SelectItem { name: None, value }
@@ -471,7 +544,9 @@ impl Builder {
                         }
                         Rule::qualified_name => relation = Some(self.qname(p)),
                         Rule::ident => alias = Some(self.ident(p)),
-                        Rule::join_on => cond = Some(JoinCond::On(self.expr(kids(p).next().expect("cond")))),
+                        Rule::join_on => {
+                            cond = Some(JoinCond::On(self.expr(kids(p).next().expect("cond"))))
+                        }
                         _ => cond = Some(JoinCond::Using(kids(p).map(|i| self.ident(i)).collect())),
                     }
                 }
@@ -483,11 +558,15 @@ impl Builder {
                 }
             }
             Rule::group_step => {
-                let keys = kids(it.next().expect("keys")).map(|e| self.expr(e)).collect();
+                let keys = kids(it.next().expect("keys"))
+                    .map(|e| self.expr(e))
+                    .collect();
                 let aggregates = self.assignments(it.next().expect("aggregates"));
                 StepKind::Group { keys, aggregates }
             }
-            Rule::aggregate_step => StepKind::Aggregate(self.assignments(it.next().expect("aggregates"))),
+            Rule::aggregate_step => {
+                StepKind::Aggregate(self.assignments(it.next().expect("aggregates")))
+            }
             Rule::sort_step => StepKind::Sort(it.map(|k| self.sort_key(k)).collect()),
             Rule::take_step => StepKind::Take(self.expr(it.next().expect("count"))),
             Rule::distinct_step => StepKind::Distinct,
@@ -503,7 +582,11 @@ impl Builder {
                         _ => functions = self.assignments(p),
                     }
                 }
-                StepKind::Window { partition, order, functions }
+                StepKind::Window {
+                    partition,
+                    order,
+                    functions,
+                }
             }
             _ => {
                 let name = self.qname(it.next().expect("name"));
@@ -518,7 +601,9 @@ impl Builder {
         let span = self.span(&pair);
         let mut it = kids(pair);
         let relation = self.qname(it.next().expect("relation"));
-        let target_pair = kids(it.next().expect("target")).next().expect("target kind");
+        let target_pair = kids(it.next().expect("target"))
+            .next()
+            .expect("target kind");
         let target = match target_pair.as_rule() {
             Rule::call => SinkTarget::Call(self.call(target_pair)),
             _ => SinkTarget::Table(self.qname(target_pair)),
@@ -534,14 +619,22 @@ impl Builder {
                         let m = o.next().expect("mode");
                         match m.as_rule() {
                             Rule::mode_merge => {
-                                let keys = kids(kids(m).next().expect("keys")).map(|k| self.ident(k)).collect();
+                                let keys = kids(kids(m).next().expect("keys"))
+                                    .map(|k| self.ident(k))
+                                    .collect();
                                 SinkOptionKind::Merge(keys)
                             }
-                            Rule::mode_incremental => SinkOptionKind::Incremental(self.ident(kids(m).next().expect("col"))),
-                            _ => SinkOptionKind::Mode(self.ident(kids(m).next().expect("mode name"))),
+                            Rule::mode_incremental => SinkOptionKind::Incremental(
+                                self.ident(kids(m).next().expect("col")),
+                            ),
+                            _ => {
+                                SinkOptionKind::Mode(self.ident(kids(m).next().expect("mode name")))
+                            }
                         }
                     }
-                    Rule::partition_option => SinkOptionKind::PartitionBy(self.ident(o.next().expect("col"))),
+                    Rule::partition_option => {
+                        SinkOptionKind::PartitionBy(self.ident(o.next().expect("col")))
+                    }
                     _ => {
                         let name = self.ident(o.next().expect("name"));
                         let value = o.next().map(|v| self.expr(v));
@@ -551,15 +644,26 @@ impl Builder {
                 options.push(SinkOption { kind, span: ospan });
             }
         }
-        SinkDecl { relation, target, options, span }
+        SinkDecl {
+            relation,
+            target,
+            options,
+            span,
+        }
     }
 
     fn check(&mut self, pair: P<'_>) -> CheckDecl {
         let span = self.span(&pair);
         let mut it = kids(pair);
         let relation = self.qname(it.next().expect("relation"));
-        let rules = kids(it.next().expect("rules")).map(|r| self.expr(r)).collect();
-        CheckDecl { relation, rules, span }
+        let rules = kids(it.next().expect("rules"))
+            .map(|r| self.expr(r))
+            .collect();
+        CheckDecl {
+            relation,
+            rules,
+            span,
+        }
     }
 
     fn fixture(&mut self, pair: P<'_>) -> Fixture {
@@ -571,11 +675,18 @@ impl Builder {
                 Rule::ident => columns.push(self.ident(p)),
                 _ => {
                     let rspan = self.span(&p);
-                    rows.push(Row { values: kids(p).map(|v| self.expr(v)).collect(), span: rspan });
+                    rows.push(Row {
+                        values: kids(p).map(|v| self.expr(v)).collect(),
+                        span: rspan,
+                    });
                 }
             }
         }
-        Fixture { columns, rows, span }
+        Fixture {
+            columns,
+            rows,
+            span,
+        }
     }
 
     fn test(&mut self, pair: P<'_>) -> TestDecl {
@@ -583,7 +694,14 @@ impl Builder {
         let mut it = kids(pair);
         let name = self.ident(it.next().expect("name"));
         let relation = self.qname(it.next().expect("relation"));
-        let mut test = TestDecl { name, relation, ds: None, given: Vec::new(), expect: None, span };
+        let mut test = TestDecl {
+            name,
+            relation,
+            ds: None,
+            given: Vec::new(),
+            expect: None,
+            span,
+        };
         for p in it {
             match p.as_rule() {
                 Rule::test_ds => test.ds = Some(self.expr(kids(p).next().expect("ds"))),
@@ -614,11 +732,21 @@ impl Builder {
                 let mut it = parts.into_iter();
                 let first = it.next().expect("arg");
                 match it.next() {
-                    Some(value) => Arg { name: Some(self.ident(first)), value: self.expr(value) },
-                    None if first.as_rule() == Rule::star => {
-                        Arg { name: None, value: Expr { kind: ExprKind::Star, span: self.span(&first) } }
-                    }
-                    None => Arg { name: None, value: self.expr(first) },
+                    Some(value) => Arg {
+                        name: Some(self.ident(first)),
+                        value: self.expr(value),
+                    },
+                    None if first.as_rule() == Rule::star => Arg {
+                        name: None,
+                        value: Expr {
+                            kind: ExprKind::Star,
+                            span: self.span(&first),
+                        },
+                    },
+                    None => Arg {
+                        name: None,
+                        value: self.expr(first),
+                    },
                 }
             })
             .collect()
@@ -657,12 +785,18 @@ impl Builder {
                     let rhs = operands.pop().expect("rhs");
                     let lhs = operands.pop().expect("lhs");
                     let span = lhs.span.to(rhs.span);
-                    operands.push(Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span });
+                    operands.push(Expr {
+                        kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                        span,
+                    });
                 }
                 Op::Not(at) => {
                     let x = operands.pop().expect("operand");
                     let span = at.to(x.span);
-                    operands.push(Expr { kind: ExprKind::Unary(UnaryOp::Not, Box::new(x)), span });
+                    operands.push(Expr {
+                        kind: ExprKind::Unary(UnaryOp::Not, Box::new(x)),
+                        span,
+                    });
                 }
             }
         }
@@ -676,7 +810,10 @@ impl Builder {
             if let Some(mut e) = current.take() {
                 while let Some(span) = negs.pop() {
                     let s = span.to(e.span);
-                    e = Expr { kind: ExprKind::Unary(UnaryOp::Neg, Box::new(e)), span: s };
+                    e = Expr {
+                        kind: ExprKind::Unary(UnaryOp::Neg, Box::new(e)),
+                        span: s,
+                    };
                 }
                 operands.push(e);
             }
@@ -689,9 +826,15 @@ impl Builder {
                 Rule::not => ops.push((Op::Not(span), NOT)),
                 Rule::cast => {
                     let ty = self.type_expr(kids(p).next().expect("type"));
-                    let e = current.take().or_else(|| operands.pop()).expect("cast operand");
+                    let e = current
+                        .take()
+                        .or_else(|| operands.pop())
+                        .expect("cast operand");
                     let s = e.span.to(span);
-                    current = Some(Expr { kind: ExprKind::Cast(Box::new(e), ty), span: s });
+                    current = Some(Expr {
+                        kind: ExprKind::Cast(Box::new(e), ty),
+                        span: s,
+                    });
                 }
                 Rule::is_null | Rule::is_not_null | Rule::in_list => {
                     let prec = if p.as_rule() == Rule::in_list { IN } else { IS };
@@ -701,10 +844,15 @@ impl Builder {
                     let s = e.span.to(span);
                     let kind = match p.as_rule() {
                         Rule::in_list => {
-                            let list = kids(kids(p).next().expect("list")).map(|x| self.expr(x)).collect();
+                            let list = kids(kids(p).next().expect("list"))
+                                .map(|x| self.expr(x))
+                                .collect();
                             ExprKind::InList(Box::new(e), list)
                         }
-                        r => ExprKind::IsNull { value: Box::new(e), negated: r == Rule::is_not_null },
+                        r => ExprKind::IsNull {
+                            value: Box::new(e),
+                            negated: r == Rule::is_not_null,
+                        },
                     };
                     operands.push(Expr { kind, span: s });
                 }
@@ -792,7 +940,11 @@ impl Builder {
                 if !errors::valid_date(d) || !errors::valid_clock(t.trim()) {
                     self.bad_literal(&pair, "no such date or time of day");
                 }
-                let ts = if t.trim().len() == 5 { format!("{text}:00") } else { text };
+                let ts = if t.trim().len() == 5 {
+                    format!("{text}:00")
+                } else {
+                    text
+                };
                 ExprKind::Literal(Literal::Timestamp(ts))
             }
             Rule::duration => match errors::duration_micros(pair.as_str()) {
@@ -804,7 +956,10 @@ impl Builder {
             },
             Rule::param_ref => {
                 let ident_pair = pair.into_inner().next().expect("param name");
-                ExprKind::Param(Ident { name: ident_pair.as_str().to_string(), span: self.span(&ident_pair) })
+                ExprKind::Param(Ident {
+                    name: ident_pair.as_str().to_string(),
+                    span: self.span(&ident_pair),
+                })
             }
             Rule::list => ExprKind::List(kids(pair).map(|e| self.expr(e)).collect()),
             Rule::call => ExprKind::Call(self.call(pair)),
@@ -840,7 +995,9 @@ mod tests {
         let text = format!("pipeline p {{}}\ncheck t {{ {src} }}");
         let parsed = parse(FileId(0), &text);
         assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
-        let Item::Check(c) = &parsed.module.items[1] else { panic!() };
+        let Item::Check(c) = &parsed.module.items[1] else {
+            panic!()
+        };
         fn show(e: &Expr) -> String {
             match &e.kind {
                 ExprKind::Name(q) => q.dotted(),
@@ -848,8 +1005,16 @@ mod tests {
                 ExprKind::Unary(UnaryOp::Not, x) => format!("(not {})", show(x)),
                 ExprKind::Unary(UnaryOp::Neg, x) => format!("(-{})", show(x)),
                 ExprKind::Binary(op, a, b) => format!("({} {} {})", show(a), op.symbol(), show(b)),
-                ExprKind::IsNull { value, negated } => format!("({} is {}null)", show(value), if *negated { "not " } else { "" }),
-                ExprKind::InList(x, l) => format!("({} in [{}])", show(x), l.iter().map(show).collect::<Vec<_>>().join(", ")),
+                ExprKind::IsNull { value, negated } => format!(
+                    "({} is {}null)",
+                    show(value),
+                    if *negated { "not " } else { "" }
+                ),
+                ExprKind::InList(x, l) => format!(
+                    "({} in [{}])",
+                    show(x),
+                    l.iter().map(show).collect::<Vec<_>>().join(", ")
+                ),
                 ExprKind::Cast(x, t) => format!("({}::{})", show(x), t.name.name),
                 _ => "?".into(),
             }

@@ -2,7 +2,10 @@
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let nodes: usize = args.next().and_then(|n| n.parse().ok()).expect("usage: gen_project <nodes> <dir>");
+    let nodes: usize = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("usage: gen_project <nodes> <dir>");
     let dir = std::path::PathBuf::from(args.next().expect("usage: gen_project <nodes> <dir>"));
     for (name, text) in pipec_golden::generate_project(nodes) {
         let path = dir.join(name.trim_start_matches("gen/"));
