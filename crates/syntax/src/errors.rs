@@ -48,9 +48,8 @@ const SETTING_KEYWORDS: &[&str] = &[
 /// True when `line` begins (at column 0) with a top-level keyword.
 pub(crate) fn starts_item(line: &str) -> bool {
     ITEM_KEYWORDS.iter().any(|k| {
-        line.strip_prefix(k).is_some_and(|rest| {
-            rest.starts_with([' ', '\t', '\n', '\r'])
-        })
+        line.strip_prefix(k)
+            .is_some_and(|rest| rest.starts_with([' ', '\t', '\n', '\r']))
     })
 }
 
