@@ -74,6 +74,9 @@ impl miette::Diagnostic for Adapter<'_> {
 pub fn render(diag: &Diagnostic, sources: &SourceMap, options: RenderOptions) -> String {
     let primary = diag.span();
     let file = sources.get(primary.file);
+    if diag.labels.iter().any(|l| line_too_long(sources, l.span)) {
+        return render_plain(diag, sources);
+    }
     let mut in_file = Vec::new();
     let mut elsewhere = Vec::new();
     for (i, label) in diag.labels.iter().enumerate() {
@@ -111,6 +114,35 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, options: RenderOptions) ->
     let mut out = String::new();
     if handler.render_report(&mut out, &adapter).is_err() {
         out = format!("{}: {}\n", diag.code.id, diag.message);
+    }
+    out
+}
+
+/// Longest source line shown as an excerpt; longer lines (minified or generated input) are
+/// reported by position only.
+const MAX_EXCERPT_LINE: usize = 1000;
+
+fn line_too_long(sources: &SourceMap, span: crate::Span) -> bool {
+    let text = &sources.get(span.file).text;
+    let start = (span.start as usize).min(text.len());
+    let end = (span.end as usize).min(text.len()).max(start);
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    line_end - line_start > MAX_EXCERPT_LINE
+}
+
+fn render_plain(diag: &Diagnostic, sources: &SourceMap) -> String {
+    let mut out = format!("{}\n\n  × {}\n", diag.code.id, diag.message);
+    for l in &diag.labels {
+        let f = sources.get(l.span.file);
+        let at = f.line_col(l.span.start as usize);
+        out.push_str(&format!(
+            "  at {}:{}:{}: {}\n",
+            f.name, at.line, at.column, l.message
+        ));
+    }
+    if let Some(h) = &diag.help {
+        out.push_str(&format!("  help: {h}\n"));
     }
     out
 }

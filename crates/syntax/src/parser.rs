@@ -162,6 +162,65 @@ fn is_keyword(rule: Rule) -> bool {
 
 type P<'i> = Pair<'i, Rule>;
 
+/// Operands of an expression with the depth of each tree; trees deeper than [`MAX_NESTING`]
+/// are replaced by a placeholder (and reported), so later stages never recurse too deep.
+#[derive(Default)]
+struct Operands {
+    items: Vec<(Expr, usize)>,
+    too_deep: Option<Span>,
+}
+
+impl Operands {
+    fn push(&mut self, e: Expr, depth: usize) {
+        if depth > MAX_NESTING {
+            let span = e.span;
+            self.too_deep.get_or_insert(span);
+            // Dismantle the deep tree iteratively so dropping it cannot overflow the stack.
+            let mut stack = vec![e];
+            while let Some(mut x) = stack.pop() {
+                match &mut x.kind {
+                    ExprKind::Binary(_, a, b) => {
+                        let null = || {
+                            Box::new(Expr {
+                                kind: ExprKind::Literal(Literal::Null),
+                                span,
+                            })
+                        };
+                        stack.push(*std::mem::replace(a, null()));
+                        stack.push(*std::mem::replace(b, null()));
+                    }
+                    ExprKind::Unary(_, a)
+                    | ExprKind::Cast(a, _)
+                    | ExprKind::IsNull { value: a, .. }
+                    | ExprKind::InList(a, _) => {
+                        stack.push(*std::mem::replace(
+                            a,
+                            Box::new(Expr {
+                                kind: ExprKind::Literal(Literal::Null),
+                                span,
+                            }),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            self.items.push((
+                Expr {
+                    kind: ExprKind::Literal(Literal::Null),
+                    span,
+                },
+                1,
+            ));
+        } else {
+            self.items.push((e, depth));
+        }
+    }
+
+    fn pop(&mut self) -> (Expr, usize) {
+        self.items.pop().expect("operand")
+    }
+}
+
 struct Builder {
     file: FileId,
     base: usize,
@@ -774,48 +833,53 @@ impl Builder {
         const NOT: u8 = 3;
         const IS: u8 = 4;
         const IN: u8 = 6;
-        let mut operands: Vec<Expr> = Vec::new();
+        let mut operands = Operands::default();
         let mut ops: Vec<(Op, u8)> = Vec::new();
         let mut negs: Vec<Span> = Vec::new();
         let mut current: Option<Expr> = None;
 
-        fn reduce(operands: &mut Vec<Expr>, op: Op) {
+        fn reduce(operands: &mut Operands, op: Op) {
             match op {
                 Op::Bin(op) => {
-                    let rhs = operands.pop().expect("rhs");
-                    let lhs = operands.pop().expect("lhs");
+                    let (rhs, dr) = operands.pop();
+                    let (lhs, dl) = operands.pop();
                     let span = lhs.span.to(rhs.span);
-                    operands.push(Expr {
-                        kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                        span,
-                    });
+                    let kind = ExprKind::Binary(op, Box::new(lhs), Box::new(rhs));
+                    operands.push(Expr { kind, span }, dl.max(dr) + 1);
                 }
                 Op::Not(at) => {
-                    let x = operands.pop().expect("operand");
+                    let (x, d) = operands.pop();
                     let span = at.to(x.span);
-                    operands.push(Expr {
-                        kind: ExprKind::Unary(UnaryOp::Not, Box::new(x)),
-                        span,
-                    });
+                    let kind = ExprKind::Unary(UnaryOp::Not, Box::new(x));
+                    operands.push(Expr { kind, span }, d + 1);
                 }
             }
         }
-        fn reduce_above(operands: &mut Vec<Expr>, ops: &mut Vec<(Op, u8)>, prec: u8) {
+        fn reduce_above(operands: &mut Operands, ops: &mut Vec<(Op, u8)>, prec: u8) {
             while ops.last().is_some_and(|(_, p)| *p >= prec) {
                 let (op, _) = ops.pop().expect("op");
                 reduce(operands, op);
             }
         }
-        fn finish(current: &mut Option<Expr>, negs: &mut Vec<Span>, operands: &mut Vec<Expr>) {
+        fn finish(current: &mut Option<Expr>, negs: &mut Vec<Span>, operands: &mut Operands) {
             if let Some(mut e) = current.take() {
+                let mut depth = 1;
                 while let Some(span) = negs.pop() {
                     let s = span.to(e.span);
-                    e = Expr {
-                        kind: ExprKind::Unary(UnaryOp::Neg, Box::new(e)),
-                        span: s,
-                    };
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        operands.too_deep.get_or_insert(s);
+                        e = Expr {
+                            kind: ExprKind::Literal(Literal::Null),
+                            span: s,
+                        };
+                        depth = 1;
+                        continue;
+                    }
+                    let kind = ExprKind::Unary(UnaryOp::Neg, Box::new(e));
+                    e = Expr { kind, span: s };
                 }
-                operands.push(e);
+                operands.push(e, depth);
             }
         }
 
@@ -826,10 +890,7 @@ impl Builder {
                 Rule::not => ops.push((Op::Not(span), NOT)),
                 Rule::cast => {
                     let ty = self.type_expr(kids(p).next().expect("type"));
-                    let e = current
-                        .take()
-                        .or_else(|| operands.pop())
-                        .expect("cast operand");
+                    let e = current.take().unwrap_or_else(|| operands.pop().0);
                     let s = e.span.to(span);
                     current = Some(Expr {
                         kind: ExprKind::Cast(Box::new(e), ty),
@@ -840,7 +901,7 @@ impl Builder {
                     let prec = if p.as_rule() == Rule::in_list { IN } else { IS };
                     finish(&mut current, &mut negs, &mut operands);
                     reduce_above(&mut operands, &mut ops, prec + 1);
-                    let e = operands.pop().expect("postfix operand");
+                    let (e, depth) = operands.pop();
                     let s = e.span.to(span);
                     let kind = match p.as_rule() {
                         Rule::in_list => {
@@ -854,7 +915,7 @@ impl Builder {
                             negated: r == Rule::is_not_null,
                         },
                     };
-                    operands.push(Expr { kind, span: s });
+                    operands.push(Expr { kind, span: s }, depth + 1);
                 }
                 Rule::or
                 | Rule::and
@@ -897,7 +958,18 @@ impl Builder {
         }
         finish(&mut current, &mut negs, &mut operands);
         reduce_above(&mut operands, &mut ops, 0);
-        operands.pop().expect("expression")
+        if let Some(at) = operands.too_deep {
+            self.diags.push(
+                Diagnostic::error(
+                    codes::TOO_DEEP,
+                    at,
+                    format!("expression nests more than {MAX_NESTING} operators deep"),
+                    "too deep",
+                )
+                .with_help("split the expression into several `derive` steps"),
+            );
+        }
+        operands.pop().0
     }
 
     fn expr_atom(&mut self, pair: P<'_>) -> Expr {
