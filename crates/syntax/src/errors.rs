@@ -271,12 +271,25 @@ fn found_at(text: &str, pos: usize) -> (String, usize) {
 
 /// Converts a pest error in a chunk starting at byte `base` into a diagnostic.
 pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule>) -> Diagnostic {
-    let pos = match err.location {
+    let start = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let at = base + pos;
-    let rest = &chunk[pos.min(chunk.len())..];
+    let mut pos = start;
+    // pest reports the start of the rule that failed; the token it tried last is further on.
+    let attempts = err.parse_attempts();
+    let further = attempts
+        .as_ref()
+        .filter(|a| a.max_position > pos && a.max_position <= chunk.len())
+        .filter(|a| {
+            at_token_boundary(chunk, a.max_position) && !misspelled_keyword(chunk, start, err)
+        })
+        .map(|a| a.max_position);
+    if let Some(p) = further {
+        pos = p.min(chunk.len());
+    }
+    let string_at = base + start;
+    let rest = &chunk[start.min(chunk.len())..];
     if let Some(after) = rest.strip_prefix('"') {
         let unterminated = if let Some(body) = rest.strip_prefix("\"\"\"") {
             !body.contains("\"\"\"")
@@ -288,7 +301,7 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
             let len = rest.find('\n').unwrap_or(rest.len());
             return Diagnostic::error(
                 codes::UNTERMINATED_STRING,
-                Span::new(file, at, at + len.max(1)),
+                Span::new(file, string_at, string_at + len.max(1)),
                 "unterminated string",
                 "this string is never closed",
             )
@@ -297,12 +310,13 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
             );
         }
     }
+    let at = base + pos;
     let (found, len) = found_at(chunk, pos);
     let mut expected: Vec<String> = Vec::new();
     let mut keywords: Vec<String> = Vec::new();
     let mut steps = false;
     let mut items = false;
-    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+    if let (None, ErrorVariant::ParsingError { positives, .. }) = (further, &err.variant) {
         for r in positives {
             if let Some(d) = describe(*r) {
                 if let Some(kw) = d.strip_prefix('`').and_then(|d| d.strip_suffix('`')) {
@@ -325,8 +339,27 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
     if expected.iter().any(|e| e == "a pipeline setting") {
         keywords.extend(SETTING_KEYWORDS.iter().map(|s| s.to_string()));
     }
-    expected.sort();
-    expected.truncate(8);
+    if let (Some(attempts), Some(_)) = (&attempts, further) {
+        for t in attempts.expected_tokens() {
+            let token = t.to_string();
+            let punctuation = !token.is_empty()
+                && !token.contains("..")
+                && !matches!(token.as_str(), "#" | "//" | "\u{feff}")
+                && !token
+                    .chars()
+                    .any(|c| c.is_alphanumeric() || c.is_whitespace());
+            let d = format!("`{token}`");
+            if punctuation && !expected.contains(&d) {
+                expected.push(d);
+            }
+        }
+    }
+    expected.sort_by_key(|e| (!e.starts_with('`'), e.clone()));
+    let more = expected.len().saturating_sub(10);
+    expected.truncate(10);
+    if more > 0 {
+        expected.push(format!("{more} more"));
+    }
     let label = if expected.is_empty() {
         "unexpected here".to_string()
     } else {
@@ -334,7 +367,12 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
     };
     let word = found.trim_matches('`');
     let suggestion = did_you_mean(word, keywords.iter().map(String::as_str));
-    let help = if steps {
+    let help = if found == "`=`" {
+        "compare with `==`; a single `=` names a column, as in `derive total = price * qty`"
+            .to_string()
+    } else if found == "`&`" || found == "`|`" && !steps {
+        "combine conditions with `and` / `or`".to_string()
+    } else if steps {
         "after `|` comes a step: filter, derive, select, join, group, aggregate, sort, take, distinct, union, window, or a defined transform".to_string()
     } else if items {
         "a file holds declarations: import, pipeline, source, transform, sink, check, test, define"
@@ -349,6 +387,37 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
         label,
     );
     d.with_suggestion(suggestion, help)
+}
+
+/// True when `pos` starts a token (not the middle of a word or number).
+fn at_token_boundary(chunk: &str, pos: usize) -> bool {
+    chunk.is_char_boundary(pos)
+        && !chunk[..pos]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+}
+
+/// True when the word at `pos` looks like a typo of a keyword the parser wanted there.
+fn misspelled_keyword(chunk: &str, pos: usize, err: &Error<Rule>) -> bool {
+    let (found, _) = found_at(chunk, pos);
+    let word = found.trim_matches('`');
+    let ErrorVariant::ParsingError { positives, .. } = &err.variant else {
+        return false;
+    };
+    let mut keywords: Vec<String> = Vec::new();
+    for r in positives {
+        match describe(*r).as_deref() {
+            Some("a pipeline step") => keywords.extend(STEP_KEYWORDS.iter().map(|s| s.to_string())),
+            Some("a declaration") => keywords.extend(ITEM_KEYWORDS.iter().map(|s| s.to_string())),
+            Some("a pipeline setting") => {
+                keywords.extend(SETTING_KEYWORDS.iter().map(|s| s.to_string()))
+            }
+            Some(d) if d.starts_with('`') => keywords.push(d.trim_matches('`').to_string()),
+            _ => {}
+        }
+    }
+    did_you_mean(word, keywords.iter().map(String::as_str)).is_some()
 }
 
 fn unescaped_quote(line: &str) -> bool {

@@ -62,7 +62,11 @@ fn recover(file: FileId, text: &str, parsed: &mut Parsed) {
     starts.push(text.len());
     for w in starts.windows(2) {
         let chunk = &text[w[0]..w[1]];
-        match PipeParser::parse(Rule::file, chunk) {
+        // Error details (the tokens tried at the failure) cost time, so only broken chunks pay.
+        pest::set_error_detail(true);
+        let result = PipeParser::parse(Rule::file, chunk);
+        pest::set_error_detail(false);
+        match result {
             Ok(mut pairs) => {
                 let mut b = Builder {
                     file,
@@ -1106,5 +1110,20 @@ mod tests {
         assert_eq!(shape("a + 1 in [1, 2]"), "((a + 1) in [1, 2])");
         assert_eq!(shape("a::int + 1"), "((a::int) + 1)");
         assert_eq!(shape("x ?? 0 > 1"), "((x ?? 0) > 1)");
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn missing_punctuation_is_named() {
+        let p = parse(
+            FileId(0),
+            "pipeline p {}\nsource s = csv(\"x\") { a int }\n",
+        );
+        let label = &p.diagnostics[0].labels[0].message;
+        assert!(label.contains("`:`"), "{label}");
     }
 }
