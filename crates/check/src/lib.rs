@@ -126,11 +126,22 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
     let mut diags = Vec::new();
     let mut units: HashMap<FileId, Unit> = HashMap::new();
     let mut queue: Vec<FileId> = roots.to_vec();
+    let mut preparsed: HashMap<FileId, pipec_syntax::Parsed> = {
+        let texts: Vec<(FileId, &str)> = roots
+            .iter()
+            .map(|&f| (f, sources.get(f).text.as_str()))
+            .collect();
+        par_map(&texts, |&(f, t)| (f, pipec_syntax::parse(f, t)))
+            .into_iter()
+            .collect()
+    };
     while let Some(file) = queue.pop() {
         if units.contains_key(&file) {
             continue;
         }
-        let parsed = pipec_syntax::parse(file, &sources.get(file).text);
+        let parsed = preparsed
+            .remove(&file)
+            .unwrap_or_else(|| pipec_syntax::parse(file, &sources.get(file).text));
         diags.extend(parsed.diagnostics);
         let mut imports = Vec::new();
         for item in &parsed.module.items {
@@ -171,11 +182,16 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
     let mut project = Project::default();
     let mut pipeline_spans: HashMap<String, Span> = HashMap::new();
     let mut after_refs: Vec<(String, ast::Ident)> = Vec::new();
-    for &root in roots {
-        let Some(unit) = units.get(&root) else {
-            continue;
-        };
-        if let Some((p, afters)) = pipeline::check_file(&world, root, unit, &mut diags) {
+    let checked_files = par_map(roots, |&root| {
+        let mut file_diags = Vec::new();
+        let result = units
+            .get(&root)
+            .and_then(|unit| pipeline::check_file(&world, root, unit, &mut file_diags));
+        (result, file_diags)
+    });
+    for (result, file_diags) in checked_files {
+        diags.extend(file_diags);
+        if let Some((p, afters)) = result {
             if let Some(prev) = pipeline_spans.get(&p.name) {
                 diags.push(
                     Diagnostic::error(
@@ -217,6 +233,34 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
         diagnostics: diags,
         modules,
     }
+}
+
+/// `f` over `items` on all cores, results in input order. Files are independent, so parsing
+/// and checking them in parallel changes nothing but the wall time.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if workers <= 1 || items.len() < 8 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024 * 1024)
+                    .spawn_scoped(scope, move || part.iter().map(f).collect::<Vec<R>>())
+                    .expect("spawn a checker thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("checker thread"))
+            .collect()
+    })
 }
 
 fn resolve_import(

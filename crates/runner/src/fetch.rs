@@ -216,7 +216,15 @@ pub(crate) fn postgres_to_ndjson(
     incremental: Option<&str>,
     watermark: Option<&str>,
 ) -> Result<TempFile, RunError> {
-    let db_error = |e: &dyn std::fmt::Display| {
+    let db_error = |e: &postgres::Error| {
+        let detail = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .or_else(|| std::error::Error::source(e).map(|s| s.to_string()));
+        let e = match detail {
+            Some(d) => format!("{e}: {d}"),
+            None => e.to_string(),
+        };
         RunError::new(
             codes::DATABASE_FAILED,
             rel.span,

@@ -84,7 +84,7 @@ pub fn run(
             order.push(p);
         }
     }
-    for name in order {
+    'pipelines: for name in order {
         if !opts.pipelines.is_empty() && !opts.pipelines.iter().any(|p| p == name) {
             continue;
         }
@@ -101,8 +101,9 @@ pub fn run(
             let failed = r.status == Status::Failed;
             report.intervals.push(r);
             if failed {
+                // Later intervals and downstream pipelines would read stale or missing data.
                 report.failed = true;
-                break;
+                break 'pipelines;
             }
         }
     }

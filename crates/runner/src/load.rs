@@ -193,7 +193,7 @@ pub(crate) fn source(
                 FileFormat::Csv => csv(conn, rel, src, &path, &target, reject),
                 FileFormat::Ndjson => {
                     let raw = format!("SELECT filename AS _file, row_number() OVER (PARTITION BY filename) AS _row, json FROM read_ndjson_objects({}, filename = true)", string(&path));
-                    json_rows(conn, rel, &raw, &target, reject)
+                    json_rows(conn, rel, &raw, &path, &target, reject)
                 }
                 FileFormat::Parquet => {
                     let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("CAST({} AS {}) AS {}", ident(&c.name), type_sql(c.ty), ident(&c.name))).collect();
@@ -208,7 +208,7 @@ pub(crate) fn source(
             let url = run.expand(url, |_| None);
             let file = fetch::http_to_ndjson(rel, &url, options, &base, secrets)?;
             let raw = format!("SELECT {} AS _file, row_number() OVER () AS _row, json FROM read_ndjson_objects({})", string(&url), string(&file.path().to_string_lossy()));
-            let result = json_rows(conn, rel, &raw, &target, false);
+            let result = json_rows(conn, rel, &raw, &url, &target, false);
             drop(file);
             result
         }
@@ -221,7 +221,7 @@ pub(crate) fn source(
             let file = fetch::postgres_to_ndjson(rel, &dsn, table.as_deref(), query.as_deref(), incremental.as_deref(), watermark.as_deref())?;
             let origin = table.clone().unwrap_or_else(|| "query".into());
             let raw = format!("SELECT {} AS _file, row_number() OVER () AS _row, json FROM read_ndjson_objects({})", string(&origin), string(&file.path().to_string_lossy()));
-            json_rows(conn, rel, &raw, &target, false)
+            json_rows(conn, rel, &raw, &origin, &target, false)
         }
         Source::Table { table } => {
             let (schema, name) = table.split_once('.').unwrap_or(("main", table));
@@ -246,7 +246,7 @@ pub(crate) fn source(
             rel.span,
             format!("`{system}` stream sources cannot run locally yet"),
             "stream source",
-            "run streams on a deployed target (`pipec emit`), or stage a file sample and read it with `ndjson(...)`",
+            "stream sources run on deployed targets; locally, stage a sample of the stream as files and read it with `ndjson(...)`",
         )),
     }
 }
@@ -510,12 +510,13 @@ fn json_rows(
     conn: &Connection,
     rel: &Relation,
     raw_select: &str,
+    origin: &str,
     target: &str,
     reject: bool,
 ) -> Result<(u64, Vec<Reject>), RunError> {
     let raw = format!("{}__raw\"", target.trim_end_matches('"'));
     conn.execute_batch(&format!("CREATE OR REPLACE TABLE {raw} AS {raw_select}"))
-        .map_err(|e| file_error(rel, raw_select, &e.to_string()))?;
+        .map_err(|e| file_error(rel, origin, e.to_string().lines().next().unwrap_or("")))?;
     let value = |name: &str| format!("(json ->> {})", string(name));
     let mut bad_conds = Vec::new();
     for c in &rel.schema.columns {
