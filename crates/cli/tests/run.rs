@@ -46,7 +46,7 @@ fn tables(warehouse: &Path) -> Vec<(String, Vec<String>)> {
     let mut stmt = conn
         .prepare(
             "SELECT table_schema, table_name FROM information_schema.tables
-             WHERE table_schema NOT IN ('_pipec', '_pipec_stage') AND table_type = 'BASE TABLE' ORDER BY 1, 2",
+             WHERE table_catalog NOT IN ('_pipec_stage', 'system', 'temp') AND table_schema <> '_pipec' AND table_type = 'BASE TABLE' ORDER BY 1, 2",
         )
         .unwrap();
     let names: Vec<(String, String)> = stmt

@@ -1,4 +1,5 @@
-//! Staging: every source is loaded and every transform computed into `_pipec_stage`, with the
+//! Staging: every source is loaded and every transform computed into the in-memory `_pipec_stage`
+//! database (spilling to disk under DuckDB's memory limit), with the
 //! declared schema enforced row by row.
 
 use std::path::{Path, PathBuf};
@@ -41,29 +42,32 @@ impl Stage {
     /// The quoted staging table of relation `name`.
     pub fn table(&self, name: &str) -> String {
         format!(
-            "_pipec_stage.{}",
+            "_pipec_stage.main.{}",
             ident(&format!("{}{}", self.prefix, name))
         )
     }
 
     /// Drops leftovers of an earlier (killed) run and creates the staging schema.
     pub(crate) fn reset(&self, conn: &Connection) -> Result<(), RunError> {
-        conn.execute_batch("CREATE SCHEMA IF NOT EXISTS _pipec_stage")
+        conn.execute_batch("ATTACH IF NOT EXISTS ':memory:' AS _pipec_stage")
             .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
         self.drop_all(conn)
     }
 
     pub(crate) fn drop_all(&self, conn: &Connection) -> Result<(), RunError> {
         let mut stmt = conn
-            .prepare("SELECT table_name FROM information_schema.tables WHERE table_schema = '_pipec_stage' AND starts_with(table_name, ?)")
+            .prepare("SELECT table_name FROM information_schema.tables WHERE table_catalog = '_pipec_stage' AND starts_with(table_name, ?)")
             .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
         let names: Vec<String> = stmt
             .query_map([&self.prefix], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
         for n in names {
-            conn.execute_batch(&format!("DROP TABLE IF EXISTS _pipec_stage.{}", ident(&n)))
-                .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
+            conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS _pipec_stage.main.{}",
+                ident(&n)
+            ))
+            .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
         }
         Ok(())
     }
@@ -466,17 +470,23 @@ fn not_null(
     rows: &str,
     path: &str,
 ) -> Result<(), RunError> {
-    for c in rel.schema.columns.iter().filter(|c| !c.nullable) {
-        let n: i64 = conn
-            .query_row(
-                &format!(
-                    "SELECT count(*) FROM {target} WHERE {} IS NULL",
-                    ident(&c.name)
-                ),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    let required: Vec<_> = rel.schema.columns.iter().filter(|c| !c.nullable).collect();
+    if required.is_empty() {
+        return Ok(());
+    }
+    // One scan counts the nulls of every non-null column.
+    let counts: Vec<String> = required
+        .iter()
+        .map(|c| format!("count(*) FILTER (WHERE {} IS NULL)", ident(&c.name)))
+        .collect();
+    let nulls: Vec<i64> = conn
+        .query_row(
+            &format!("SELECT {} FROM {target}", counts.join(", ")),
+            [],
+            |r| (0..required.len()).map(|i| r.get::<_, i64>(i)).collect(),
+        )
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    for (c, n) in required.into_iter().zip(nulls) {
         if n == 0 {
             continue;
         }
