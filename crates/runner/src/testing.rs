@@ -69,9 +69,8 @@ fn insert(conn: &Connection, table: &str, f: &Fixture) -> Result<(), duckdb::Err
 fn run_one(p: &Pipeline, t: &Test) -> Result<TestReport, RunError> {
     let fail = |e: duckdb::Error| crate::load::exec_error(t.span, &e.to_string());
     let conn = Connection::open_in_memory().map_err(fail)?;
-    conn.execute_batch("CREATE SCHEMA _pipec_stage")
-        .map_err(fail)?;
     let stage = Stage::new(&p.name);
+    stage.reset(&conn)?;
     let ds =
         t.ds.as_deref()
             .and_then(|d| d.parse::<NaiveDate>().ok())
