@@ -323,15 +323,30 @@ fn rejected_rows_are_quarantined_and_counted() {
 fn sigkill_at_any_point_leaves_published_tables_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let spec = daily_project(dir.path(), 2, 200_000, "");
-    let wh = dir.path().join("w.duckdb");
     let spec = spec.to_str().unwrap().to_string();
+    let clean_wh = dir.path().join("clean.duckdb");
+    let clean_run = run(
+        &["run", &spec, "--from", "2024-01-01", "--to", "2024-01-02"],
+        &clean_wh,
+    );
+    assert!(clean_run.status.success(), "{}", text(&clean_run));
+    let clean = tables(&clean_wh);
+    let wh = dir.path().join("w.duckdb");
     assert!(run(&["run", &spec, "--date", "2024-01-01"], &wh)
         .status
         .success());
     let before = tables(&wh);
-    for delay_ms in [50u64, 150, 300, 500, 800, 1200] {
+    let mut killed_before_publish = 0;
+    for delay_ms in [50u64, 150, 300, 500, 800, 1200, 2000] {
         let mut child = pipec()
-            .args(["run", &spec, "--date", "2024-01-02", "--warehouse"])
+            .args([
+                "run",
+                &spec,
+                "--date",
+                "2024-01-02",
+                "--force",
+                "--warehouse",
+            ])
             .arg(&wh)
             .current_dir(root())
             .stdout(std::process::Stdio::null())
@@ -339,30 +354,27 @@ fn sigkill_at_any_point_leaves_published_tables_unchanged() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
-        let finished = child.try_wait().unwrap().is_some();
         let _ = child.kill();
         let _ = child.wait();
-        if finished {
-            break; // the run completed before the kill: later delays would too
+        let now = tables(&wh);
+        // All or nothing: a kill leaves either the old tables or the fully published interval.
+        if now == clean {
+            break;
         }
-        assert_eq!(
-            tables(&wh),
-            before,
-            "killed after {delay_ms} ms: published tables changed"
+        assert!(
+            now == before,
+            "killed after {delay_ms} ms: published tables are half-written"
         );
+        killed_before_publish += 1;
     }
+    assert!(
+        killed_before_publish > 0,
+        "no kill landed before the publish; use more rows"
+    );
     let rerun = run(&["run", &spec, "--date", "2024-01-02", "--force"], &wh);
     assert!(rerun.status.success(), "{}", text(&rerun));
-    let clean_wh = dir.path().join("clean.duckdb");
-    assert!(run(
-        &["run", &spec, "--from", "2024-01-01", "--to", "2024-01-02"],
-        &clean_wh
-    )
-    .status
-    .success());
-    assert_eq!(
-        tables(&wh),
-        tables(&clean_wh),
+    assert!(
+        tables(&wh) == clean,
         "after kills, a rerun converges to the clean result"
     );
 }
