@@ -210,6 +210,33 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
             project.pipelines.push(p);
         }
     }
+    let mut writers: HashMap<String, (&str, Span)> = HashMap::new();
+    for p in &project.pipelines {
+        for sink in &p.sinks {
+            let target = sink.name();
+            match writers.get(&target) {
+                Some((other, first)) if *other != p.name => diags.push(
+                    Diagnostic::error(
+                        codes::DUPLICATE_NAME,
+                        sink.span,
+                        format!(
+                            "`{target}` is written by pipelines `{other}` and `{}`",
+                            p.name
+                        ),
+                        "second writer",
+                    )
+                    .with_label(*first, "first writer")
+                    .with_help(
+                        "give each table one writing pipeline; others read it with `table(...)`",
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    writers.insert(target, (&p.name, sink.span));
+                }
+            }
+        }
+    }
     let names: Vec<String> = project.pipelines.iter().map(|p| p.name.clone()).collect();
     for (_, upstream) in after_refs {
         if !names.contains(&upstream.name) {

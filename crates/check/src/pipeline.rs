@@ -79,10 +79,37 @@ pub(crate) fn check_file(
         checks: Vec::new(),
         tests: Vec::new(),
     };
+    duplicate_names(unit, diags);
     let afters = settings(decl, &mut p, diags);
     relation::check_relations(world, file, unit, &mut p, diags);
     items::check_items(world, file, unit, &mut p, diags);
     Some((p, afters))
+}
+
+/// Two defines or two tests with the same name in one file.
+fn duplicate_names(unit: &Unit, diags: &mut Vec<Diagnostic>) {
+    let mut seen: Vec<(&str, &str, Span)> = Vec::new();
+    for item in &unit.module.items {
+        let (kind, name) = match item {
+            Item::Define(d) => ("define", &d.name),
+            Item::Test(t) => ("test", &t.name),
+            _ => continue,
+        };
+        if let Some((_, _, first)) = seen.iter().find(|(k, n, _)| *k == kind && *n == name.name) {
+            diags.push(
+                Diagnostic::error(
+                    codes::DUPLICATE_NAME,
+                    name.span,
+                    format!("{kind} `{}` is declared twice", name.name),
+                    "second declaration",
+                )
+                .with_label(*first, "first declared here")
+                .with_help("rename one of them"),
+            );
+            continue;
+        }
+        seen.push((kind, &name.name, name.span));
+    }
 }
 
 fn setting_name(kind: &SettingKind) -> &str {

@@ -132,7 +132,12 @@ impl<'w, 'u> Cx<'w, 'u> {
             _ => None,
         };
         self.stack.pop();
-        let schema = result.as_ref().map(|r| r.schema.clone());
+        // A source whose options are wrong still declares its columns: keep checking its readers.
+        let declared = match item {
+            Item::Source(src) if result.is_none() => schema_block(&src.schema, &mut Vec::new()),
+            _ => None,
+        };
+        let schema = result.as_ref().map(|r| r.schema.clone()).or(declared);
         if let Some(r) = result {
             self.relations.push(r);
         }

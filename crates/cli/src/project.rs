@@ -73,7 +73,7 @@ pub fn compile(files: &[PathBuf]) -> Result<Compiled, String> {
                 extra.push(
                     Diagnostic::error(
                         codes::NOT_TEXT,
-                        Span::new(id, at, at + 1),
+                        Span::new(id, at, at + char::REPLACEMENT_CHARACTER.len_utf8()),
                         "file is not UTF-8 text",
                         "invalid byte here",
                     )

@@ -81,7 +81,8 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, options: RenderOptions) ->
     let mut elsewhere = Vec::new();
     for (i, label) in diag.labels.iter().enumerate() {
         if label.span.file == primary.file {
-            let span = SourceSpan::new((label.span.start as usize).into(), label.span.len());
+            let (start, end) = clamp(&file.text, label.span);
+            let span = SourceSpan::new(start.into(), end - start);
             let msg = Some(label.message.clone()).filter(|m| !m.is_empty());
             in_file.push(if i == 0 {
                 LabeledSpan::new_primary_with_span(msg, span)
@@ -122,10 +123,22 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, options: RenderOptions) ->
 /// reported by position only.
 const MAX_EXCERPT_LINE: usize = 1000;
 
+/// The span's byte range, clamped to the text and widened to character boundaries.
+fn clamp(text: &str, span: crate::Span) -> (usize, usize) {
+    let mut start = (span.start as usize).min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (span.end as usize).min(text.len()).max(start);
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    (start, end)
+}
+
 fn line_too_long(sources: &SourceMap, span: crate::Span) -> bool {
     let text = &sources.get(span.file).text;
-    let start = (span.start as usize).min(text.len());
-    let end = (span.end as usize).min(text.len()).max(start);
+    let (start, end) = clamp(text, span);
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
     line_end - line_start > MAX_EXCERPT_LINE

@@ -1,0 +1,127 @@
+//! `pipec check` and `pipec graph` as a user runs them: exit codes, rendered and JSON diagnostics.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn pipec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn the_examples_check_clean() {
+    let out = pipec(&["check", "examples/"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_misspelled_column_fails_with_code_span_and_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("examples/bike_share/bike_share.pipe"))
+        .unwrap()
+        .replace(
+            "filter returned_at > rented_at",
+            "filter retuned_at > rented_at",
+        );
+    let file = dir.path().join("bike.pipe");
+    std::fs::write(&file, &text).unwrap();
+    let out = pipec(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("E0102") && err.contains("unknown column `retuned_at`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `returned_at`?"), "{err}");
+
+    let json = pipec(&["check", file.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let diags: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let d = diags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "E0102")
+        .expect("E0102 in JSON");
+    let line = text.lines().position(|l| l.contains("retuned_at")).unwrap() + 1;
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["line"], line);
+    assert_eq!(d["column"], 12);
+    assert_eq!(d["end_column"], 22);
+    assert_eq!(d["help"], "did you mean `returned_at`?");
+    assert!(d["file"].as_str().unwrap().ends_with("bike.pipe"));
+}
+
+#[test]
+fn files_that_are_not_text_get_e0006() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junk.pipe");
+    std::fs::write(&file, b"pipeline p {}\n\xff\xfe\x00garbage").unwrap();
+    let out = pipec(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("E0006"), "{}", stderr(&out));
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    assert_eq!(pipec(&["check"]).status.code(), Some(2));
+    assert_eq!(
+        pipec(&["check", "no/such/path.pipe"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(pipec(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for cmd in ["check", "graph", "run", "runs", "test"] {
+        let out = pipec(&[cmd, "--help"]);
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Example"),
+            "`pipec {cmd} --help` has no example:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn graphs_render_as_dot_and_mermaid_with_schemas() {
+    let dot = pipec(&[
+        "graph",
+        "examples/bike_share",
+        "--format",
+        "dot",
+        "--schemas",
+    ]);
+    assert!(dot.status.success(), "{}", stderr(&dot));
+    let dot = String::from_utf8_lossy(&dot.stdout);
+    assert!(
+        dot.starts_with("digraph pipec {")
+            && dot.contains("station_id: int")
+            && dot.contains("label=\"gate\""),
+        "{dot}"
+    );
+    let mermaid = pipec(&["graph", "examples/", "--format", "mermaid"]);
+    assert!(mermaid.status.success(), "{}", stderr(&mermaid));
+    let mermaid = String::from_utf8_lossy(&mermaid.stdout);
+    assert!(
+        mermaid.starts_with("flowchart LR") && mermaid.contains("mart.station_daily"),
+        "{mermaid}"
+    );
+}
