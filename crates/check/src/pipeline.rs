@@ -393,8 +393,14 @@ fn timezone(tz: Option<&ast::StrLit>, diags: &mut Vec<Diagnostic>) -> Option<Str
     if chrono_tz::Tz::from_str(&tz.value).is_ok() {
         return Some(tz.value.clone());
     }
+    // Abbreviations such as KST or CEST are ambiguous and not IANA names: suggest no look-alike.
+    let abbreviation = tz.value.len() <= 5 && tz.value.chars().all(|c| c.is_ascii_uppercase());
     let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
-    let s = did_you_mean(&tz.value, names);
+    let s = if abbreviation {
+        None
+    } else {
+        did_you_mean(&tz.value, names)
+    };
     diags.push(
         Diagnostic::error(
             codes::UNKNOWN_TIMEZONE,
@@ -404,7 +410,11 @@ fn timezone(tz: Option<&ast::StrLit>, diags: &mut Vec<Diagnostic>) -> Option<Str
         )
         .with_suggestion(
             s,
-            "use an IANA name such as \"Asia/Seoul\", \"Europe/Berlin\" or \"UTC\"",
+            if abbreviation {
+                "zone abbreviations are ambiguous; use an IANA name such as \"Asia/Seoul\" (for KST) or \"Europe/Berlin\" (for CET)"
+            } else {
+                "use an IANA name such as \"Asia/Seoul\", \"Europe/Berlin\" or \"UTC\""
+            },
         ),
     );
     None

@@ -94,11 +94,19 @@ fn examples_and_std_docs_check_clean() {
         .collect();
     folders.push(root.join("std/examples"));
     folders.sort();
-    assert!(folders.len() >= 5, "expected the four examples and the std examples");
+    assert!(
+        folders.len() >= 5,
+        "expected the four examples and the std examples"
+    );
     for folder in folders.into_iter().filter(|f| f.exists()) {
         // A folder is one project: its pipelines may depend on each other.
         let case = pipec_golden::read_case(&root, &folder);
         let outcome = pipec_golden::compile(&case);
-        assert!(outcome.codes.is_empty(), "{}:\n{}", folder.display(), outcome.snapshot);
+        assert!(
+            outcome.codes.is_empty(),
+            "{}:\n{}",
+            folder.display(),
+            outcome.snapshot
+        );
     }
 }
