@@ -8,18 +8,7 @@ use pipec_syntax::ast::{self, ExprKind as A, Item, Literal, Schedule as S, Setti
 use crate::ir::{Alert, Pipeline, Schedule, Value};
 use crate::{items, relation, Unit, World};
 
-const SETTINGS: &[&str] = &[
-    "schedule",
-    "start",
-    "end",
-    "catchup",
-    "retries",
-    "timeout",
-    "alert",
-    "owner",
-    "tags",
-    "description",
-];
+use pipec_syntax::SETTING_KEYWORDS as SETTINGS;
 
 /// Checks the pipeline of `file`; returns it with the `after` references still to resolve.
 pub(crate) fn check_file(

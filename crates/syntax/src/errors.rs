@@ -32,7 +32,8 @@ pub const STEP_KEYWORDS: &[&str] = &[
     "window",
 ];
 
-const SETTING_KEYWORDS: &[&str] = &[
+/// Keywords that start a pipeline setting.
+pub const SETTING_KEYWORDS: &[&str] = &[
     "schedule",
     "start",
     "end",

@@ -7,5 +7,7 @@ pub mod ast;
 mod errors;
 mod parser;
 
-pub use errors::{duration_micros, valid_clock, valid_date, ITEM_KEYWORDS, STEP_KEYWORDS};
+pub use errors::{
+    duration_micros, valid_clock, valid_date, ITEM_KEYWORDS, SETTING_KEYWORDS, STEP_KEYWORDS,
+};
 pub use parser::{parse, Parsed, MAX_NESTING};
