@@ -103,9 +103,9 @@ fn examples_run_and_reruns_leave_counts_unchanged() {
 }
 
 #[test]
-fn unit_tests_of_the_examples_pass() {
+fn unit_tests_of_the_examples_and_std_examples_pass() {
     let out = pipec()
-        .args(["test", "examples/"])
+        .args(["test", "examples/", "std/examples/"])
         .current_dir(root())
         .output()
         .unwrap();
