@@ -778,7 +778,7 @@ fn fixture(
                         format!("`{}` is {}, this value is {lt}", col.name, col.ty),
                         "wrong type",
                     )
-                    .with_help(format!("write a {} value", col.ty)),
+                    .with_help(format!("write a value of type {}", col.ty)),
                 );
                 failed = true;
                 continue;

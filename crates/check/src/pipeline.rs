@@ -23,8 +23,8 @@ pub(crate) fn check_file(
     });
     let Some(decl) = decls.next() else {
         let stray = unit.module.items.iter().find_map(|i| match i {
-            Item::Source(s) => Some(s.span),
-            Item::Transform(t) => Some(t.span),
+            Item::Source(s) => Some(s.name.span),
+            Item::Transform(t) => Some(t.name.span),
             Item::Sink(s) => Some(s.span),
             Item::Check(c) => Some(c.span),
             Item::Test(t) => Some(t.span),

@@ -867,11 +867,16 @@ impl<'w, 'u> Cx<'w, 'u> {
 }
 
 fn incomparable(a: Span, b: Span, ta: Type, tb: Type) -> Diagnostic {
+    let label = if a == b {
+        format!("{ta} on the left, {tb} on the right")
+    } else {
+        format!("this is {ta}")
+    };
     let d = Diagnostic::error(
         codes::JOIN_KEYS_INCOMPARABLE,
         a,
         "join keys are not comparable",
-        format!("this is {ta}"),
+        label,
     );
     let d = if a != b {
         d.with_label(b, format!("this is {tb}"))
