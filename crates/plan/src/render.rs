@@ -25,17 +25,24 @@ fn dot_escape(s: &str) -> String {
         .replace('\n', "\\l")
 }
 
+/// Pipeline names in the order their first node appears.
+fn pipelines_in_order(plan: &Plan) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for &i in &plan.order {
+        let p = plan.graph[i].pipeline.as_str();
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Graphviz dot: one cluster per pipeline; `schemas` adds each relation's columns to its label.
 pub fn to_dot(plan: &Plan, schemas: bool) -> String {
     let g = &plan.graph;
     let mut out =
         String::from("digraph pipec {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
-    let mut pipelines: Vec<&str> = Vec::new();
-    for &i in &plan.order {
-        if !pipelines.contains(&g[i].pipeline.as_str()) {
-            pipelines.push(&g[i].pipeline);
-        }
-    }
+    let pipelines = pipelines_in_order(plan);
     for (n, p) in pipelines.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -85,12 +92,7 @@ fn mermaid_escape(s: &str) -> String {
 pub fn to_mermaid(plan: &Plan, schemas: bool) -> String {
     let g = &plan.graph;
     let mut out = String::from("flowchart LR\n");
-    let mut pipelines: Vec<&str> = Vec::new();
-    for &i in &plan.order {
-        if !pipelines.contains(&g[i].pipeline.as_str()) {
-            pipelines.push(&g[i].pipeline);
-        }
-    }
+    let pipelines = pipelines_in_order(plan);
     for (n, p) in pipelines.iter().enumerate() {
         let _ = writeln!(out, "  subgraph p{n}[\"{}\"]", mermaid_escape(p));
         for &i in plan.order.iter().filter(|&&i| g[i].pipeline == *p) {

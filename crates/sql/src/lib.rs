@@ -322,35 +322,7 @@ pub fn transform(
                 let mut schema = prev_schema.clone();
                 for (name, e) in assigns {
                     let from = format!("s{}", layers.len() - 1);
-                    let mut cols: Vec<String> = schema
-                        .columns
-                        .iter()
-                        .filter(|c| &c.name != name)
-                        .map(|c| ident(&c.name))
-                        .collect();
-                    let replaced = schema.get(name).is_some();
-                    let new_col = format!("{} AS {}", lower.expr(e), ident(name));
-                    if replaced {
-                        cols = schema
-                            .columns
-                            .iter()
-                            .map(|c| {
-                                if &c.name == name {
-                                    new_col.clone()
-                                } else {
-                                    ident(&c.name)
-                                }
-                            })
-                            .collect();
-                    } else {
-                        cols.push(new_col);
-                        schema.columns.push(pipec_check::ir::Column {
-                            name: name.clone(),
-                            ty: e.ty,
-                            nullable: e.nullable,
-                        });
-                    }
-                    layers.push(format!("SELECT {} FROM {from}", cols.join(", ")));
+                    layers.push(column_layer(&mut schema, &from, name, lower.expr(e), e));
                 }
             }
             StepKind::Select(items) => {
@@ -469,31 +441,7 @@ pub fn transform(
                 let mut schema = prev_schema.clone();
                 for (name, e) in functions {
                     let from = format!("s{}", layers.len() - 1);
-                    let new_col = format!("{} AS {}", wl.expr(e), ident(name));
-                    let cols: Vec<String> = if schema.get(name).is_some() {
-                        schema
-                            .columns
-                            .iter()
-                            .map(|c| {
-                                if &c.name == name {
-                                    new_col.clone()
-                                } else {
-                                    ident(&c.name)
-                                }
-                            })
-                            .collect()
-                    } else {
-                        let mut c: Vec<String> =
-                            schema.columns.iter().map(|c| ident(&c.name)).collect();
-                        c.push(new_col);
-                        schema.columns.push(pipec_check::ir::Column {
-                            name: name.clone(),
-                            ty: e.ty,
-                            nullable: e.nullable,
-                        });
-                        c
-                    };
-                    layers.push(format!("SELECT {} FROM {from}", cols.join(", ")));
+                    layers.push(column_layer(&mut schema, &from, name, wl.expr(e), e));
                 }
             }
         }
@@ -510,6 +458,32 @@ pub fn transform(
         .map(|(i, l)| format!("s{i} AS ({l})"))
         .collect();
     format!("WITH {}\n{last}", ctes.join(",\n"))
+}
+
+/// A layer that adds column `name` (or replaces it where it stands); updates `schema`. One layer
+/// per column, so later columns of the same step can read earlier ones.
+fn column_layer(schema: &mut Schema, from: &str, name: &str, sql: String, e: &Expr) -> String {
+    let new_col = format!("{sql} AS {}", ident(name));
+    let mut cols: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| {
+            if c.name == name {
+                new_col.clone()
+            } else {
+                ident(&c.name)
+            }
+        })
+        .collect();
+    if schema.get(name).is_none() {
+        cols.push(new_col);
+        schema.columns.push(pipec_check::ir::Column {
+            name: name.to_string(),
+            ty: e.ty,
+            nullable: e.nullable,
+        });
+    }
+    format!("SELECT {} FROM {from}", cols.join(", "))
 }
 
 /// Columns joined with `l.x = r.x` for the same name (kept once in the output).
