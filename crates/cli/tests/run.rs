@@ -587,3 +587,49 @@ fn postgres_nps_example_runs_incrementally() {
     );
     assert!(!text(&out).contains(&url), "the connection string leaked");
 }
+
+#[test]
+fn a_streamed_source_still_names_the_bad_row() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let spec = r#"pipeline streamed {}
+source visits = csv("data/{ds}.csv", header = true) { visitor: string, pages: int, at: timestamp }
+transform daily = visits | derive ds = @ds | group ds { visitors = count_distinct(visitor), pages = sum(pages) }
+sink daily -> mart.daily
+"#;
+    std::fs::write(dir.path().join("s.pipe"), spec).unwrap();
+    let good = "visitor,pages,at\na,1,2024-01-01 10:00:00\nb,2,2024-01-01 11:00:00\n";
+    std::fs::write(dir.path().join("data/2024-01-01.csv"), good).unwrap();
+    std::fs::write(
+        dir.path().join("data/2024-01-02.csv"),
+        "visitor,pages,at\na,1,2024-01-02 10:00:00\nb,many,2024-01-02 11:00:00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("data/2024-01-03.csv"),
+        "visitor,pages,at\na,1,2024-01-03 10:00:00\n,2,2024-01-03 11:00:00\n",
+    )
+    .unwrap();
+    let wh = dir.path().join("w.duckdb");
+    let spec = dir.path().join("s.pipe");
+    let spec = spec.to_str().unwrap();
+    let ok = run(&["run", spec, "--date", "2024-01-01"], &wh);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("source (streamed)"), "{}", text(&ok));
+    let before = tables(&wh);
+    let bad_type = run(&["run", spec, "--date", "2024-01-02"], &wh);
+    let t = text(&bad_type);
+    assert_eq!(bad_type.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("E0501") && t.contains("2024-01-02.csv line 3") && t.contains("pages"),
+        "{t}"
+    );
+    let null = run(&["run", spec, "--date", "2024-01-03"], &wh);
+    let t = text(&null);
+    assert_eq!(null.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("E0502") && t.contains("2024-01-03.csv row 2") && t.contains("visitor"),
+        "{t}"
+    );
+    assert_eq!(tables(&wh), before);
+}
