@@ -209,23 +209,6 @@ fn run_interval(
     let progress = report::Progress::new(opts.progress, p, ds);
     let mut nodes: Vec<NodeReport> = Vec::new();
     let mut rejects = Vec::new();
-    // A CSV source read by exactly one transform (and nothing else) is streamed into it.
-    let streamed: Vec<&str> = p
-        .relations
-        .iter()
-        .filter(|r| matches!(&r.kind, RelationKind::Source(src) if load::streamable(src)))
-        .filter(|r| {
-            let readers = p
-                .relations
-                .iter()
-                .filter(|x| x.inputs().contains(&r.name.as_str()))
-                .count();
-            let other = p.sinks.iter().filter(|s| s.relation == r.name).count()
-                + p.checks.iter().filter(|c| c.relation == r.name).count();
-            readers == 1 && other == 0
-        })
-        .map(|r| r.name.as_str())
-        .collect();
     // Materialise relations level by level; the relations of a level run in parallel.
     let levels = load::levels(p);
     for level in levels {
@@ -237,50 +220,22 @@ fn run_interval(
                         let rel = &p.relations[idx];
                         let stage = &stage;
                         let run = &run;
-                        let streamed = &streamed;
                         let c = conn.try_clone();
                         scope.spawn(move || {
                             let c = c.map_err(|e| load::exec_error(rel.span, &e.to_string()))?;
                             let t0 = Instant::now();
-                            let stream = streamed.contains(&rel.name.as_str());
                             let (rows_read, rejected) = match &rel.kind {
                                 RelationKind::Source(src) => {
-                                    load::source(&c, p, rel, src, stage, run, secrets, stream)?
+                                    load::source(&c, p, rel, src, stage, run, secrets)?
                                 }
                                 RelationKind::Transform(t) => {
-                                    match load::transform(&c, p, rel, t, stage, run) {
-                                        Ok(n) => (n, Vec::new()),
-                                        // A streamed input fails inside its reader: load it on its own to say which row.
-                                        Err(e) => {
-                                            for input in rel
-                                                .inputs()
-                                                .into_iter()
-                                                .filter(|i| streamed.contains(i))
-                                            {
-                                                let Some(src_rel) = p.relation(input) else {
-                                                    continue;
-                                                };
-                                                let RelationKind::Source(src) = &src_rel.kind
-                                                else {
-                                                    continue;
-                                                };
-                                                let _ = c.execute_batch(&format!(
-                                                    "DROP VIEW IF EXISTS {}",
-                                                    stage.table(input)
-                                                ));
-                                                load::source(
-                                                    &c, p, src_rel, src, stage, run, secrets, false,
-                                                )?;
-                                            }
-                                            return Err(e);
-                                        }
-                                    }
+                                    (load::transform(&c, p, rel, t, stage, run)?, Vec::new())
                                 }
                             };
-                            let kind = match rel.kind {
-                                RelationKind::Source(_) if stream => "source (streamed)",
-                                RelationKind::Source(_) => "source",
-                                RelationKind::Transform(_) => "transform",
+                            let kind = if matches!(rel.kind, RelationKind::Source(_)) {
+                                "source"
+                            } else {
+                                "transform"
                             };
                             let node = NodeReport {
                                 name: rel.name.clone(),

@@ -56,31 +56,21 @@ impl Stage {
 
     pub(crate) fn drop_all(&self, conn: &Connection) -> Result<(), RunError> {
         let mut stmt = conn
-            .prepare("SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = '_pipec_stage' AND starts_with(table_name, ?)")
+            .prepare("SELECT table_name FROM information_schema.tables WHERE table_catalog = '_pipec_stage' AND starts_with(table_name, ?)")
             .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
-        let names: Vec<(String, String)> = stmt
-            .query_map([&self.prefix], |r| Ok((r.get(0)?, r.get(1)?)))
+        let names: Vec<String> = stmt
+            .query_map([&self.prefix], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
-        for (n, kind) in names {
-            let what = if kind == "VIEW" { "VIEW" } else { "TABLE" };
+        for n in names {
             conn.execute_batch(&format!(
-                "DROP {what} IF EXISTS _pipec_stage.main.{}",
+                "DROP TABLE IF EXISTS _pipec_stage.main.{}",
                 ident(&n)
             ))
             .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
         }
         Ok(())
     }
-}
-
-/// Marks the error raised by a streamed source for a null in a non-null column.
-const STREAM_NULL: &str = "pipec: null in non-null column";
-
-/// True for CSV sources read in fail mode, which can be streamed into their consumer.
-pub(crate) fn streamable(src: &Source) -> bool {
-    matches!(src, Source::File { format: FileFormat::Csv, options, .. }
-        if !options.iter().any(|(k, v)| k == "on_error" && v.as_str() == Some("reject")))
 }
 
 pub(crate) fn exec_error(span: Span, msg: &str) -> RunError {
@@ -187,7 +177,6 @@ pub(crate) fn source(
     stage: &Stage,
     run: &Interval,
     secrets: &Secrets,
-    stream: bool,
 ) -> Result<(u64, Vec<Reject>), RunError> {
     let target = stage.table(&rel.name);
     let base = crate::base_dir(p);
@@ -205,7 +194,7 @@ pub(crate) fn source(
             }
             let reject = options.iter().any(|(k, v)| k == "on_error" && v.as_str() == Some("reject"));
             match format {
-                FileFormat::Csv => csv(conn, rel, src, &path, &target, reject, stream),
+                FileFormat::Csv => csv(conn, rel, src, &path, &target, reject),
                 FileFormat::Ndjson => {
                     let raw = format!("SELECT filename AS _file, row_number() OVER (PARTITION BY filename) AS _row, json FROM read_ndjson_objects({}, filename = true)", string(&path));
                     json_rows(conn, rel, &raw, &path, &target, reject)
@@ -297,7 +286,6 @@ fn csv(
     path: &str,
     target: &str,
     reject: bool,
-    stream: bool,
 ) -> Result<(u64, Vec<Reject>), RunError> {
     let header = !matches!(option(src, "header"), Some(Value::Bool(false)));
     let mut opts = vec![
@@ -338,32 +326,6 @@ fn csv(
     }
     opts.push("timestampformat = '%Y-%m-%d %H:%M:%S'".into());
     let scan = |extra: &str| format!("read_csv({}, {}{extra})", string(path), opts.join(", "));
-    if stream && !reject {
-        // Read once, by the one transform that consumes it: the declared types are enforced by
-        // the reader, non-null columns by `error()`. A failure is diagnosed by loading again.
-        let cols: Vec<String> = rel
-            .schema
-            .columns
-            .iter()
-            .map(|c| {
-                let id = ident(&c.name);
-                if c.nullable {
-                    id
-                } else {
-                    let msg = string(&format!("{STREAM_NULL} {}", c.name));
-                    format!("CASE WHEN {id} IS NULL THEN error({msg}) ELSE {id} END AS {id}")
-                }
-            })
-            .collect();
-        let sql = format!(
-            "CREATE OR REPLACE VIEW {target} AS SELECT {} FROM {}",
-            cols.join(", "),
-            scan("")
-        );
-        conn.execute_batch(&sql)
-            .map_err(|e| file_error(rel, path, e.to_string().lines().next().unwrap_or("")))?;
-        return Ok((0, Vec::new()));
-    }
     let select_cols = rel
         .schema
         .columns

@@ -120,19 +120,13 @@ impl RunReport {
             out.push('\n');
             if !i.nodes.is_empty() {
                 out.push_str(&format!(
-                    "  {:<18} {:<32} {:>12} {:>9} {:>9}\n",
+                    "  {:<10} {:<32} {:>12} {:>9} {:>9}\n",
                     "kind", "node", "rows", "rejected", "ms"
                 ));
                 for n in &i.nodes {
-                    // A streamed source is read by its consumer; its rows are counted there.
-                    let rows = if n.kind.ends_with("(streamed)") {
-                        "-".to_string()
-                    } else {
-                        n.rows.to_string()
-                    };
                     out.push_str(&format!(
-                        "  {:<18} {:<32} {:>12} {:>9} {:>9}\n",
-                        n.kind, n.name, rows, n.rejected, n.millis
+                        "  {:<10} {:<32} {:>12} {:>9} {:>9}\n",
+                        n.kind, n.name, n.rows, n.rejected, n.millis
                     ));
                 }
             }
