@@ -255,7 +255,13 @@ fn sink(
                     "append" => Some(SinkMode::Append),
                     "replace" => Some(SinkMode::Replace),
                     other => {
-                        let sug = did_you_mean(other, MODES.iter().copied());
+                        // Words from other tools first: dbt/SQL `upsert`, Spark `overwrite`, ...
+                        let sug = match other {
+                            "upsert" | "merge_into" => Some("merge on (keys)"),
+                            "overwrite" | "truncate" | "full_refresh" | "table" => Some("replace"),
+                            "insert" | "insert_into" => Some("append"),
+                            _ => did_you_mean(other, MODES.iter().copied()),
+                        };
                         diags.push(
                         Diagnostic::error(codes::UNKNOWN_MODE, m.span, format!("unknown sink mode `{other}`"), "not a mode")
                             .with_suggestion(sug, "modes are: append, replace, merge on (keys), incremental by column"),

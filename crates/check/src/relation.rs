@@ -176,6 +176,35 @@ impl<'w, 'u> Cx<'w, 'u> {
     fn source(&mut self, s: &ast::SourceDecl, diags: &mut Vec<Diagnostic>) -> Option<Relation> {
         let schema = schema_block(&s.schema, diags);
         let origin = source_origin(&s.origin, diags);
+        if let (
+            Some(Source::Postgres {
+                incremental: Some(col),
+                ..
+            }),
+            Some(sc),
+        ) = (&origin, &schema)
+        {
+            if sc.get(col).is_none() {
+                let at = s
+                    .origin
+                    .named("incremental")
+                    .map_or(s.origin.span, |a| a.value.span);
+                let sug = did_you_mean(col, sc.names());
+                diags.push(
+                    Diagnostic::error(
+                        codes::KEY_NOT_IN_RELATION,
+                        at,
+                        format!(
+                            "incremental column `{col}` is not in the schema of `{}`",
+                            s.name.name
+                        ),
+                        "not a declared column",
+                    )
+                    .with_suggestion(sug, "declare the watermark column in the source's schema"),
+                );
+                return None;
+            }
+        }
         if let (Some(Source::Calendar { .. }), Some(sc)) = (&origin, &schema) {
             let ok = sc.columns.len() == 1
                 && sc.columns[0].name == "day"
