@@ -59,8 +59,8 @@ impl Checked {
 pub(crate) struct Unit {
     pub module: ast::Module,
     pub broken: Vec<String>,
-    /// Namespace → imported file.
-    pub imports: Vec<(String, FileId)>,
+    /// Namespace → imported file, with the `import` that names it.
+    pub imports: Vec<(String, FileId, Span)>,
 }
 
 /// Everything the per-pipeline checker needs to look up.
@@ -86,8 +86,8 @@ impl World<'_> {
             Some((ns, n)) => unit
                 .imports
                 .iter()
-                .find(|(alias, _)| alias == ns)
-                .and_then(|(_, f)| find(*f, n)),
+                .find(|(alias, _, _)| alias == ns)
+                .and_then(|(_, f, _)| find(*f, n)),
         }
     }
 
@@ -113,7 +113,7 @@ impl World<'_> {
                 .unwrap_or_default()
         };
         out.extend(defines(file));
-        for (ns, f) in &unit.imports {
+        for (ns, f, _) in &unit.imports {
             out.extend(defines(*f).into_iter().map(|d| format!("{ns}.{d}")));
         }
         out
@@ -147,7 +147,10 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
         for item in &parsed.module.items {
             let Item::Import(imp) = item else { continue };
             if let Some((ns, target)) = resolve_import(file, imp, sources, loader, &mut diags) {
-                if imports.iter().any(|(n, _): &(String, FileId)| *n == ns) {
+                if imports
+                    .iter()
+                    .any(|(n, _, _): &(String, FileId, Span)| *n == ns)
+                {
                     let span = imp.alias.as_ref().map(|a| a.span).unwrap_or(imp.span);
                     diags.push(
                         Diagnostic::error(
@@ -160,7 +163,7 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
                     );
                     continue;
                 }
-                imports.push((ns, target));
+                imports.push((ns, target, imp.span));
                 queue.push(target);
             }
         }
@@ -173,7 +176,7 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
             },
         );
     }
-    report_import_cycles(&units, &mut diags);
+    report_import_cycles(&units, sources, &mut diags);
 
     let world = World {
         units: &units,
@@ -409,53 +412,55 @@ pub fn join_path(base: &str, rel: &str) -> String {
     }
 }
 
-fn report_import_cycles(units: &HashMap<FileId, Unit>, diags: &mut Vec<Diagnostic>) {
+fn report_import_cycles(
+    units: &HashMap<FileId, Unit>,
+    sources: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut ids: Vec<FileId> = units.keys().copied().collect();
     ids.sort();
     let mut state: HashMap<FileId, u8> = HashMap::new();
     for &start in &ids {
-        let mut stack: Vec<(FileId, usize)> = vec![(start, 0)];
         if state.get(&start).copied().unwrap_or(0) != 0 {
             continue;
         }
+        let mut stack: Vec<(FileId, usize)> = vec![(start, 0)];
         state.insert(start, 1);
         while let Some(&mut (node, ref mut i)) = stack.last_mut() {
             let imports = &units[&node].imports;
-            if *i < imports.len() {
-                let next = imports[*i].1;
-                *i += 1;
-                match state.get(&next).copied().unwrap_or(0) {
-                    0 if units.contains_key(&next) => {
-                        state.insert(next, 1);
-                        stack.push((next, 0));
-                    }
-                    1 => {
-                        let span = units[&node]
-                            .module
-                            .items
-                            .iter()
-                            .find_map(|it| match it {
-                                Item::Import(imp) => Some(imp.span),
-                                _ => None,
-                            })
-                            .unwrap_or_default();
-                        diags.push(
-                            Diagnostic::error(
-                                codes::IMPORT_CYCLE,
-                                span,
-                                "import cycle",
-                                "this import leads back to this file",
-                            )
-                            .with_help(
-                                "move the shared defines into a module that imports neither file",
-                            ),
-                        );
-                    }
-                    _ => {}
-                }
-            } else {
+            if *i >= imports.len() {
                 state.insert(node, 2);
                 stack.pop();
+                continue;
+            }
+            let (_, next, span) = &imports[*i];
+            *i += 1;
+            match state.get(next).copied().unwrap_or(0) {
+                0 if units.contains_key(next) => {
+                    state.insert(*next, 1);
+                    stack.push((*next, 0));
+                }
+                1 => {
+                    // `next` is on the stack: the files from it to `node` import each other in a ring.
+                    let from = stack.iter().position(|(f, _)| f == next).unwrap_or(0);
+                    let mut chain: Vec<&str> = stack[from..]
+                        .iter()
+                        .map(|(f, _)| sources.get(*f).name.as_str())
+                        .collect();
+                    chain.push(sources.get(*next).name.as_str());
+                    diags.push(
+                        Diagnostic::error(
+                            codes::IMPORT_CYCLE,
+                            *span,
+                            format!("import cycle: {}", chain.join(" -> ")),
+                            "this import closes the cycle",
+                        )
+                        .with_help(
+                            "move the shared defines into a module that imports neither file",
+                        ),
+                    );
+                }
+                _ => {}
             }
         }
     }
