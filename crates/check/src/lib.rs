@@ -59,6 +59,8 @@ impl Checked {
 pub(crate) struct Unit {
     pub module: ast::Module,
     pub broken: Vec<String>,
+    /// The name of the file's `pipeline` block when that block failed to parse.
+    pub broken_pipeline: Option<ast::Ident>,
     /// Namespace → imported file, with the `import` that names it.
     pub imports: Vec<(String, FileId, Span)>,
 }
@@ -172,6 +174,7 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
             Unit {
                 module: parsed.module,
                 broken: parsed.broken_names,
+                broken_pipeline: parsed.broken_pipeline,
                 imports,
             },
         );

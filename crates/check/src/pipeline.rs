@@ -21,7 +21,14 @@ pub(crate) fn check_file(
         Item::Pipeline(p) => Some(p),
         _ => None,
     });
-    let Some(decl) = decls.next() else {
+    // When the pipeline block itself failed to parse (already reported), check the rest of the
+    // file as a pipeline with default settings rather than skipping it.
+    let placeholder = unit.broken_pipeline.as_ref().map(|name| ast::PipelineDecl {
+        name: name.clone(),
+        settings: Vec::new(),
+        span: name.span,
+    });
+    let Some(decl) = decls.next().or(placeholder.as_ref()) else {
         let stray = unit.module.items.iter().find_map(|i| match i {
             Item::Source(s) => Some(s.name.span),
             Item::Transform(t) => Some(t.name.span),

@@ -368,7 +368,13 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
     };
     let word = found.trim_matches('`');
     let suggestion = did_you_mean(word, keywords.iter().map(String::as_str));
-    let help = if found == "`=`" {
+    let line_start = chunk[..pos.min(chunk.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let first_word = chunk[line_start..].split_whitespace().next().unwrap_or("");
+    let help = if found == "`=`" && SETTING_KEYWORDS.contains(&first_word) {
+        format!("pipeline settings take their value without `=`: `{first_word} ...`, e.g. `retries 3 backoff 5m`")
+    } else if found == "`=`" {
         "compare with `==`; a single `=` names a column, as in `derive total = price * qty`"
             .to_string()
     } else if found == "`&`" || found == "`|`" && !steps {

@@ -23,6 +23,9 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
     /// Names declared by items that failed to parse, so later stages do not report them as unknown.
     pub broken_names: Vec<String>,
+    /// The header of a `pipeline` block that failed to parse (its name and the name's span), so
+    /// the rest of the file can still be checked as that pipeline.
+    pub broken_pipeline: Option<Ident>,
 }
 
 /// Parses one file. Never panics; reports every broken top-level item.
@@ -82,6 +85,14 @@ fn recover(file: FileId, text: &str, parsed: &mut Parsed) {
                     .diagnostics
                     .push(errors::from_pest(file, w[0], chunk, &e));
                 if let Some(name) = errors::declared_name(chunk) {
+                    if chunk.starts_with("pipeline") && parsed.broken_pipeline.is_none() {
+                        let at = w[0] + chunk.find(name.as_str()).unwrap_or(0);
+                        let span = Span::new(file, at, at + name.len());
+                        parsed.broken_pipeline = Some(Ident {
+                            name: name.clone(),
+                            span,
+                        });
+                    }
                     parsed.broken_names.push(name);
                 }
             }
