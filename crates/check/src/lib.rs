@@ -44,8 +44,6 @@ pub struct Checked {
     pub project: Project,
     /// Errors and warnings, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
-    /// The parsed files, by id (roots and imports).
-    pub modules: HashMap<FileId, ast::Module>,
 }
 
 impl Checked {
@@ -260,11 +258,9 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
     }
     pipec_diag::sort(&mut diags);
     diags.dedup();
-    let modules = units.into_iter().map(|(k, v)| (k, v.module)).collect();
     Checked {
         project,
         diagnostics: diags,
-        modules,
     }
 }
 

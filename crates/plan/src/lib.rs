@@ -72,23 +72,6 @@ pub struct Plan {
     pub levels: Vec<Vec<NodeIndex>>,
 }
 
-impl Plan {
-    /// The nodes of `pipeline` in topological order.
-    pub fn pipeline_order<'a>(&'a self, pipeline: &'a str) -> impl Iterator<Item = NodeIndex> + 'a {
-        self.order
-            .iter()
-            .copied()
-            .filter(move |&i| self.graph[i].pipeline == pipeline)
-    }
-
-    /// The node of `pipeline` named `name`.
-    pub fn find(&self, pipeline: &str, name: &str) -> Option<NodeIndex> {
-        self.graph
-            .node_indices()
-            .find(|&i| self.graph[i].pipeline == pipeline && self.graph[i].name == name)
-    }
-}
-
 /// Builds the DAG of `project`. Fails with `E0402` when pipelines depend on each other in a cycle.
 pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
     let mut graph: DiGraph<Node, EdgeKind> = DiGraph::new();

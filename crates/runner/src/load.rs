@@ -152,10 +152,6 @@ pub(crate) fn transform(
     count(conn, &target, rel.span)
 }
 
-fn option<'a>(src: &'a Source, name: &str) -> Option<&'a Value> {
-    src.option(name)
-}
-
 fn resolve_path(base: &Path, path: &str) -> String {
     if path.contains("://") || Path::new(path).is_absolute() {
         path.to_string()
@@ -287,7 +283,7 @@ fn csv(
     target: &str,
     reject: bool,
 ) -> Result<(u64, Vec<Reject>), RunError> {
-    let header = !matches!(option(src, "header"), Some(Value::Bool(false)));
+    let header = !matches!(src.option("header"), Some(Value::Bool(false)));
     let mut opts = vec![
         format!("header = {header}"),
         "auto_detect = false".to_string(),
@@ -302,16 +298,16 @@ fn csv(
     opts.push(format!(
         "delim = {}",
         string(
-            option(src, "delimiter")
+            src.option("delimiter")
                 .and_then(Value::as_str)
                 .unwrap_or(",")
         )
     ));
     opts.push(format!(
         "quote = {}",
-        string(option(src, "quote").and_then(Value::as_str).unwrap_or("\""))
+        string(src.option("quote").and_then(Value::as_str).unwrap_or("\""))
     ));
-    if let Some(Value::List(nulls)) = option(src, "nulls") {
+    if let Some(Value::List(nulls)) = src.option("nulls") {
         opts.push(format!(
             "nullstr = [{}]",
             nulls
@@ -321,7 +317,7 @@ fn csv(
                 .join(", ")
         ));
     }
-    if let Some(Value::Int(n)) = option(src, "skip") {
+    if let Some(Value::Int(n)) = src.option("skip") {
         opts.push(format!("skip = {n}"));
     }
     opts.push("timestampformat = '%Y-%m-%d %H:%M:%S'".into());

@@ -164,21 +164,7 @@ fn describe(rule: Rule) -> Option<String> {
             Rule::integer => "a number",
             Rule::call => "a call like `csv(\"path\")`",
             Rule::args | Rule::arg => "an argument",
-            Rule::or
-            | Rule::and
-            | Rule::eq
-            | Rule::ne
-            | Rule::le
-            | Rule::ge
-            | Rule::lt
-            | Rule::gt
-            | Rule::add
-            | Rule::sub
-            | Rule::concat
-            | Rule::mul
-            | Rule::div
-            | Rule::rem
-            | Rule::coalesce => "an operator",
+            r if crate::parser::binary_op(r).is_some() => "an operator",
             Rule::cast | Rule::is_null | Rule::is_not_null | Rule::in_list => "an operator",
             Rule::import
             | Rule::pipeline

@@ -177,6 +177,29 @@ fn is_keyword(rule: Rule) -> bool {
 
 type P<'i> = Pair<'i, Rule>;
 
+/// The binary operator of an infix rule and its precedence (higher binds tighter), following
+/// PostgreSQL. The one table of operators: the parser and the error messages both read it.
+pub(crate) fn binary_op(rule: Rule) -> Option<(BinaryOp, u8)> {
+    Some(match rule {
+        Rule::or => (BinaryOp::Or, 1),
+        Rule::and => (BinaryOp::And, 2),
+        Rule::eq => (BinaryOp::Eq, 5),
+        Rule::ne => (BinaryOp::Ne, 5),
+        Rule::le => (BinaryOp::Le, 5),
+        Rule::ge => (BinaryOp::Ge, 5),
+        Rule::lt => (BinaryOp::Lt, 5),
+        Rule::gt => (BinaryOp::Gt, 5),
+        Rule::coalesce => (BinaryOp::Coalesce, 7),
+        Rule::add => (BinaryOp::Add, 8),
+        Rule::sub => (BinaryOp::Sub, 8),
+        Rule::concat => (BinaryOp::Concat, 8),
+        Rule::mul => (BinaryOp::Mul, 9),
+        Rule::div => (BinaryOp::Div, 9),
+        Rule::rem => (BinaryOp::Rem, 9),
+        _ => return None,
+    })
+}
+
 /// Operands of an expression with the depth of each tree; trees deeper than [`MAX_NESTING`]
 /// are replaced by a placeholder (and reported), so later stages never recurse too deep.
 #[derive(Default)]
@@ -932,39 +955,9 @@ impl Builder {
                     };
                     operands.push(Expr { kind, span: s }, depth + 1);
                 }
-                Rule::or
-                | Rule::and
-                | Rule::eq
-                | Rule::ne
-                | Rule::le
-                | Rule::ge
-                | Rule::lt
-                | Rule::gt
-                | Rule::add
-                | Rule::sub
-                | Rule::concat
-                | Rule::mul
-                | Rule::div
-                | Rule::rem
-                | Rule::coalesce => {
+                rule if binary_op(rule).is_some() => {
                     finish(&mut current, &mut negs, &mut operands);
-                    let (op, prec) = match p.as_rule() {
-                        Rule::or => (BinaryOp::Or, 1),
-                        Rule::and => (BinaryOp::And, 2),
-                        Rule::eq => (BinaryOp::Eq, 5),
-                        Rule::ne => (BinaryOp::Ne, 5),
-                        Rule::le => (BinaryOp::Le, 5),
-                        Rule::ge => (BinaryOp::Ge, 5),
-                        Rule::lt => (BinaryOp::Lt, 5),
-                        Rule::gt => (BinaryOp::Gt, 5),
-                        Rule::coalesce => (BinaryOp::Coalesce, 7),
-                        Rule::add => (BinaryOp::Add, 8),
-                        Rule::sub => (BinaryOp::Sub, 8),
-                        Rule::concat => (BinaryOp::Concat, 8),
-                        Rule::mul => (BinaryOp::Mul, 9),
-                        Rule::div => (BinaryOp::Div, 9),
-                        _ => (BinaryOp::Rem, 9),
-                    };
+                    let (op, prec) = binary_op(rule).expect("binary operator");
                     reduce_above(&mut operands, &mut ops, prec);
                     ops.push((Op::Bin(op), prec));
                 }
