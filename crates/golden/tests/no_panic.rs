@@ -108,6 +108,18 @@ fn hostile_inputs_never_panic() {
         "(".repeat(99),
         ")".repeat(99)
     ));
+    // `case` nests without brackets; `end` may also be a column name.
+    for arm in [
+        "case when a > 1 then ",
+        "case when end > 1 then ",
+        "case when a then end + ",
+    ] {
+        run(&format!(
+            "pipeline p {{}}\nsource s = csv(\"x\") {{ a: int }}\ntransform t = s | derive b = {}1{}",
+            arm.repeat(50_000),
+            " end".repeat(50_000)
+        ));
+    }
     run(&"x".repeat(1_000_000));
     run(&String::from_utf8_lossy(
         &(0..=255u8).cycle().take(10_000).collect::<Vec<_>>(),

@@ -75,28 +75,29 @@ pub struct Plan {
 /// Builds the DAG of `project`. Fails with `E0402` when pipelines depend on each other in a cycle.
 pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
     let mut graph: DiGraph<Node, EdgeKind> = DiGraph::new();
-    let mut index: HashMap<(String, String), NodeIndex> = HashMap::new();
     let mut sink_tables: HashMap<String, NodeIndex> = HashMap::new();
     let mut table_sources: Vec<(String, NodeIndex)> = Vec::new();
     let mut pipeline_nodes: HashMap<&str, Vec<NodeIndex>> = HashMap::new();
     for p in &project.pipelines {
+        let own = pipeline_nodes.entry(p.name.as_str()).or_default();
         let mut add = |graph: &mut DiGraph<Node, EdgeKind>, name: String, kind, schema| {
             let i = graph.add_node(Node {
                 pipeline: p.name.clone(),
-                name: name.clone(),
+                name,
                 kind,
                 schema,
             });
-            index.insert((p.name.clone(), name), i);
-            pipeline_nodes.entry(p.name.as_str()).or_default().push(i);
+            own.push(i);
             i
         };
+        let mut relations: HashMap<&str, NodeIndex> = HashMap::with_capacity(p.relations.len());
         for r in &p.relations {
             let kind = match &r.kind {
                 RelationKind::Source(_) => NodeKind::Source,
                 RelationKind::Transform(_) => NodeKind::Transform,
             };
             let i = add(&mut graph, r.name.clone(), kind, Some(r.schema.clone()));
+            relations.insert(r.name.as_str(), i);
             if let RelationKind::Source(Source::Table { table }) = &r.kind {
                 let qualified = if table.contains('.') {
                     table.clone()
@@ -106,43 +107,45 @@ pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
                 table_sources.push((qualified, i));
             }
         }
-        for c in &p.checks {
-            add(
-                &mut graph,
-                format!("check:{}", c.relation),
-                NodeKind::Check,
-                None,
-            );
-        }
-        for s in &p.sinks {
-            let i = add(&mut graph, s.name(), NodeKind::Sink, None);
-            if let SinkTarget::Table { .. } = s.target {
-                sink_tables.insert(s.name(), i);
-            }
-        }
-        let key = |n: &str| (p.name.clone(), n.to_string());
+        let checks: Vec<NodeIndex> = p
+            .checks
+            .iter()
+            .map(|c| {
+                let name = format!("check:{}", c.relation);
+                add(&mut graph, name, NodeKind::Check, None)
+            })
+            .collect();
+        let sinks: Vec<NodeIndex> = p
+            .sinks
+            .iter()
+            .map(|s| {
+                let name = s.name();
+                let i = add(&mut graph, name.clone(), NodeKind::Sink, None);
+                if let SinkTarget::Table { .. } = s.target {
+                    sink_tables.insert(name, i);
+                }
+                i
+            })
+            .collect();
         for r in &p.relations {
-            let to = index[&key(&r.name)];
+            let to = relations[r.name.as_str()];
             for input in r.inputs() {
-                if let Some(&from) = index.get(&key(input)) {
+                if let Some(&from) = relations.get(input) {
                     graph.update_edge(from, to, EdgeKind::Data);
                 }
             }
         }
-        for c in &p.checks {
-            let node = index[&key(&format!("check:{}", c.relation))];
-            if let Some(&from) = index.get(&key(&c.relation)) {
-                graph.update_edge(from, node, EdgeKind::Data);
+        for (c, &check) in p.checks.iter().zip(&checks) {
+            if let Some(&from) = relations.get(c.relation.as_str()) {
+                graph.update_edge(from, check, EdgeKind::Data);
             }
         }
         // Every check of the pipeline gates every sink: a run publishes all or nothing.
-        for s in &p.sinks {
-            let sink = index[&key(&s.name())];
-            if let Some(&from) = index.get(&key(&s.relation)) {
+        for (s, &sink) in p.sinks.iter().zip(&sinks) {
+            if let Some(&from) = relations.get(s.relation.as_str()) {
                 graph.update_edge(from, sink, EdgeKind::Data);
             }
-            for c in &p.checks {
-                let check = index[&key(&format!("check:{}", c.relation))];
+            for &check in &checks {
                 graph.update_edge(check, sink, EdgeKind::Gate);
             }
         }

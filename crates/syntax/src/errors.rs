@@ -72,28 +72,41 @@ pub(crate) fn declared_name(chunk: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// `E0003` when brackets nest deeper than [`MAX_NESTING`] (strings and comments skipped).
+/// `E0003` when brackets or `case … end` expressions nest deeper than [`MAX_NESTING`] (strings
+/// and comments skipped). This bounds the parser's recursion, so that no input can exhaust the
+/// stack.
+///
+/// `end` closes a `case` only where an operand has just ended (`then x end`); where an operand
+/// is expected (`when end > 0`) it is a column name. This over-approximates the parser's depth.
 pub(crate) fn check_nesting(file: FileId, text: &str) -> Option<Diagnostic> {
+    const CASE: u8 = b'c';
     let bytes = text.as_bytes();
-    let mut depth = 0usize;
+    let mut open: Vec<u8> = Vec::new();
+    let mut after_operand = false;
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
+        let start = i;
+        let byte = bytes[i];
+        match byte {
             b'#' => {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
+                continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
+                continue;
             }
+            b' ' | b'\t' | b'\r' | b'\n' => {}
             b'`' => {
                 i += 1;
                 while i < bytes.len() && bytes[i] != b'`' {
                     i += 1;
                 }
+                after_operand = true;
             }
             b'"' if bytes[i..].starts_with(b"\"\"\"") => {
                 i += 3;
@@ -101,6 +114,7 @@ pub(crate) fn check_nesting(file: FileId, text: &str) -> Option<Diagnostic> {
                     i += 1;
                 }
                 i += 2;
+                after_operand = true;
             }
             b'"' => {
                 i += 1;
@@ -110,23 +124,56 @@ pub(crate) fn check_nesting(file: FileId, text: &str) -> Option<Diagnostic> {
                     }
                     i += 1;
                 }
+                after_operand = true;
             }
             b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(
-                        Diagnostic::error(
-                            codes::TOO_DEEP,
-                            Span::new(file, i, i + 1),
-                            format!("brackets nest more than {MAX_NESTING} levels deep"),
-                            "this bracket is too deep",
-                        )
-                        .with_help("split the expression into several `derive` steps"),
-                    );
+                open.push(byte);
+                after_operand = false;
+            }
+            b')' | b']' | b'}' => {
+                while open.last() == Some(&CASE) {
+                    open.pop();
+                }
+                open.pop();
+                after_operand = true;
+            }
+            b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | 0x80.. => {
+                while i + 1 < bytes.len()
+                    && matches!(bytes[i + 1], b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | 0x80..)
+                {
+                    i += 1;
+                }
+                match &bytes[start..=i] {
+                    b"case" => {
+                        open.push(CASE);
+                        after_operand = false;
+                    }
+                    b"end" if after_operand && open.last() == Some(&CASE) => {
+                        open.pop();
+                    }
+                    b"when" | b"then" | b"else" | b"and" | b"or" | b"not" | b"is" | b"in" => {
+                        after_operand = false;
+                    }
+                    _ => after_operand = true,
                 }
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+            _ => after_operand = false,
+        }
+        if open.len() > MAX_NESTING {
+            let (what, label) = if open.last() == Some(&CASE) {
+                ("`case` expressions", "this `case` is too deep")
+            } else {
+                ("brackets", "this bracket is too deep")
+            };
+            return Some(
+                Diagnostic::error(
+                    codes::TOO_DEEP,
+                    Span::new(file, start, i + 1),
+                    format!("{what} nest more than {MAX_NESTING} levels deep"),
+                    label,
+                )
+                .with_help("split the expression into several `derive` steps"),
+            );
         }
         i += 1;
     }
@@ -142,11 +189,7 @@ fn describe(rule: Rule) -> Option<String> {
     Some(
         match rule {
             Rule::EOI => "end of file",
-            Rule::ident
-            | Rule::plain_ident
-            | Rule::quoted_ident
-            | Rule::qualified_name
-            | Rule::module_path => "a name",
+            Rule::ident | Rule::qualified_name | Rule::module_path => "a name",
             Rule::expr
             | Rule::primary
             | Rule::number
@@ -164,7 +207,8 @@ fn describe(rule: Rule) -> Option<String> {
             Rule::integer => "a number",
             Rule::call => "a call like `csv(\"path\")`",
             Rule::args | Rule::arg => "an argument",
-            r if crate::parser::binary_op(r).is_some() => "an operator",
+            Rule::infix => "an operator",
+            Rule::call_args => "arguments in `(`…`)`",
             Rule::cast | Rule::is_null | Rule::is_not_null | Rule::in_list => "an operator",
             Rule::import
             | Rule::pipeline

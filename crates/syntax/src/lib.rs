@@ -3,6 +3,10 @@
 //! pest is an implementation detail of this crate: callers get an AST with pipec's own spans and
 //! diagnostics that speak of the language, never of grammar rules.
 
+// pest runs without its `std` feature (no native stack probe per rule: `parse` caps nesting
+// first), and its generated parser then refers to `alloc`.
+extern crate alloc;
+
 pub mod ast;
 mod errors;
 mod parser;

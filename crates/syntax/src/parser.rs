@@ -177,25 +177,25 @@ fn is_keyword(rule: Rule) -> bool {
 
 type P<'i> = Pair<'i, Rule>;
 
-/// The binary operator of an infix rule and its precedence (higher binds tighter), following
-/// PostgreSQL. The one table of operators: the parser and the error messages both read it.
-pub(crate) fn binary_op(rule: Rule) -> Option<(BinaryOp, u8)> {
-    Some(match rule {
-        Rule::or => (BinaryOp::Or, 1),
-        Rule::and => (BinaryOp::And, 2),
-        Rule::eq => (BinaryOp::Eq, 5),
-        Rule::ne => (BinaryOp::Ne, 5),
-        Rule::le => (BinaryOp::Le, 5),
-        Rule::ge => (BinaryOp::Ge, 5),
-        Rule::lt => (BinaryOp::Lt, 5),
-        Rule::gt => (BinaryOp::Gt, 5),
-        Rule::coalesce => (BinaryOp::Coalesce, 7),
-        Rule::add => (BinaryOp::Add, 8),
-        Rule::sub => (BinaryOp::Sub, 8),
-        Rule::concat => (BinaryOp::Concat, 8),
-        Rule::mul => (BinaryOp::Mul, 9),
-        Rule::div => (BinaryOp::Div, 9),
-        Rule::rem => (BinaryOp::Rem, 9),
+/// The binary operator spelled `text` (an `infix` token) and its precedence (higher binds
+/// tighter), following PostgreSQL.
+pub(crate) fn binary_op(text: &str) -> Option<(BinaryOp, u8)> {
+    Some(match text {
+        "or" => (BinaryOp::Or, 1),
+        "and" => (BinaryOp::And, 2),
+        "==" => (BinaryOp::Eq, 5),
+        "!=" => (BinaryOp::Ne, 5),
+        "<=" => (BinaryOp::Le, 5),
+        ">=" => (BinaryOp::Ge, 5),
+        "<" => (BinaryOp::Lt, 5),
+        ">" => (BinaryOp::Gt, 5),
+        "??" => (BinaryOp::Coalesce, 7),
+        "+" => (BinaryOp::Add, 8),
+        "-" => (BinaryOp::Sub, 8),
+        "++" => (BinaryOp::Concat, 8),
+        "*" => (BinaryOp::Mul, 9),
+        "/" => (BinaryOp::Div, 9),
+        "%" => (BinaryOp::Rem, 9),
         _ => return None,
     })
 }
@@ -955,9 +955,22 @@ impl Builder {
                     };
                     operands.push(Expr { kind, span: s }, depth + 1);
                 }
-                rule if binary_op(rule).is_some() => {
+                Rule::call_args => {
+                    let callee = current.take().unwrap_or_else(|| operands.pop().0);
+                    let name = match callee.kind {
+                        ExprKind::Name(name) => name,
+                        _ => unreachable!("the grammar puts call arguments after a name only"),
+                    };
+                    let args = kids(p).next().map(|a| self.args(a)).unwrap_or_default();
+                    let span = callee.span.to(span);
+                    current = Some(Expr {
+                        kind: ExprKind::Call(Call { name, args, span }),
+                        span,
+                    });
+                }
+                Rule::infix => {
                     finish(&mut current, &mut negs, &mut operands);
-                    let (op, prec) = binary_op(rule).expect("binary operator");
+                    let (op, prec) = binary_op(p.as_str()).expect("binary operator");
                     reduce_above(&mut operands, &mut ops, prec);
                     ops.push((Op::Bin(op), prec));
                 }
@@ -1036,10 +1049,7 @@ impl Builder {
             },
             Rule::param_ref => {
                 let ident_pair = pair.into_inner().next().expect("param name");
-                ExprKind::Param(Ident {
-                    name: ident_pair.as_str().to_string(),
-                    span: self.span(&ident_pair),
-                })
+                ExprKind::Param(self.ident(ident_pair))
             }
             Rule::list => ExprKind::List(kids(pair).map(|e| self.expr(e)).collect()),
             Rule::call => ExprKind::Call(self.call(pair)),
