@@ -274,6 +274,65 @@ fn a_bad_row_names_file_and_line_and_publishes_nothing() {
     assert_eq!(tables(&wh), before);
 }
 
+/// A CSV source read by one transform is streamed into it, not staged: every row and every
+/// declared column is still checked, including rows the transform filters out and columns it
+/// never reads, and the report still counts the rows read.
+#[test]
+fn a_streamed_source_still_enforces_its_schema_on_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let spec = dir.path().join("s.pipe");
+    std::fs::write(
+        &spec,
+        r#"pipeline s {}
+source rides = csv("data/{ds}.csv", header = true) {
+  ride_id: string, station_id: int, minutes: int, score: int?
+}
+transform long_rides = rides | filter minutes > 10 | group station_id { n = count() }
+sink long_rides -> mart.long_rides { mode replace }
+"#,
+    )
+    .unwrap();
+    let days = [
+        ("2024-01-01", "r1,1,20,1\nr2,1,30,\nr3,2,40,3\n"),
+        // A null ride_id in a row the filter drops.
+        ("2024-01-02", "r1,1,20,1\n,1,5,\n"),
+        // A bad value in a column the transform never reads, in a row the filter drops.
+        ("2024-01-03", "r1,1,20,1\nr2,1,5,lots\n"),
+    ];
+    for (day, rows) in days {
+        let csv = format!("ride_id,station_id,minutes,score\n{rows}");
+        std::fs::write(dir.path().join(format!("data/{day}.csv")), csv).unwrap();
+    }
+    let wh = dir.path().join("w.duckdb");
+    let spec = spec.to_str().unwrap();
+    let out = run(&["run", spec, "--date", "2024-01-01"], &wh);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let rides = t
+        .lines()
+        .find(|l| l.contains("source") && l.contains("rides"));
+    let cells: Vec<&str> = rides.expect("rides row").split_whitespace().collect();
+    assert_eq!(cells[2], "3", "rows read: {t}");
+    let before = tables(&wh);
+
+    let out = run(&["run", spec, "--date", "2024-01-02"], &wh);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("E0502"), "{t}");
+    assert!(t.contains("2024-01-02.csv row 2"), "{t}");
+    assert!(t.contains("ride_id"), "{t}");
+    assert_eq!(tables(&wh), before);
+
+    let out = run(&["run", spec, "--date", "2024-01-03"], &wh);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("E0501"), "{t}");
+    assert!(t.contains("2024-01-03.csv line 3"), "{t}");
+    assert!(t.contains("score"), "{t}");
+    assert_eq!(tables(&wh), before);
+}
+
 #[test]
 fn rejected_rows_are_quarantined_and_counted() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,7 @@ mod publish;
 mod report;
 mod secrets;
 mod state;
+mod tally;
 mod testing;
 
 use std::path::{Path, PathBuf};
@@ -204,11 +205,13 @@ fn run_interval(
     secrets: &Secrets,
 ) -> Result<IntervalReport, Failure> {
     let run = intervals::interval(ds);
-    let stage = load::Stage::new(&p.name);
+    let stage = load::Stage::for_run(p);
     stage.reset(conn).map_err(|e| (e, Vec::new()))?;
     let progress = report::Progress::new(opts.progress, p, ds);
     let mut nodes: Vec<NodeReport> = Vec::new();
     let mut rejects = Vec::new();
+    let mut streaming: Vec<(usize, NodeReport)> = Vec::new();
+    let mut streamed_at: Vec<usize> = Vec::new();
     // Materialise relations level by level; the relations of a level run in parallel.
     let levels = load::levels(p);
     for level in levels {
@@ -228,9 +231,10 @@ fn run_interval(
                                 RelationKind::Source(src) => {
                                     load::source(&c, p, rel, src, stage, run, secrets)?
                                 }
-                                RelationKind::Transform(t) => {
-                                    (load::transform(&c, p, rel, t, stage, run)?, Vec::new())
-                                }
+                                RelationKind::Transform(t) => (
+                                    load::transform(&c, p, rel, t, stage, run, secrets)?,
+                                    Vec::new(),
+                                ),
                             };
                             let kind = if matches!(rel.kind, RelationKind::Source(_)) {
                                 "source"
@@ -259,6 +263,11 @@ fn run_interval(
             });
         for r in results {
             match r {
+                Ok((node, rej)) if node.kind == "source" && stage.is_streamed(&node.name) => {
+                    // Its rows are counted while its reader runs; it is reported in its place then.
+                    streaming.push((nodes.len(), node));
+                    rejects.extend(rej);
+                }
                 Ok((node, rej)) => {
                     progress.node(&node);
                     nodes.push(node);
@@ -271,6 +280,20 @@ fn run_interval(
                 }
             }
         }
+        streaming.retain(|(at, node)| match stage.streamed_rows(&node.name) {
+            Some(rows) => {
+                let node = NodeReport {
+                    rows,
+                    ..node.clone()
+                };
+                progress.node(&node);
+                let earlier = streamed_at.iter().filter(|a| **a <= *at).count();
+                streamed_at.push(*at);
+                nodes.insert(at + earlier, node);
+                false
+            }
+            None => true,
+        });
     }
     let checks = publish::run_checks(conn, p, &stage, &run).map_err(|e| (e, nodes.clone()))?;
     let failed: Vec<_> = checks.iter().filter(|c| !c.passed).collect();

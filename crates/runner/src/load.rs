@@ -2,10 +2,15 @@
 //! database (spilling to disk under DuckDB's memory limit), with the
 //! declared schema enforced row by row.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use duckdb::Connection;
-use pipec_check::ir::{FileFormat, Pipeline, Relation, Schema, Source, Transform, Type, Value};
+use pipec_check::ir::{
+    FileFormat, Head, Pipeline, Relation, RelationKind, Schema, Source, StepKind, Transform, Type,
+    Value,
+};
 use pipec_diag::{codes, Span};
 use pipec_sql::{ident, string, type_sql, Interval};
 
@@ -30,13 +35,42 @@ pub struct Reject {
 /// The staging tables of one pipeline run.
 pub struct Stage {
     prefix: String,
+    /// Sources that may be streamed (see [`streamable`]).
+    streamable: HashSet<String>,
+    /// Sources staged as views over their files, with their tally slot and, once their reader
+    /// ran, the rows read.
+    streamed: Mutex<HashMap<String, (i32, Option<u64>)>>,
 }
 
 impl Stage {
     pub(crate) fn new(pipeline: &str) -> Self {
         Stage {
             prefix: format!("{pipeline}__"),
+            streamable: HashSet::new(),
+            streamed: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The stage of a run of `p`, streaming the sources that allow it.
+    pub(crate) fn for_run(p: &Pipeline) -> Self {
+        Stage {
+            streamable: streamable(p),
+            ..Stage::new(&p.name)
+        }
+    }
+
+    fn streamed(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i32, Option<u64>)>> {
+        self.streamed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether source `name` is a view read by one transform rather than a staged table.
+    pub(crate) fn is_streamed(&self, name: &str) -> bool {
+        self.streamed().contains_key(name)
+    }
+
+    /// Rows read from streamed source `name`, once the transform reading it has run.
+    pub(crate) fn streamed_rows(&self, name: &str) -> Option<u64> {
+        self.streamed().get(name).and_then(|(_, rows)| *rows)
     }
 
     /// The quoted staging table of relation `name`.
@@ -56,15 +90,16 @@ impl Stage {
 
     pub(crate) fn drop_all(&self, conn: &Connection) -> Result<(), RunError> {
         let mut stmt = conn
-            .prepare("SELECT table_name FROM information_schema.tables WHERE table_catalog = '_pipec_stage' AND starts_with(table_name, ?)")
+            .prepare("SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = '_pipec_stage' AND starts_with(table_name, ?)")
             .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
-        let names: Vec<String> = stmt
-            .query_map([&self.prefix], |r| r.get(0))
+        let names: Vec<(String, String)> = stmt
+            .query_map([&self.prefix], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
-        for n in names {
+        for (n, kind) in names {
+            let kind = if kind == "VIEW" { "VIEW" } else { "TABLE" };
             conn.execute_batch(&format!(
-                "DROP TABLE IF EXISTS _pipec_stage.main.{}",
+                "DROP {kind} IF EXISTS _pipec_stage.main.{}",
                 ident(&n)
             ))
             .map_err(|e| exec_error(Span::default(), &e.to_string()))?;
@@ -81,6 +116,53 @@ pub(crate) fn exec_error(span: Span, msg: &str) -> RunError {
         "while running this",
         "the published tables are unchanged; fix the cause and run again",
     )
+}
+
+/// CSV sources that need not be staged: read exactly once, by one transform (not by raw SQL),
+/// and neither checked nor written directly, with no reject policy. Such a source becomes a view
+/// and its reader scans the file itself: one pass instead of a staged copy and a second scan.
+pub(crate) fn streamable(p: &Pipeline) -> HashSet<String> {
+    let mut reads: HashMap<&str, usize> = HashMap::new();
+    for r in &p.relations {
+        let RelationKind::Transform(t) = &r.kind else {
+            continue;
+        };
+        match &t.head {
+            Head::Relation(n) => *reads.entry(n.as_str()).or_default() += 1,
+            // Raw SQL may read a relation any number of times.
+            Head::Sql { refs, .. } => {
+                for n in refs {
+                    *reads.entry(n.as_str()).or_default() += 2;
+                }
+            }
+        }
+        for step in &t.steps {
+            if let StepKind::Join { right: n, .. } | StepKind::Union(n) = &step.kind {
+                *reads.entry(n.as_str()).or_default() += 1;
+            }
+        }
+    }
+    for c in &p.checks {
+        *reads.entry(c.relation.as_str()).or_default() += 2;
+    }
+    for s in &p.sinks {
+        *reads.entry(s.relation.as_str()).or_default() += 2;
+    }
+    p.relations
+        .iter()
+        .filter(|r| match &r.kind {
+            RelationKind::Source(Source::File {
+                format: FileFormat::Csv,
+                options,
+                ..
+            }) => !options
+                .iter()
+                .any(|(k, v)| k == "on_error" && v.as_str() == Some("reject")),
+            _ => false,
+        })
+        .filter(|r| reads.get(r.name.as_str()) == Some(&1))
+        .map(|r| r.name.clone())
+        .collect()
 }
 
 /// Relations grouped into levels of mutually independent relations, in dependency order.
@@ -120,12 +202,11 @@ pub(crate) fn transform(
     t: &Transform,
     stage: &Stage,
     run: &Interval,
+    secrets: &Secrets,
 ) -> Result<u64, RunError> {
     let head_schema = match &t.head {
-        pipec_check::ir::Head::Relation(n) => {
-            p.relation(n).map(|r| r.schema.clone()).unwrap_or_default()
-        }
-        pipec_check::ir::Head::Sql { .. } => Schema::default(),
+        Head::Relation(n) => p.relation(n).map(|r| r.schema.clone()).unwrap_or_default(),
+        Head::Sql { .. } => Schema::default(),
     };
     let tables = |n: &str| stage.table(n);
     let select = pipec_sql::transform(t, &head_schema, &tables, run);
@@ -147,9 +228,77 @@ pub(crate) fn transform(
         "CREATE OR REPLACE TABLE {target} AS SELECT {} FROM ({select}) AS t",
         cols.join(", ")
     );
+    let streamed: Vec<(String, i32)> = {
+        let map = stage.streamed();
+        t.inputs()
+            .into_iter()
+            .filter_map(|n| map.get(n).map(|(slot, _)| (n.to_string(), *slot)))
+            .collect()
+    };
+    if streamed.is_empty() {
+        conn.execute_batch(&sql)
+            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+        return count(conn, &target, rel.span);
+    }
+    // Filters stay where they are written, so the tally in a streamed source's view sees every
+    // row of the file before this transform's own filters drop any.
+    let result = pinned_filters(conn, || conn.execute_batch(&sql));
+    if result.is_ok() {
+        for (name, slot) in &streamed {
+            let rows = crate::tally::TALLIES.take(*slot);
+            stage.streamed().insert(name.clone(), (*slot, Some(rows)));
+        }
+        return count(conn, &target, rel.span);
+    }
+    // Something failed while streaming: stage the sources the careful way, which names the file
+    // and row of bad data, then run the transform on the staged copies.
+    for (name, slot) in &streamed {
+        let source = p.relation(name).expect("streamed source");
+        let RelationKind::Source(src) = &source.kind else {
+            unreachable!("only sources are streamed")
+        };
+        conn.execute_batch(&format!("DROP VIEW IF EXISTS {}", stage.table(name)))
+            .map_err(|e| exec_error(source.span, &e.to_string()))?;
+        let (rows, _) = load_source(conn, p, source, src, stage, run, secrets, false)?;
+        stage.streamed().insert(name.clone(), (*slot, Some(rows)));
+    }
     conn.execute_batch(&sql)
         .map_err(|e| exec_error(rel.span, &e.to_string()))?;
     count(conn, &target, rel.span)
+}
+
+/// Optimizers that would move a transform's filters below a streamed source's tally.
+const PINNED_FILTERS: &str = "filter_pushdown,filter_pullup";
+
+/// Runs `f` with [`PINNED_FILTERS`] disabled. The setting is global to a database, so the
+/// streamed transforms running at once on one database share a count: the first disables, the
+/// last re-enables.
+fn pinned_filters<T>(
+    conn: &Connection,
+    f: impl FnOnce() -> duckdb::Result<T>,
+) -> duckdb::Result<T> {
+    static ACTIVE: Mutex<Vec<(PathBuf, usize)>> = Mutex::new(Vec::new());
+    let db = conn.path().map(Path::to_path_buf).unwrap_or_default();
+    {
+        let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+        match active.iter_mut().find(|(p, _)| *p == db) {
+            Some((_, n)) => *n += 1,
+            None => {
+                conn.execute_batch(&format!("SET disabled_optimizers = '{PINNED_FILTERS}'"))?;
+                active.push((db.clone(), 1));
+            }
+        }
+    }
+    let result = f();
+    let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = active.iter().position(|(p, _)| *p == db) {
+        active[i].1 -= 1;
+        if active[i].1 == 0 {
+            active.swap_remove(i);
+            conn.execute_batch("RESET disabled_optimizers")?;
+        }
+    }
+    result
 }
 
 fn resolve_path(base: &Path, path: &str) -> String {
@@ -164,7 +313,9 @@ fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 
-/// Loads a source into its staging table; returns (rows staged, rows rejected).
+/// Loads a source into its staging table, or stages it as a view for its only reader when it
+/// can be streamed; returns (rows staged, rows rejected). The rows of a streamed source are known
+/// once its reader ran ([`Stage::streamed_rows`]).
 pub(crate) fn source(
     conn: &Connection,
     p: &Pipeline,
@@ -173,6 +324,21 @@ pub(crate) fn source(
     stage: &Stage,
     run: &Interval,
     secrets: &Secrets,
+) -> Result<(u64, Vec<Reject>), RunError> {
+    let stream = stage.streamable.contains(&rel.name);
+    load_source(conn, p, rel, src, stage, run, secrets, stream)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_source(
+    conn: &Connection,
+    p: &Pipeline,
+    rel: &Relation,
+    src: &Source,
+    stage: &Stage,
+    run: &Interval,
+    secrets: &Secrets,
+    stream: bool,
 ) -> Result<(u64, Vec<Reject>), RunError> {
     let target = stage.table(&rel.name);
     let base = crate::base_dir(p);
@@ -190,6 +356,11 @@ pub(crate) fn source(
             }
             let reject = options.iter().any(|(k, v)| k == "on_error" && v.as_str() == Some("reject"));
             match format {
+                FileFormat::Csv if stream && !reject => {
+                    let slot = csv_view(conn, rel, src, &path, &target)?;
+                    stage.streamed().insert(rel.name.clone(), (slot, None));
+                    Ok((0, Vec::new()))
+                }
                 FileFormat::Csv => csv(conn, rel, src, &path, &target, reject),
                 FileFormat::Ndjson => {
                     let raw = format!("SELECT filename AS _file, row_number() OVER (PARTITION BY filename) AS _row, json FROM read_ndjson_objects({}, filename = true)", string(&path));
@@ -274,15 +445,8 @@ fn type_name(t: Type) -> String {
     t.to_string()
 }
 
-/// CSV through DuckDB's typed reader; bad rows are located (or rejected) with `store_rejects`.
-fn csv(
-    conn: &Connection,
-    rel: &Relation,
-    src: &Source,
-    path: &str,
-    target: &str,
-    reject: bool,
-) -> Result<(u64, Vec<Reject>), RunError> {
+/// The options of DuckDB's CSV reader for source `rel`: its declared columns and types.
+fn csv_options(rel: &Relation, src: &Source) -> String {
     let header = !matches!(src.option("header"), Some(Value::Bool(false)));
     let mut opts = vec![
         format!("header = {header}"),
@@ -321,7 +485,55 @@ fn csv(
         opts.push(format!("skip = {n}"));
     }
     opts.push("timestampformat = '%Y-%m-%d %H:%M:%S'".into());
-    let scan = |extra: &str| format!("read_csv({}, {}{extra})", string(path), opts.join(", "));
+    opts.join(", ")
+}
+
+/// Stages a CSV source as a view whose every row passes through `_pipec_tally`, which counts it
+/// and fails on a null in a non-null column; returns the tally slot.
+fn csv_view(
+    conn: &Connection,
+    rel: &Relation,
+    src: &Source,
+    path: &str,
+    target: &str,
+) -> Result<i32, RunError> {
+    let slot = crate::tally::TALLIES.slot();
+    let names: Vec<String> = rel.schema.columns.iter().map(|c| ident(&c.name)).collect();
+    let nulls: Vec<String> = rel
+        .schema
+        .columns
+        .iter()
+        .filter(|c| !c.nullable)
+        .map(|c| format!("{} IS NULL", ident(&c.name)))
+        .collect();
+    let ok = if nulls.is_empty() {
+        "TRUE".to_string()
+    } else {
+        format!("NOT ({})", nulls.join(" OR "))
+    };
+    let sql = format!(
+        "CREATE OR REPLACE VIEW {target} AS SELECT {cols} FROM read_csv({path}, {opts}) WHERE {tally}({slot}, {ok}, {cols})",
+        cols = names.join(", "),
+        path = string(path),
+        opts = csv_options(rel, src),
+        tally = crate::tally::FUNCTION,
+    );
+    conn.execute_batch(&sql)
+        .map_err(|e| file_error(rel, path, &e.to_string()))?;
+    Ok(slot)
+}
+
+/// CSV through DuckDB's typed reader; bad rows are located (or rejected) with `store_rejects`.
+fn csv(
+    conn: &Connection,
+    rel: &Relation,
+    src: &Source,
+    path: &str,
+    target: &str,
+    reject: bool,
+) -> Result<(u64, Vec<Reject>), RunError> {
+    let opts = csv_options(rel, src);
+    let scan = |extra: &str| format!("read_csv({}, {opts}{extra})", string(path));
     let select_cols = rel
         .schema
         .columns

@@ -75,6 +75,7 @@ pub(crate) fn lock(warehouse: &Path, wait: bool) -> Result<Lock, RunError> {
 pub(crate) fn open(warehouse: &Path) -> Result<Connection, RunError> {
     let conn = Connection::open(warehouse).map_err(db_error)?;
     conn.execute_batch(STATE_DDL).map_err(db_error)?;
+    crate::tally::TALLIES.register(&conn).map_err(db_error)?;
     Ok(conn)
 }
 

@@ -86,7 +86,7 @@ fn run_one(p: &Pipeline, t: &Test) -> Result<TestReport, RunError> {
         match &rel.kind {
             RelationKind::Source(_) => create(&conn, &table, &rel.schema).map_err(fail)?,
             RelationKind::Transform(tr) => {
-                crate::load::transform(&conn, p, rel, tr, &stage, &run)?;
+                crate::load::transform(&conn, p, rel, tr, &stage, &run, &Default::default())?;
             }
         }
     }
