@@ -201,13 +201,15 @@ pub(crate) fn publish(
                 defs.join(", ")
             ))
             .map_err(|e| exec_error(s.span, &e.to_string()))?;
+            // The table's columns, from the result shape of an empty query: querying the
+            // catalog views costs tens of milliseconds.
             let mut have_stmt = conn
-                .prepare("SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position")
+                .prepare(&format!("SELECT * FROM {target} LIMIT 0"))
                 .map_err(|e| exec_error(s.span, &e.to_string()))?;
-            let have: Vec<String> = have_stmt
-                .query_map(params![sch, tbl], |r| r.get(0))
-                .and_then(|r| r.collect())
+            have_stmt
+                .execute([])
                 .map_err(|e| exec_error(s.span, &e.to_string()))?;
+            let have: Vec<String> = have_stmt.column_names();
             let mut want: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
             if keyed_append {
                 want.push("_pipec_ds".into());

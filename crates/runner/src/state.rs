@@ -13,12 +13,14 @@ use crate::report::CheckReport;
 use crate::RunError;
 
 const STATE_DDL: &str = "
+BEGIN TRANSACTION;
 CREATE SCHEMA IF NOT EXISTS _pipec;
 CREATE TABLE IF NOT EXISTS _pipec.intervals (pipeline VARCHAR, ds DATE, status VARCHAR, run_id VARCHAR, finished_at TIMESTAMP, rows_written BIGINT, PRIMARY KEY (pipeline, ds));
 CREATE TABLE IF NOT EXISTS _pipec.runs (run_id VARCHAR, pipeline VARCHAR, ds DATE, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, attempts INTEGER, error VARCHAR);
 CREATE TABLE IF NOT EXISTS _pipec.watermarks (pipeline VARCHAR, name VARCHAR, value VARCHAR, PRIMARY KEY (pipeline, name));
 CREATE TABLE IF NOT EXISTS _pipec.check_results (run_id VARCHAR, pipeline VARCHAR, ds DATE, relation VARCHAR, rule VARCHAR, passed BOOLEAN, detail VARCHAR);
 CREATE TABLE IF NOT EXISTS _pipec.rejects (pipeline VARCHAR, ds DATE, source VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, error VARCHAR);
+COMMIT;
 ";
 
 /// Holds the warehouse's lock file while a run lasts.
