@@ -282,8 +282,15 @@ pub(crate) fn publish(
                     let n = exec(format!(
                         "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}{filter}"
                     ))?;
+                    // The new watermark is the largest value just inserted (all above the old
+                    // one), so the run does not rescan the whole target; only a first run,
+                    // without a watermark, takes it from the table.
+                    let newest = match &wm {
+                        Some(_) => format!("{staged}{filter}"),
+                        None => target.clone(),
+                    };
                     conn.execute(
-                        &format!("INSERT OR REPLACE INTO _pipec.watermarks SELECT ?, ?, CAST(max({c}) AS VARCHAR) FROM {target} HAVING max({c}) IS NOT NULL"),
+                        &format!("INSERT OR REPLACE INTO _pipec.watermarks SELECT ?, ?, CAST(max({c}) AS VARCHAR) FROM {newest} HAVING max({c}) IS NOT NULL"),
                         params![p.name, name],
                     )
                     .map_err(|e| exec_error(s.span, &e.to_string()))?;
