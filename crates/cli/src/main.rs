@@ -3,7 +3,7 @@
 mod project;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -261,20 +261,69 @@ fn graph(paths: &[PathBuf], format: GraphFormat, schemas: bool) -> ExitCode {
     }
 }
 
+/// The project config file, read from the working folder.
 #[cfg(feature = "runner")]
-fn warehouse_path(flag: Option<PathBuf>) -> PathBuf {
-    if let Some(w) = flag {
-        return w;
+const CONFIG_FILE: &str = "pipec.json";
+
+/// The warehouse: `--warehouse`, else `"warehouse"` in `./pipec.json` (relative to that file's
+/// folder), else `./warehouse.duckdb`. A config file that is not valid is an error, not ignored.
+#[cfg(feature = "runner")]
+fn warehouse_path(flag: Option<PathBuf>) -> Result<PathBuf, String> {
+    let config = read_config(Path::new(CONFIG_FILE))?;
+    Ok(flag
+        .or(config.warehouse)
+        .unwrap_or_else(|| PathBuf::from("warehouse.duckdb")))
+}
+
+/// Settings of `pipec.json`.
+#[cfg(feature = "runner")]
+#[derive(Debug, Default)]
+struct Config {
+    warehouse: Option<PathBuf>,
+}
+
+#[cfg(feature = "runner")]
+fn read_config(path: &Path) -> Result<Config, String> {
+    const KEYS: [&str; 1] = ["warehouse"];
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+    let Some(object) = value.as_object() else {
+        return Err(format!(
+            "{} must hold an object, like {{\"warehouse\": \"data/dev.duckdb\"}}",
+            path.display()
+        ));
+    };
+    let mut config = Config::default();
+    for (key, value) in object {
+        match (key.as_str(), value) {
+            ("warehouse", serde_json::Value::String(w)) => {
+                let base = path.parent().unwrap_or(Path::new(""));
+                config.warehouse = Some(base.join(w));
+            }
+            ("warehouse", _) => {
+                return Err(format!(
+                    "`warehouse` in {} must be a path in a string",
+                    path.display()
+                ))
+            }
+            (other, _) => {
+                let hint = pipec_diag::did_you_mean(other, KEYS.iter().copied())
+                    .map(|k| format!("; did you mean `{k}`?"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "unknown setting `{other}` in {} (known: {}){hint}",
+                    path.display(),
+                    KEYS.join(", ")
+                ));
+            }
+        }
     }
-    let from_config = std::fs::read_to_string("pipec.json")
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| {
-            v.get("warehouse")
-                .and_then(|w| w.as_str())
-                .map(PathBuf::from)
-        });
-    from_config.unwrap_or_else(|| PathBuf::from("warehouse.duckdb"))
+    Ok(config)
 }
 
 #[cfg(feature = "runner")]
@@ -347,8 +396,12 @@ fn run(
             return usage_error(&format!("no pipeline named `{name}` in the given paths"));
         }
     }
+    let warehouse = match warehouse_path(warehouse) {
+        Ok(w) => w,
+        Err(e) => return usage_error(&e),
+    };
     let opts = pipec_runner::RunOptions {
-        warehouse: warehouse_path(warehouse),
+        warehouse,
         dates,
         force,
         wait,
@@ -392,7 +445,10 @@ fn run(
 
 #[cfg(feature = "runner")]
 fn runs(warehouse: Option<PathBuf>, format: DiagFormat) -> ExitCode {
-    let path = warehouse_path(warehouse);
+    let path = match warehouse_path(warehouse) {
+        Ok(w) => w,
+        Err(e) => return usage_error(&e),
+    };
     match pipec_runner::history(&path) {
         Ok(rows) => {
             match format {

@@ -333,6 +333,74 @@ sink long_rides -> mart.long_rides { mode replace }
     assert_eq!(tables(&wh), before);
 }
 
+/// `pipec.json` in the working folder names the warehouse (relative to itself); a flag wins; a
+/// config that is not valid stops the run instead of being ignored.
+#[test]
+fn the_project_config_names_the_warehouse() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("p.pipe"),
+        "pipeline p {}\nsource s = csv(\"data/{ds}.csv\", header = true) { a: int }\nsink s -> raw.s { mode replace }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("data/2024-01-01.csv"), "a\n1\n2\n").unwrap();
+    let pipec_in = |args: &[&str]| pipec().args(args).current_dir(dir.path()).output().unwrap();
+    std::fs::write(
+        dir.path().join("pipec.json"),
+        r#"{"warehouse": "wh/dev.duckdb"}"#,
+    )
+    .unwrap();
+    let out = pipec_in(&["run", "p.pipe", "--date", "2024-01-01"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        counts(&dir.path().join("wh/dev.duckdb")),
+        [("raw.s".to_string(), 2)]
+    );
+    assert!(!dir.path().join("warehouse.duckdb").exists());
+
+    let out = pipec_in(&[
+        "run",
+        "p.pipe",
+        "--date",
+        "2024-01-01",
+        "--warehouse",
+        "other.duckdb",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        counts(&dir.path().join("other.duckdb")),
+        [("raw.s".to_string(), 2)]
+    );
+
+    std::fs::write(
+        dir.path().join("pipec.json"),
+        r#"{"warehuose": "x.duckdb"}"#,
+    )
+    .unwrap();
+    let out = pipec_in(&["run", "p.pipe", "--date", "2024-01-01"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown setting `warehuose` in pipec.json"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("did you mean `warehouse`?"),
+        "{}",
+        text(&out)
+    );
+
+    std::fs::write(dir.path().join("pipec.json"), "{\"warehouse\": ").unwrap();
+    let out = pipec_in(&["runs"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("pipec.json is not valid JSON"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn rejected_rows_are_quarantined_and_counted() {
     let dir = tempfile::tempdir().unwrap();
