@@ -661,6 +661,50 @@ check t {{ row_count(min = 3)  id < 3 }}
     assert_eq!(published, 0, "nothing is published when a check fails");
 }
 
+/// A response larger than `max_bytes` fails the fetch, without retries, instead of being read
+/// into memory, and nothing is published.
+#[test]
+fn an_http_response_over_max_bytes_fails_the_run() {
+    let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let big = format!(
+        r#"{{"items": [{{"id": 1, "title": "{}"}}]}}"#,
+        "x".repeat(4096)
+    );
+    let port = serve(vec![("/big".into(), big)], hits.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"pipeline big {{ retries 0 }}
+source t = http("http://127.0.0.1:{port}/big", rows = "items", max_bytes = 1000, retries = 1) {{
+  id: int, title: string
+}}
+sink t -> serving.big {{ mode replace }}
+"#
+    );
+    std::fs::write(dir.path().join("b.pipe"), spec).unwrap();
+    let wh = dir.path().join("w.duckdb");
+    let out = run(
+        &[
+            "run",
+            dir.path().join("b.pipe").to_str().unwrap(),
+            "--date",
+            "2024-01-01",
+        ],
+        &wh,
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("E0505") && t.contains("larger than `max_bytes`"),
+        "{t}"
+    );
+    assert_eq!(
+        hits.lock().unwrap().len(),
+        1,
+        "not retried: it would be as large again"
+    );
+    assert!(tables(&wh).is_empty(), "nothing published");
+}
+
 #[test]
 fn postgres_nps_example_runs_incrementally() {
     let Ok(url) = std::env::var("PIPEC_TEST_PG_URL") else {

@@ -142,6 +142,11 @@ pub(crate) fn http_to_ndjson(
             };
             match result {
                 Ok(body) => return rows_of(rel, url, &body, rows_path),
+                // Not retried: the same request would be as large.
+                Err(ureq::Error::BodyExceedsLimit(limit)) => {
+                    let msg = format!("the response is larger than `max_bytes` ({limit} bytes); raise `max_bytes` or page through the API");
+                    return Err(fetch_error(rel, url, msg));
+                }
                 Err(e) if attempt < retries => {
                     attempt += 1;
                     let _ = e;
