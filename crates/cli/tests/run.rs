@@ -401,6 +401,40 @@ fn the_project_config_names_the_warehouse() {
     );
 }
 
+/// A run longer than the pipeline's `timeout` is interrupted inside DuckDB, publishes nothing,
+/// and reports `E0513`.
+#[test]
+fn a_run_past_its_timeout_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("slow.pipe");
+    std::fs::write(
+        &spec,
+        r#"pipeline slow { timeout 1s }
+source days = calendar(from = 2024-01-01, to = 2024-01-02) { day: date }
+transform big = sql """
+  select count(*) as n from {days}, range(5000000000) a(i) where i % 7 = 3
+""" { n: bigint }
+sink big -> mart.big { mode replace }
+"#,
+    )
+    .unwrap();
+    let wh = dir.path().join("w.duckdb");
+    let started = std::time::Instant::now();
+    let out = run(
+        &["run", spec.to_str().unwrap(), "--date", "2024-01-01"],
+        &wh,
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("E0513") && t.contains("timeout (1s)"), "{t}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped near its timeout, not after the query: {:?}",
+        started.elapsed()
+    );
+    assert!(tables(&wh).is_empty(), "nothing published");
+}
+
 #[test]
 fn rejected_rows_are_quarantined_and_counted() {
     let dir = tempfile::tempdir().unwrap();

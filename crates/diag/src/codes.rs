@@ -82,6 +82,7 @@ codes! {
     TABLE_MISMATCH = "E0510": "existing table has different columns";
     TEST_FAILED = "E0511": "unit test failed";
     EXECUTION_FAILED = "E0512": "query failed while running";
+    TIMED_OUT = "E0513": "run took longer than its timeout";
     UNUSED_SOURCE = "W0001": "unused source";
     UNUSED_TRANSFORM = "W0002": "transform is never used";
 }

@@ -5,6 +5,7 @@
 //! and the interval's state in one transaction. A failed check, a bad row, an error or a killed
 //! process leaves every published table as it was.
 
+mod deadline;
 mod fetch;
 mod intervals;
 mod load;
@@ -129,7 +130,21 @@ fn run_with_retries(
     loop {
         attempt += 1;
         let t0 = Instant::now();
-        let result = run_interval(conn, p, ds, &run_id, opts, secrets);
+        let deadline = deadline::Deadline::default();
+        let result = std::thread::scope(|scope| {
+            if let Some(secs) = p.timeout_seconds {
+                let limit = Duration::from_secs(secs);
+                let deadline = &deadline;
+                scope.spawn(move || deadline.watch(limit));
+            }
+            let result = run_interval(conn, p, ds, &run_id, opts, secrets, &deadline);
+            deadline.finish();
+            result
+        });
+        let result = result.map_err(|(err, nodes)| match p.timeout_seconds {
+            Some(secs) if deadline.expired() => (deadline::timed_out(p, ds, secs), nodes),
+            _ => (err, nodes),
+        });
         match result {
             Ok(mut r) => {
                 r.attempts = attempt;
@@ -203,7 +218,9 @@ fn run_interval(
     run_id: &str,
     opts: &RunOptions,
     secrets: &Secrets,
+    deadline: &deadline::Deadline,
 ) -> Result<IntervalReport, Failure> {
+    deadline.register(conn);
     let run = intervals::interval(ds);
     let stage = load::Stage::for_run(p);
     stage.reset(conn).map_err(|e| (e, Vec::new()))?;
@@ -215,6 +232,11 @@ fn run_interval(
     // Materialise relations level by level; the relations of a level run in parallel.
     let levels = load::levels(p);
     for level in levels {
+        if deadline.expired() {
+            progress.finish();
+            let _ = stage.drop_all(conn);
+            return Err((deadline::timed_out(p, ds, 0), nodes));
+        }
         let results: Vec<Result<(NodeReport, Vec<load::Reject>), RunError>> =
             std::thread::scope(|scope| {
                 let handles: Vec<_> = level
@@ -226,6 +248,7 @@ fn run_interval(
                         let c = conn.try_clone();
                         scope.spawn(move || {
                             let c = c.map_err(|e| load::exec_error(rel.span, &e.to_string()))?;
+                            deadline.register(&c);
                             let t0 = Instant::now();
                             let (rows_read, rejected) = match &rel.kind {
                                 RelationKind::Source(src) => {
@@ -319,6 +342,11 @@ fn run_interval(
             "fix the data or the rule, then run the interval again",
         );
         return Err((err, nodes));
+    }
+    if deadline.expired() {
+        let _ = stage.drop_all(conn);
+        progress.finish();
+        return Err((deadline::timed_out(p, ds, 0), nodes));
     }
     let t0 = Instant::now();
     let written = publish::publish(conn, p, ds, run_id, &stage, &run, &checks, &rejects)
