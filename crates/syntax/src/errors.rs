@@ -301,7 +301,14 @@ fn found_at(text: &str, pos: usize) -> (String, usize) {
 }
 
 /// Converts a pest error in a chunk starting at byte `base` into a diagnostic.
-pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule>) -> Diagnostic {
+/// `chunk` is the part of `text` starting at byte `base` that failed to parse on its own.
+pub(crate) fn from_pest(
+    file: FileId,
+    text: &str,
+    base: usize,
+    chunk: &str,
+    err: &Error<Rule>,
+) -> Diagnostic {
     let start = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
@@ -342,7 +349,8 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
         }
     }
     let at = base + pos;
-    let (found, len) = found_at(chunk, pos);
+    // At the end of a chunk the next declaration follows: name it rather than "end of file".
+    let (found, len) = found_at(text, at);
     let mut expected: Vec<String> = Vec::new();
     let mut keywords: Vec<String> = Vec::new();
     let mut steps = false;
@@ -402,13 +410,22 @@ pub(crate) fn from_pest(file: FileId, base: usize, chunk: &str, err: &Error<Rule
         .rfind('\n')
         .map_or(0, |i| i + 1);
     let first_word = chunk[line_start..].split_whitespace().next().unwrap_or("");
-    let help = if found == "`=`" && SETTING_KEYWORDS.contains(&first_word) {
+    let unclosed = chunk.matches('{').count() > chunk.matches('}').count();
+    let help = if unclosed && ITEM_KEYWORDS.contains(&word) && pos >= chunk.len() {
+        format!("a `{{` above is never closed: add `}}` before this `{word}`")
+    } else if found == "`=`" && SETTING_KEYWORDS.contains(&first_word) {
         format!("pipeline settings take their value without `=`: `{first_word} ...`, e.g. `retries 3 backoff 5m`")
     } else if found == "`=`" {
         "compare with `==`; a single `=` names a column, as in `derive total = price * qty`"
             .to_string()
     } else if found == "`&`" || found == "`|`" && !steps {
         "combine conditions with `and` / `or`".to_string()
+    } else if expected.iter().any(|e| e == "a time like `03:00`") {
+        "`at` takes a time of day (24-hour clock), e.g. `schedule daily at 02:00 \"UTC\"`"
+            .to_string()
+    } else if expected.iter().any(|e| e == "`{` and a schema") {
+        "a source declares its columns after the call: `{ id: int, name: string, at: timestamp? }`"
+            .to_string()
     } else if steps {
         "after `|` comes a step: filter, derive, select, join, group, aggregate, sort, take, distinct, union, window, or a defined transform".to_string()
     } else if items {

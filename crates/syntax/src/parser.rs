@@ -83,7 +83,7 @@ fn recover(file: FileId, text: &str, parsed: &mut Parsed) {
             Err(e) => {
                 parsed
                     .diagnostics
-                    .push(errors::from_pest(file, w[0], chunk, &e));
+                    .push(errors::from_pest(file, text, w[0], chunk, &e));
                 if let Some(name) = errors::declared_name(chunk) {
                     if chunk.starts_with("pipeline") && parsed.broken_pipeline.is_none() {
                         let at = w[0] + chunk.find(name.as_str()).unwrap_or(0);
