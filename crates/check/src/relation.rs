@@ -858,18 +858,13 @@ impl<'w, 'u> Cx<'w, 'u> {
             }
         }
         let mut right_columns = Vec::new();
-        let mut failed = false;
+        let mut clashes: Vec<&str> = Vec::new();
         for c in &right.columns {
             if shared.contains(&c.name) {
                 continue;
             }
             if cur.get(&c.name).is_some() {
-                diags.push(
-                    Diagnostic::error(codes::JOIN_CONFLICT, relation.span, format!("column `{}` is on both sides of the join", c.name), format!("`{right_name}` also has `{}`", c.name))
-                        .with_label(step_span, "in this join")
-                        .with_help(format!("rename it on one side first (`derive {0}_2 = {0} | select except {0}`), or join `using ({0})` if it is a key", c.name)),
-                );
-                failed = true;
+                clashes.push(&c.name);
                 continue;
             }
             let nullable = c.nullable || matches!(kind, JoinKind::Left | JoinKind::Full);
@@ -880,7 +875,28 @@ impl<'w, 'u> Cx<'w, 'u> {
             });
             right_columns.push(c.name.clone());
         }
-        if failed {
+        // One diagnostic for all the columns a join would duplicate.
+        if let Some(first) = clashes.first() {
+            let names = clashes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>();
+            let (message, label, help) = if clashes.len() == 1 {
+                (
+                    format!("column `{first}` is on both sides of the join"),
+                    format!("`{right_name}` also has `{first}`"),
+                    format!("rename it on one side first (`derive {first}_2 = {first} | select except {first}`), or join `using ({first})` if it is a key"),
+                )
+            } else {
+                let listed = join_and(&names);
+                (
+                    format!("columns {listed} are on both sides of the join"),
+                    format!("`{right_name}` also has {listed}"),
+                    format!("rename them on one side first (`derive {first}_2 = {first} | select except {first}`, and so on), or join `using (...)` on those that are keys"),
+                )
+            };
+            diags.push(
+                Diagnostic::error(codes::JOIN_CONFLICT, relation.span, message, label)
+                    .with_label(step_span, "in this join")
+                    .with_help(help),
+            );
             return None;
         }
         Some((
@@ -892,6 +908,15 @@ impl<'w, 'u> Cx<'w, 'u> {
             },
             schema,
         ))
+    }
+}
+
+/// `a`, `b` and `c`.
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {}", init.join(", "), last),
     }
 }
 
