@@ -37,6 +37,15 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// Asserts that a run failed (exit 1) with a message containing every one of `needles`.
+fn assert_failed_with(out: &Output, needles: &[&str]) {
+    let t = text(out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    for n in needles {
+        assert!(t.contains(n), "expected {n:?} in:\n{t}");
+    }
+}
+
 /// Every published table (not pipec's own schemas) with its rows, sorted: a content fingerprint.
 fn tables(warehouse: &Path) -> Vec<(String, Vec<String>)> {
     if !warehouse.exists() {
@@ -265,12 +274,7 @@ fn a_bad_row_names_file_and_line_and_publishes_nothing() {
         &["run", spec.to_str().unwrap(), "--date", "2024-01-02"],
         &wh,
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let t = text(&out);
-    assert!(t.contains("E0501"), "{t}");
-    assert!(t.contains("2024-01-02.csv"), "{t}");
-    assert!(t.contains("line 5"), "{t}");
-    assert!(t.contains("amount"), "{t}");
+    assert_failed_with(&out, &["E0501", "2024-01-02.csv", "line 5", "amount"]);
     assert_eq!(tables(&wh), before);
 }
 
@@ -317,19 +321,11 @@ sink long_rides -> mart.long_rides { mode replace }
     let before = tables(&wh);
 
     let out = run(&["run", spec, "--date", "2024-01-02"], &wh);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("E0502"), "{t}");
-    assert!(t.contains("2024-01-02.csv row 2"), "{t}");
-    assert!(t.contains("ride_id"), "{t}");
+    assert_failed_with(&out, &["E0502", "2024-01-02.csv row 2", "ride_id"]);
     assert_eq!(tables(&wh), before);
 
     let out = run(&["run", spec, "--date", "2024-01-03"], &wh);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("E0501"), "{t}");
-    assert!(t.contains("2024-01-03.csv line 3"), "{t}");
-    assert!(t.contains("score"), "{t}");
+    assert_failed_with(&out, &["E0501", "2024-01-03.csv line 3", "score"]);
     assert_eq!(tables(&wh), before);
 }
 
