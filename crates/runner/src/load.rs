@@ -249,6 +249,7 @@ pub(crate) fn transform(
         };
         conn.execute_batch(&format!("DROP VIEW IF EXISTS {}", stage.table(name)))
             .map_err(|e| exec_error(source.span, &e.to_string()))?;
+        crate::tally::TALLIES.take(*slot);
         let (rows, _) = load_source(conn, p, source, src, stage, run, secrets, false)?;
         stage.streamed().insert(name.clone(), (*slot, Some(rows)));
     }
