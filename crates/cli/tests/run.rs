@@ -37,6 +37,16 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// Writes `spec` to `spec.pipe` in `dir` and runs it for `date` on `dir/w.duckdb`; returns the
+/// output and the warehouse path.
+fn run_spec(dir: &Path, spec: &str, date: &str) -> (Output, PathBuf) {
+    let file = dir.join("spec.pipe");
+    std::fs::write(&file, spec).unwrap();
+    let wh = dir.join("w.duckdb");
+    let out = run(&["run", file.to_str().unwrap(), "--date", date], &wh);
+    (out, wh)
+}
+
 /// Asserts that a run failed (exit 1) with a message containing every one of `needles`.
 fn assert_failed_with(out: &Output, needles: &[&str]) {
     let t = text(out);
@@ -285,18 +295,6 @@ fn a_bad_row_names_file_and_line_and_publishes_nothing() {
 fn a_streamed_source_still_enforces_its_schema_on_every_row() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("data")).unwrap();
-    let spec = dir.path().join("s.pipe");
-    std::fs::write(
-        &spec,
-        r#"pipeline s {}
-source rides = csv("data/{ds}.csv", header = true) {
-  ride_id: string, station_id: int, minutes: int, score: int?
-}
-transform long_rides = rides | filter minutes > 10 | group station_id { n = count() }
-sink long_rides -> mart.long_rides { mode replace }
-"#,
-    )
-    .unwrap();
     let days = [
         ("2024-01-01", "r1,1,20,1\nr2,1,30,\nr3,2,40,3\n"),
         // A null ride_id in a row the filter drops.
@@ -308,9 +306,14 @@ sink long_rides -> mart.long_rides { mode replace }
         let csv = format!("ride_id,station_id,minutes,score\n{rows}");
         std::fs::write(dir.path().join(format!("data/{day}.csv")), csv).unwrap();
     }
-    let wh = dir.path().join("w.duckdb");
-    let spec = spec.to_str().unwrap();
-    let out = run(&["run", spec, "--date", "2024-01-01"], &wh);
+    let spec = r#"pipeline s {}
+source rides = csv("data/{ds}.csv", header = true) {
+  ride_id: string, station_id: int, minutes: int, score: int?
+}
+transform long_rides = rides | filter minutes > 10 | group station_id { n = count() }
+sink long_rides -> mart.long_rides { mode replace }
+"#;
+    let (out, wh) = run_spec(dir.path(), spec, "2024-01-01");
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     let rides = t
@@ -320,11 +323,11 @@ sink long_rides -> mart.long_rides { mode replace }
     assert_eq!(cells[2], "3", "rows read: {t}");
     let before = tables(&wh);
 
-    let out = run(&["run", spec, "--date", "2024-01-02"], &wh);
+    let (out, _) = run_spec(dir.path(), spec, "2024-01-02");
     assert_failed_with(&out, &["E0502", "2024-01-02.csv row 2", "ride_id"]);
     assert_eq!(tables(&wh), before);
 
-    let out = run(&["run", spec, "--date", "2024-01-03"], &wh);
+    let (out, _) = run_spec(dir.path(), spec, "2024-01-03");
     assert_failed_with(&out, &["E0501", "2024-01-03.csv line 3", "score"]);
     assert_eq!(tables(&wh), before);
 }
@@ -402,24 +405,15 @@ fn the_project_config_names_the_warehouse() {
 #[test]
 fn a_run_past_its_timeout_is_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("slow.pipe");
-    std::fs::write(
-        &spec,
-        r#"pipeline slow { timeout 1s }
+    let spec = r#"pipeline slow { timeout 1s }
 source days = calendar(from = 2024-01-01, to = 2024-01-02) { day: date }
 transform big = sql """
   select count(*) as n from {days}, range(5000000000) a(i) where i % 7 = 3
 """ { n: bigint }
 sink big -> mart.big { mode replace }
-"#,
-    )
-    .unwrap();
-    let wh = dir.path().join("w.duckdb");
+"#;
     let started = std::time::Instant::now();
-    let out = run(
-        &["run", spec.to_str().unwrap(), "--date", "2024-01-01"],
-        &wh,
-    );
+    let (out, wh) = run_spec(dir.path(), spec, "2024-01-01");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("E0513") && t.contains("timeout (1s)"), "{t}");
@@ -561,17 +555,7 @@ source src = csv("in.csv", header = true) { id: int, `a"b`: string }
 transform t = src | derive `it's` = "it's \"quoted\"\n{{ not a template }} 한국어", `a"b` = `a"b` ++ "'"
 sink t -> mart.`we"ird`
 "#;
-    std::fs::write(dir.path().join("q.pipe"), spec).unwrap();
-    let wh = dir.path().join("w.duckdb");
-    let out = run(
-        &[
-            "run",
-            dir.path().join("q.pipe").to_str().unwrap(),
-            "--date",
-            "2024-01-01",
-        ],
-        &wh,
-    );
+    let (out, wh) = run_spec(dir.path(), spec, "2024-01-01");
     assert!(out.status.success(), "{}", text(&out));
     let conn = duckdb::Connection::open(&wh).unwrap();
     let (ab, s): (String, String) = conn
@@ -710,23 +694,8 @@ source t = http("http://127.0.0.1:{port}/big", rows = "items", max_bytes = 1000,
 sink t -> serving.big {{ mode replace }}
 "#
     );
-    std::fs::write(dir.path().join("b.pipe"), spec).unwrap();
-    let wh = dir.path().join("w.duckdb");
-    let out = run(
-        &[
-            "run",
-            dir.path().join("b.pipe").to_str().unwrap(),
-            "--date",
-            "2024-01-01",
-        ],
-        &wh,
-    );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(
-        t.contains("E0505") && t.contains("larger than `max_bytes`"),
-        "{t}"
-    );
+    let (out, wh) = run_spec(dir.path(), &spec, "2024-01-01");
+    assert_failed_with(&out, &["E0505", "larger than `max_bytes`"]);
     assert_eq!(
         hits.lock().unwrap().len(),
         1,

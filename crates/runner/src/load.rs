@@ -243,14 +243,14 @@ pub(crate) fn transform(
     // Something failed while streaming: stage the sources the careful way, which names the file
     // and row of bad data, then run the transform on the staged copies.
     for (name, slot) in &streamed {
-        let source = p.relation(name).expect("streamed source");
-        let RelationKind::Source(src) = &source.kind else {
+        let input = p.relation(name).expect("streamed source");
+        let RelationKind::Source(src) = &input.kind else {
             unreachable!("only sources are streamed")
         };
         conn.execute_batch(&format!("DROP VIEW IF EXISTS {}", stage.table(name)))
-            .map_err(|e| exec_error(source.span, &e.to_string()))?;
+            .map_err(|e| exec_error(input.span, &e.to_string()))?;
         crate::tally::TALLIES.take(*slot);
-        let (rows, _) = load_source(conn, p, source, src, stage, run, secrets, false)?;
+        let (rows, _) = source(conn, p, input, src, stage, run, secrets)?;
         stage.streamed().insert(name.clone(), (*slot, Some(rows)));
     }
     conn.execute_batch(&sql)
@@ -316,21 +316,8 @@ pub(crate) fn source(
     run: &Interval,
     secrets: &Secrets,
 ) -> Result<(u64, Vec<Reject>), RunError> {
-    let stream = stage.streamable.contains(&rel.name);
-    load_source(conn, p, rel, src, stage, run, secrets, stream)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn load_source(
-    conn: &Connection,
-    p: &Pipeline,
-    rel: &Relation,
-    src: &Source,
-    stage: &Stage,
-    run: &Interval,
-    secrets: &Secrets,
-    stream: bool,
-) -> Result<(u64, Vec<Reject>), RunError> {
+    // A source already streamed is loaded again only when its reader failed: stage it then.
+    let stream = stage.streamable.contains(&rel.name) && !stage.is_streamed(&rel.name);
     let target = stage.table(&rel.name);
     let base = crate::base_dir(p);
     match src {
@@ -347,7 +334,7 @@ fn load_source(
             }
             let reject = options.iter().any(|(k, v)| k == "on_error" && v.as_str() == Some("reject"));
             match format {
-                FileFormat::Csv if stream && !reject => {
+                FileFormat::Csv if stream => {
                     let slot = csv_view(conn, rel, src, &path, &target)?;
                     stage.streamed().insert(rel.name.clone(), (slot, None));
                     Ok((0, Vec::new()))
