@@ -70,13 +70,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `E0513` for `p` on `ds`, stopped after `secs` (0: the pipeline's own timeout).
-pub(crate) fn timed_out(p: &Pipeline, ds: NaiveDate, secs: u64) -> RunError {
-    let secs = if secs == 0 {
-        p.timeout_seconds.unwrap_or(0)
-    } else {
-        secs
-    };
+/// `E0513` for `p` on `ds`, stopped after its `timeout`.
+pub(crate) fn timed_out(p: &Pipeline, ds: NaiveDate) -> RunError {
+    let secs = p.timeout_seconds.unwrap_or(0);
     RunError::new(
         codes::TIMED_OUT,
         p.span,

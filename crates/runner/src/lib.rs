@@ -141,9 +141,13 @@ fn run_with_retries(
             deadline.finish();
             result
         });
-        let result = result.map_err(|(err, nodes)| match p.timeout_seconds {
-            Some(secs) if deadline.expired() => (deadline::timed_out(p, ds, secs), nodes),
-            _ => (err, nodes),
+        let result = result.map_err(|(err, nodes)| {
+            let err = if deadline.expired() {
+                deadline::timed_out(p, ds)
+            } else {
+                err
+            };
+            (err, nodes)
         });
         match result {
             Ok(mut r) => {
@@ -235,7 +239,7 @@ fn run_interval(
         if deadline.expired() {
             progress.finish();
             let _ = stage.drop_all(conn);
-            return Err((deadline::timed_out(p, ds, 0), nodes));
+            return Err((deadline::timed_out(p, ds), nodes));
         }
         let results: Vec<Result<(NodeReport, Vec<load::Reject>), RunError>> =
             std::thread::scope(|scope| {
@@ -346,7 +350,7 @@ fn run_interval(
     if deadline.expired() {
         let _ = stage.drop_all(conn);
         progress.finish();
-        return Err((deadline::timed_out(p, ds, 0), nodes));
+        return Err((deadline::timed_out(p, ds), nodes));
     }
     let t0 = Instant::now();
     let written = publish::publish(conn, p, ds, run_id, &stage, &run, &checks, &rejects)
