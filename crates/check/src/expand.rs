@@ -11,6 +11,8 @@ use crate::ir::{Schema, Type};
 #[derive(Clone)]
 enum Subst {
     Column(ast::Ident),
+    /// A `columns` parameter: one or several columns, spread where a list of columns goes.
+    Columns(Vec<ast::Ident>),
     Value(Expr),
 }
 
@@ -154,6 +156,40 @@ fn bind(
             }
         };
         let value = match param.ty.name.name.as_str() {
+            "columns" => {
+                let names: Vec<&Expr> = match &arg.value.kind {
+                    A::Tuple(items) => items.iter().collect(),
+                    _ => vec![&arg.value],
+                };
+                let mut cols = Vec::new();
+                for n in names {
+                    match &n.kind {
+                        A::Name(q) if q.parts.len() == 1 => {
+                            if input.get(&q.parts[0].name).is_none() {
+                                diags.push(crate::expr::unknown_column(
+                                    &q.parts[0],
+                                    &input.names().collect::<Vec<_>>(),
+                                ));
+                                failed = true;
+                            }
+                            cols.push(q.parts[0].clone());
+                        }
+                        _ => {
+                            diags.push(
+                                Diagnostic::error(
+                                    codes::BAD_ARGUMENTS,
+                                    n.span,
+                                    format!("parameter `{}` needs column names", param.name.name),
+                                    "not a column name",
+                                )
+                                .with_help("pass a column, or several in parentheses: `key = (origin, hour)`"),
+                            );
+                            failed = true;
+                        }
+                    }
+                }
+                Subst::Columns(cols)
+            }
             "column" => match &arg.value.kind {
                 A::Name(q) if q.parts.len() == 1 => {
                     if input.get(&q.parts[0].name).is_none() {
@@ -165,6 +201,23 @@ fn bind(
                         continue;
                     }
                     Subst::Column(q.parts[0].clone())
+                }
+                A::Tuple(_) => {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::BAD_ARGUMENTS,
+                            arg.value.span,
+                            format!("parameter `{}` takes one column", param.name.name),
+                            "several columns",
+                        )
+                        .with_label(param.ty.span, "declared `column` here")
+                        .with_help(format!(
+                            "pass one column, or declare the parameter as `{}: columns` to accept several",
+                            param.name.name
+                        )),
+                    );
+                    failed = true;
+                    continue;
                 }
                 _ => {
                     diags.push(
@@ -197,7 +250,7 @@ fn bind(
                 let Some(want) = Type::from_name(other, &param.ty.params) else {
                     diags.push(
                         Diagnostic::error(codes::UNKNOWN_TYPE, param.ty.span, format!("unknown parameter kind `{other}`"), "not a kind")
-                            .with_help("parameters are `relation`, `column` or a type such as `int` or `interval`"),
+                            .with_help("parameters are `relation`, `column`, `columns` or a type such as `int` or `interval`"),
                     );
                     failed = true;
                     continue;
@@ -258,8 +311,55 @@ fn bind(
 fn ident(i: &ast::Ident, s: &HashMap<String, Subst>) -> ast::Ident {
     match s.get(&i.name) {
         Some(Subst::Column(c)) => c.clone(),
+        Some(Subst::Columns(cols)) if cols.len() == 1 => cols[0].clone(),
         _ => i.clone(),
     }
+}
+
+/// Names in a list of columns (`select except`, `using`): a `columns` parameter spreads.
+fn idents(list: &[ast::Ident], s: &HashMap<String, Subst>) -> Vec<ast::Ident> {
+    let mut out = Vec::new();
+    for i in list {
+        match s.get(&i.name) {
+            Some(Subst::Columns(cols)) => out.extend(cols.iter().cloned()),
+            _ => out.push(ident(i, s)),
+        }
+    }
+    out
+}
+
+/// The columns a bare name stands for when it names a `columns` parameter.
+fn spread<'a>(e: &Expr, s: &'a HashMap<String, Subst>) -> Option<&'a [ast::Ident]> {
+    match &e.kind {
+        A::Name(q) if q.parts.len() == 1 => match s.get(&q.parts[0].name) {
+            Some(Subst::Columns(cols)) => Some(cols),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn name_expr(c: &ast::Ident) -> Expr {
+    Expr {
+        kind: A::Name(ast::QName {
+            parts: vec![c.clone()],
+            span: c.span,
+        }),
+        span: c.span,
+    }
+}
+
+/// Expressions in a list (partition and group keys, positional call arguments): a `columns`
+/// parameter spreads into its columns.
+fn exprs(list: &[Expr], s: &HashMap<String, Subst>) -> Vec<Expr> {
+    let mut out = Vec::new();
+    for e in list {
+        match spread(e, s) {
+            Some(cols) => out.extend(cols.iter().map(name_expr)),
+            None => out.push(expr(e, s)),
+        }
+    }
+    out
 }
 
 fn expr(e: &Expr, s: &HashMap<String, Subst>) -> Expr {
@@ -269,6 +369,9 @@ fn expr(e: &Expr, s: &HashMap<String, Subst>) -> Expr {
                 parts: vec![c.clone()],
                 span: c.span,
             }),
+            Some(Subst::Columns(cols)) if cols.len() == 1 => return name_expr(&cols[0]),
+            // Several columns where one value goes: the checker reports the tuple.
+            Some(Subst::Columns(cols)) => A::Tuple(cols.iter().map(name_expr).collect()),
             Some(Subst::Value(v)) => return v.clone(),
             None => e.kind.clone(),
         },
@@ -287,21 +390,29 @@ fn expr(e: &Expr, s: &HashMap<String, Subst>) -> Expr {
             otherwise: otherwise.as_ref().map(|o| Box::new(expr(o, s))),
         },
         A::List(l) => A::List(l.iter().map(|i| expr(i, s)).collect()),
+        A::Tuple(l) => A::Tuple(l.iter().map(|i| expr(i, s)).collect()),
     };
     Expr { kind, span: e.span }
 }
 
 fn call(c: &ast::Call, s: &HashMap<String, Subst>) -> ast::Call {
-    ast::Call {
-        name: c.name.clone(),
-        args: c
-            .args
-            .iter()
-            .map(|a| ast::Arg {
+    let mut args = Vec::new();
+    for a in &c.args {
+        match (&a.name, spread(&a.value, s)) {
+            // `unique(key)` with `key: columns` checks all of them.
+            (None, Some(cols)) => args.extend(cols.iter().map(|c| ast::Arg {
+                name: None,
+                value: name_expr(c),
+            })),
+            _ => args.push(ast::Arg {
                 name: a.name.clone(),
                 value: expr(&a.value, s),
-            })
-            .collect(),
+            }),
+        }
+    }
+    ast::Call {
+        name: c.name.clone(),
+        args,
         span: c.span,
     }
 }
@@ -316,12 +427,21 @@ fn assigns(a: &[ast::Assign], s: &HashMap<String, Subst>) -> Vec<ast::Assign> {
 }
 
 fn sort_keys(k: &[ast::SortKey], s: &HashMap<String, Subst>) -> Vec<ast::SortKey> {
-    k.iter()
-        .map(|k| ast::SortKey {
-            value: expr(&k.value, s),
-            descending: k.descending,
-        })
-        .collect()
+    let mut out = Vec::new();
+    for key in k {
+        match spread(&key.value, s) {
+            // `order key desc` with `key: columns`: each column in that direction.
+            Some(cols) => out.extend(cols.iter().map(|c| ast::SortKey {
+                value: name_expr(c),
+                descending: key.descending,
+            })),
+            None => out.push(ast::SortKey {
+                value: expr(&key.value, s),
+                descending: key.descending,
+            }),
+        }
+    }
+    out
 }
 
 fn step(st: &ast::Step, s: &HashMap<String, Subst>) -> ast::Step {
@@ -331,13 +451,22 @@ fn step(st: &ast::Step, s: &HashMap<String, Subst>) -> ast::Step {
         S::Select(items) => S::Select(
             items
                 .iter()
-                .map(|i| ast::SelectItem {
-                    name: i.name.clone(),
-                    value: expr(&i.value, s),
+                .flat_map(|i| match (&i.name, spread(&i.value, s)) {
+                    (None, Some(cols)) => cols
+                        .iter()
+                        .map(|c| ast::SelectItem {
+                            name: None,
+                            value: name_expr(c),
+                        })
+                        .collect(),
+                    _ => vec![ast::SelectItem {
+                        name: i.name.clone(),
+                        value: expr(&i.value, s),
+                    }],
                 })
                 .collect(),
         ),
-        S::SelectExcept(names) => S::SelectExcept(names.iter().map(|n| ident(n, s)).collect()),
+        S::SelectExcept(names) => S::SelectExcept(idents(names, s)),
         S::Join {
             kind,
             relation,
@@ -349,13 +478,11 @@ fn step(st: &ast::Step, s: &HashMap<String, Subst>) -> ast::Step {
             alias: alias.clone(),
             cond: match cond {
                 JoinCond::On(e) => JoinCond::On(expr(e, s)),
-                JoinCond::Using(cols) => {
-                    JoinCond::Using(cols.iter().map(|c| ident(c, s)).collect())
-                }
+                JoinCond::Using(cols) => JoinCond::Using(idents(cols, s)),
             },
         },
         S::Group { keys, aggregates } => S::Group {
-            keys: keys.iter().map(|k| expr(k, s)).collect(),
+            keys: exprs(keys, s),
             aggregates: assigns(aggregates, s),
         },
         S::Aggregate(a) => S::Aggregate(assigns(a, s)),
@@ -366,10 +493,12 @@ fn step(st: &ast::Step, s: &HashMap<String, Subst>) -> ast::Step {
         S::Window {
             partition,
             order,
+            frame,
             functions,
         } => S::Window {
-            partition: partition.iter().map(|p| expr(p, s)).collect(),
+            partition: exprs(partition, s),
             order: sort_keys(order, s),
+            frame: frame.clone(),
             functions: assigns(functions, s),
         },
         S::Apply(c) => S::Apply(call(c, s)),

@@ -219,6 +219,19 @@ pub(crate) fn type_expr(
             );
             None
         }
+        A::Tuple(items) => {
+            let n = items.len();
+            diags.push(
+                Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    e.span,
+                    "a list in parentheses is not a value here",
+                    format!("{n} items where one value goes"),
+                )
+                .with_help("a list of columns is an argument of a define (`key = (origin, hour)`), spread where a list of columns goes: `partition`, `group` keys, `order`/`sort`, `select`, `using`, check rules like `unique(...)`"),
+            );
+            None
+        }
         A::Star => {
             diags.push(
                 Diagnostic::error(
@@ -414,7 +427,7 @@ fn type_call(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Expr> {
     let name = call.name.dotted();
-    let Some(kind) = functions::kind_of(&name) else {
+    let Some(func) = crate::ir::Builtin::from_name(&name) else {
         let msg = if name == "secret" {
             diags.push(
                 Diagnostic::error(
@@ -431,12 +444,7 @@ fn type_call(
         } else {
             format!("unknown function `{name}`")
         };
-        let all = functions::SCALAR
-            .iter()
-            .chain(functions::AGGREGATE)
-            .chain(functions::WINDOW)
-            .copied();
-        let s = did_you_mean(&name, all);
+        let s = did_you_mean(&name, functions::all_names());
         diags.push(
             Diagnostic::error(
                 codes::UNKNOWN_FUNCTION,
@@ -451,6 +459,7 @@ fn type_call(
         );
         return None;
     };
+    let kind = func.kind();
     match kind {
         FnKind::Aggregate if scope.in_aggregate => {
             diags.push(
@@ -528,24 +537,83 @@ fn type_call(
     if failed {
         return None;
     }
-    match functions::type_call(&name, &args) {
+    match functions::type_call(func, &args) {
         Ok((ty, nullable)) => Some(Expr {
-            kind: ExprKind::Call { name, kind, args },
+            kind: ExprKind::Call { func, kind, args },
             ty,
             nullable,
         }),
-        Err(msg) => {
-            diags.push(
+        Err(e) => {
+            let at = e
+                .arg
+                .and_then(|i| call.args.get(i))
+                .map_or(span, |a| a.value.span);
+            let d = if e.code == codes::BAD_ARGUMENTS {
                 Diagnostic::error(
-                    codes::BAD_ARGUMENTS,
-                    span,
+                    e.code,
+                    at,
                     format!("wrong arguments to `{name}`"),
-                    msg,
+                    e.message,
                 )
-                .with_help("see docs/language.md#functions for each function's arguments"),
-            );
+                .with_help("see docs/language.md#functions for each function's arguments")
+            } else {
+                let help = if e.code == codes::BAD_TIME_PATTERN {
+                    format!(
+                        "write the pattern as a string literal using {}, e.g. \"%Y-%m-%d %H:%M:%S\"",
+                        functions::PATTERN_DIRECTIVES
+                    )
+                } else if e.code == codes::UNKNOWN_TIMEZONE {
+                    "time zones are IANA names such as \"Asia/Seoul\" or \"UTC\"".to_string()
+                } else {
+                    "write the value itself, e.g. `percentile(delay, 0.9)`, `ntile(4)` or `to_timezone(t, \"Asia/Seoul\")`"
+                        .to_string()
+                };
+                Diagnostic::error(e.code, at, e.code.title, e.message).with_help(help)
+            };
+            diags.push(d);
             None
         }
+    }
+}
+
+fn is_comparison(op: BinaryOp) -> bool {
+    matches!(
+        op,
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
+    )
+}
+
+/// `x == null` is null for every row (so a filter drops them all): point at `is null`.
+fn null_comparison(op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span) -> Diagnostic {
+    let value = if matches!(l.kind, A::Literal(Literal::Null)) {
+        r
+    } else {
+        l
+    };
+    let d = Diagnostic::error(
+        codes::NULL_COMPARISON,
+        span,
+        format!("`{}` with null is never true", op.symbol()),
+        "a comparison with null is null for every row",
+    );
+    match op {
+        BinaryOp::Eq => d.with_help(format!(
+            "test for null with `is null`: `{} is null`",
+            expr_text(value)
+        )),
+        BinaryOp::Ne => d.with_help(format!(
+            "test for null with `is not null`: `{} is not null`",
+            expr_text(value)
+        )),
+        _ => d.with_help("compare with a value, or test for null with `is null` / `is not null`"),
+    }
+}
+
+/// A short rendering of a column name for help texts (`x` for anything else).
+fn expr_text(e: &ast::Expr) -> String {
+    match &e.kind {
+        A::Name(q) => q.dotted(),
+        _ => "(...)".to_string(),
     }
 }
 
@@ -560,6 +628,10 @@ fn binary(
     let a = type_expr(l, scope, diags);
     let b = type_expr(r, scope, diags);
     let (a, b) = (a?, b?);
+    if is_comparison(op) && (a.ty == Type::Null || b.ty == Type::Null) {
+        diags.push(null_comparison(op, l, r, span));
+        return None;
+    }
     let nullable = match op {
         BinaryOp::Coalesce => b.nullable,
         _ => a.nullable || b.nullable,

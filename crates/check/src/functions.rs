@@ -1,83 +1,132 @@
-//! The builtin function registry: name, kind and typing rule of every function.
+//! The builtin functions: one definition each (arguments, result type and nullability, literal
+//! arguments) that every backend renders so that its engine gives the same result. The rendering
+//! per engine is in `pipec-sql`; the meaning of each function is in docs/language.md.
 
-use crate::ir::{Expr, FnKind, Type};
+use pipec_diag::codes::{self, Code};
+use pipec_syntax::ast::Literal;
+
+use crate::ir::{Builtin, Expr, ExprKind, FnKind, Type};
+
+/// What is wrong with a call: the code, the argument it is about (if one) and a message.
+#[derive(Debug, Clone)]
+pub(crate) struct CallError {
+    /// `E0206` for arity and types; `E0220`–`E0222` and `E0302` for literal arguments.
+    pub code: Code,
+    /// Index of the offending argument.
+    pub arg: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
 
 /// The outcome of typing a call: result type and nullability, or what is wrong.
-pub(crate) type Typing = Result<(Type, bool), String>;
+pub(crate) type Typing = Result<(Type, bool), CallError>;
 
-/// Every builtin, by kind (for "did you mean").
-pub const SCALAR: &[&str] = &[
-    "lower",
-    "upper",
-    "trim",
-    "length",
-    "substr",
-    "replace",
-    "contains",
-    "starts_with",
-    "ends_with",
-    "regexp_matches",
-    "split_part",
-    "concat",
-    "abs",
-    "round",
-    "floor",
-    "ceil",
-    "sqrt",
-    "ln",
-    "exp",
-    "power",
-    "greatest",
-    "least",
-    "coalesce",
-    "nullif",
-    "if",
-    "date_trunc",
-    "year",
-    "month",
-    "day",
-    "hour",
-    "day_of_week",
-    "days_between",
-    "hours_between",
-    "minutes_between",
-    "seconds_between",
-    "json_get",
-    "md5",
-];
-/// Aggregate functions.
-pub const AGGREGATE: &[&str] = &[
-    "count",
-    "count_distinct",
-    "count_if",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "any_value",
-    "stddev",
-];
-/// Window-only functions.
-pub const WINDOW: &[&str] = &[
-    "row_number",
-    "rank",
-    "dense_rank",
-    "lag",
-    "lead",
-    "first_value",
-    "last_value",
-];
+fn bad(message: String) -> CallError {
+    CallError {
+        code: codes::BAD_ARGUMENTS,
+        arg: None,
+        message,
+    }
+}
 
 /// The kind of builtin `name`, if it exists.
 pub fn kind_of(name: &str) -> Option<FnKind> {
-    if SCALAR.contains(&name) {
-        Some(FnKind::Scalar)
-    } else if AGGREGATE.contains(&name) {
-        Some(FnKind::Aggregate)
-    } else if WINDOW.contains(&name) {
-        Some(FnKind::Window)
-    } else {
-        None
+    Builtin::from_name(name).map(Builtin::kind)
+}
+
+/// Names of the builtins of `kind`, in documentation order.
+pub fn names(kind: FnKind) -> impl Iterator<Item = &'static str> {
+    Builtin::ALL
+        .iter()
+        .filter(move |b| b.kind() == kind)
+        .map(|b| b.name())
+}
+
+/// Names of every builtin (for "did you mean").
+pub fn all_names() -> impl Iterator<Item = &'static str> {
+    Builtin::ALL.iter().map(|b| b.name())
+}
+
+/// One piece of a time pattern (`%Y-%m-%d`), independent of any engine's pattern language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatternPiece {
+    /// `%Y`: four-digit year.
+    Year,
+    /// `%m`: two-digit month, 01–12.
+    Month,
+    /// `%d`: two-digit day of the month, 01–31.
+    Day,
+    /// `%H`: two-digit hour, 00–23.
+    Hour,
+    /// `%M`: two-digit minute.
+    Minute,
+    /// `%S`: two-digit second.
+    Second,
+    /// Literal text (`%%` is a literal `%`).
+    Text(String),
+}
+
+/// The directives a time pattern may use, for messages.
+pub const PATTERN_DIRECTIVES: &str = "%Y %m %d %H %M %S and %% (a literal %)";
+
+/// Parses a strftime-style pattern restricted to the directives every engine can map.
+pub fn parse_time_pattern(pattern: &str) -> Result<Vec<PatternPiece>, String> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            text.push(c);
+            continue;
+        }
+        let piece = match chars.next() {
+            Some('Y') => PatternPiece::Year,
+            Some('m') => PatternPiece::Month,
+            Some('d') => PatternPiece::Day,
+            Some('H') => PatternPiece::Hour,
+            Some('M') => PatternPiece::Minute,
+            Some('S') => PatternPiece::Second,
+            Some('%') => {
+                text.push('%');
+                continue;
+            }
+            Some(other) => {
+                return Err(format!(
+                    "`%{other}` is not supported; patterns may use {PATTERN_DIRECTIVES}"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "the pattern ends with a lone `%`; patterns may use {PATTERN_DIRECTIVES}"
+                ))
+            }
+        };
+        if !text.is_empty() {
+            out.push(PatternPiece::Text(std::mem::take(&mut text)));
+        }
+        out.push(piece);
+    }
+    if !text.is_empty() {
+        out.push(PatternPiece::Text(text));
+    }
+    if !out.iter().any(|p| !matches!(p, PatternPiece::Text(_))) {
+        return Err(format!(
+            "the pattern has no date or time fields; patterns may use {PATTERN_DIRECTIVES}"
+        ));
+    }
+    Ok(out)
+}
+
+/// The literal an argument is, looking through a leading minus.
+pub fn literal_arg(e: &Expr) -> Option<Literal> {
+    match &e.kind {
+        ExprKind::Literal(l) => Some(l.clone()),
+        ExprKind::Unary(pipec_syntax::ast::UnaryOp::Neg, x) => match literal_arg(x)? {
+            Literal::Int(v) => Some(Literal::Int(-v)),
+            Literal::Float(v) => Some(Literal::Float(-v)),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -85,7 +134,7 @@ fn any_nullable(args: &[Expr]) -> bool {
     args.iter().any(|a| a.nullable)
 }
 
-fn arity(name: &str, args: &[Expr], min: usize, max: usize) -> Result<(), String> {
+fn arity(name: &str, args: &[Expr], min: usize, max: usize) -> Result<(), CallError> {
     if args.len() < min || args.len() > max {
         let want = if min == max {
             format!("{min}")
@@ -94,11 +143,11 @@ fn arity(name: &str, args: &[Expr], min: usize, max: usize) -> Result<(), String
         } else {
             format!("{min} to {max}")
         };
-        return Err(format!(
+        return Err(bad(format!(
             "`{name}` takes {want} argument{}, got {}",
             if max == 1 { "" } else { "s" },
             args.len()
-        ));
+        )));
     }
     Ok(())
 }
@@ -109,15 +158,19 @@ fn want(
     arg: &Expr,
     ok: impl Fn(Type) -> bool,
     what: &str,
-) -> Result<(), String> {
+) -> Result<(), CallError> {
     if arg.ty == Type::Null || ok(arg.ty) {
         Ok(())
     } else {
-        Err(format!(
-            "argument {} of `{name}` must be {what}, found {}",
-            i + 1,
-            arg.ty
-        ))
+        Err(CallError {
+            code: codes::BAD_ARGUMENTS,
+            arg: Some(i),
+            message: format!(
+                "argument {} of `{name}` must be {what}, found {}",
+                i + 1,
+                arg.ty
+            ),
+        })
     }
 }
 
@@ -125,134 +178,190 @@ fn is_string(t: Type) -> bool {
     matches!(t, Type::String | Type::Json)
 }
 
-/// Types a call of builtin `name` (already known to exist) with typed `args`.
-pub(crate) fn type_call(name: &str, args: &[Expr]) -> Typing {
+fn is_integer(t: Type) -> bool {
+    matches!(t, Type::Int | Type::BigInt)
+}
+
+fn not_literal(name: &str, i: usize, what: &str) -> CallError {
+    CallError {
+        code: codes::NOT_CONSTANT,
+        arg: Some(i),
+        message: format!(
+            "argument {} of `{name}` must be {what} written in the spec",
+            i + 1
+        ),
+    }
+}
+
+fn out_of_range(i: usize, message: String) -> CallError {
+    CallError {
+        code: codes::OUT_OF_RANGE,
+        arg: Some(i),
+        message,
+    }
+}
+
+/// Argument `i` must be a literal time pattern of the supported subset.
+fn pattern(name: &str, i: usize, args: &[Expr]) -> Result<(), CallError> {
+    match literal_arg(&args[i]) {
+        Some(Literal::Str(p)) => parse_time_pattern(&p).map(|_| ()).map_err(|m| CallError {
+            code: codes::BAD_TIME_PATTERN,
+            arg: Some(i),
+            message: m,
+        }),
+        _ => Err(CallError {
+            code: codes::BAD_TIME_PATTERN,
+            arg: Some(i),
+            message: format!(
+                "the pattern of `{name}` must be a string literal such as \"%Y-%m-%d\""
+            ),
+        }),
+    }
+}
+
+/// Argument `i` must be a literal IANA time zone name.
+fn zone(name: &str, i: usize, args: &[Expr]) -> Result<(), CallError> {
+    let Some(Literal::Str(z)) = literal_arg(&args[i]) else {
+        return Err(not_literal(
+            name,
+            i,
+            "a time zone name such as \"Asia/Seoul\"",
+        ));
+    };
+    if z.parse::<chrono_tz::Tz>().is_ok() {
+        return Ok(());
+    }
+    let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+    let hint = pipec_diag::did_you_mean(&z, names)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    Err(CallError {
+        code: codes::UNKNOWN_TIMEZONE,
+        arg: Some(i),
+        message: format!("unknown time zone `{z}`{hint}"),
+    })
+}
+
+/// Types a call of builtin `f` with typed `args`: the definition every engine honours.
+pub(crate) fn type_call(f: Builtin, args: &[Expr]) -> Typing {
+    use Builtin as B;
+    let name = f.name();
     let n = any_nullable(args);
-    let strings = |min, max| -> Result<(), String> {
+    let strings = |min, max| -> Result<(), CallError> {
         arity(name, args, min, max)?;
         for (i, a) in args.iter().enumerate() {
             want(name, i, a, is_string, "a string")?;
         }
         Ok(())
     };
-    let numeric1 = || -> Result<Type, String> {
+    let numeric1 = || -> Result<Type, CallError> {
         arity(name, args, 1, 1)?;
         want(name, 0, &args[0], Type::is_numeric, "a number")?;
         Ok(args[0].ty)
     };
-    let temporal_pair = || -> Result<(), String> {
+    let temporal_pair = || -> Result<(), CallError> {
         arity(name, args, 2, 2)?;
         want(name, 0, &args[0], Type::is_temporal, "a date or timestamp")?;
         want(name, 1, &args[1], Type::is_temporal, "a date or timestamp")
     };
-    Ok(match name {
-        "lower" | "upper" | "trim" | "md5" => {
+    let integers = |from: usize, to: usize| -> Result<(), CallError> {
+        for (i, a) in args.iter().enumerate().take(to).skip(from) {
+            want(name, i, a, is_integer, "an integer")?;
+        }
+        Ok(())
+    };
+    Ok(match f {
+        B::Lower | B::Upper | B::Trim | B::Md5 => {
             strings(1, 1)?;
             (Type::String, n)
         }
-        "length" => {
+        B::Length => {
             strings(1, 1)?;
             (Type::BigInt, n)
         }
-        "contains" | "starts_with" | "ends_with" | "regexp_matches" => {
+        B::Contains | B::StartsWith | B::EndsWith | B::RegexpMatches => {
             strings(2, 2)?;
             (Type::Bool, n)
         }
-        "replace" => {
+        B::Replace => {
             strings(3, 3)?;
             (Type::String, n)
         }
-        "concat" => {
+        // Null if any argument is null (as `++`), whatever the engine's own `concat` does.
+        B::Concat => {
             arity(name, args, 1, usize::MAX)?;
             (Type::String, n)
         }
-        "substr" => {
-            arity(name, args, 2, 3)?;
+        B::Lpad | B::Rpad => {
+            arity(name, args, 3, 3)?;
             want(name, 0, &args[0], is_string, "a string")?;
-            for (i, a) in args.iter().enumerate().skip(1) {
-                want(
-                    name,
-                    i,
-                    a,
-                    |t| matches!(t, Type::Int | Type::BigInt),
-                    "an integer",
-                )?;
-            }
+            integers(1, 2)?;
+            want(name, 2, &args[2], is_string, "a string")?;
             (Type::String, n)
         }
-        "split_part" => {
+        B::Substr => {
+            arity(name, args, 2, 3)?;
+            want(name, 0, &args[0], is_string, "a string")?;
+            integers(1, 3)?;
+            (Type::String, n)
+        }
+        B::SplitPart => {
             arity(name, args, 3, 3)?;
             want(name, 0, &args[0], is_string, "a string")?;
             want(name, 1, &args[1], is_string, "a string")?;
-            want(
-                name,
-                2,
-                &args[2],
-                |t| matches!(t, Type::Int | Type::BigInt),
-                "an integer",
-            )?;
+            integers(2, 3)?;
             (Type::String, n)
         }
-        "abs" => (numeric1()?, n),
-        "floor" | "ceil" => (numeric1()?, n),
-        "sqrt" | "ln" | "exp" => {
+        B::Abs | B::Floor | B::Ceil => (numeric1()?, n),
+        B::Sqrt | B::Ln | B::Exp => {
             numeric1()?;
             (Type::Float, n)
         }
-        "round" => {
+        B::Round => {
             arity(name, args, 1, 2)?;
             want(name, 0, &args[0], Type::is_numeric, "a number")?;
-            if let Some(d) = args.get(1) {
-                want(
-                    name,
-                    1,
-                    d,
-                    |t| matches!(t, Type::Int | Type::BigInt),
-                    "an integer",
-                )?;
-            }
+            integers(1, 2)?;
             (args[0].ty, n)
         }
-        "power" => {
+        B::Power => {
             arity(name, args, 2, 2)?;
             want(name, 0, &args[0], Type::is_numeric, "a number")?;
             want(name, 1, &args[1], Type::is_numeric, "a number")?;
             (Type::Float, n)
         }
-        "greatest" | "least" | "coalesce" => {
+        // `greatest`/`least` skip nulls: null only when every argument is null.
+        B::Greatest | B::Least | B::Coalesce => {
             arity(name, args, 1, usize::MAX)?;
             let mut ty = Type::Null;
             for a in args {
                 ty = ty
                     .unify(a.ty)
-                    .ok_or_else(|| format!("arguments of `{name}` mix {ty} and {}", a.ty))?;
+                    .ok_or_else(|| bad(format!("arguments of `{name}` mix {ty} and {}", a.ty)))?;
             }
-            let nullable = if name == "coalesce" {
-                args.iter().all(|a| a.nullable)
-            } else {
-                n
-            };
-            (ty, nullable)
+            (ty, args.iter().all(|a| a.nullable))
         }
-        "nullif" => {
+        B::Nullif => {
             arity(name, args, 2, 2)?;
             if !args[0].ty.comparable(args[1].ty) {
-                return Err(format!(
+                return Err(bad(format!(
                     "`nullif` compares {} with {}",
                     args[0].ty, args[1].ty
-                ));
+                )));
             }
             (args[0].ty, true)
         }
-        "if" => {
+        B::If => {
             arity(name, args, 3, 3)?;
             want(name, 0, &args[0], |t| t == Type::Bool, "a boolean")?;
             let ty = args[1].ty.unify(args[2].ty).ok_or_else(|| {
-                format!("the branches of `if` are {} and {}", args[1].ty, args[2].ty)
+                bad(format!(
+                    "the branches of `if` are {} and {}",
+                    args[1].ty, args[2].ty
+                ))
             })?;
             (ty, args[1].nullable || args[2].nullable)
         }
-        "date_trunc" => {
+        B::DateTrunc => {
             arity(name, args, 2, 2)?;
             want(
                 name,
@@ -264,76 +373,175 @@ pub(crate) fn type_call(name: &str, args: &[Expr]) -> Typing {
             want(name, 1, &args[1], Type::is_temporal, "a date or timestamp")?;
             (Type::Timestamp, n)
         }
-        "year" | "month" | "day" | "hour" | "day_of_week" => {
+        // `day_of_week` is ISO: 1 = Monday ... 7 = Sunday.
+        B::Year | B::Month | B::Day | B::Hour | B::DayOfWeek => {
             arity(name, args, 1, 1)?;
             want(name, 0, &args[0], Type::is_temporal, "a date or timestamp")?;
             (Type::BigInt, n)
         }
-        "days_between" => {
+        // `days_between(a, b)` = date(b) − date(a).
+        B::DaysBetween => {
             temporal_pair()?;
             (Type::BigInt, n)
         }
-        "hours_between" | "minutes_between" | "seconds_between" => {
+        B::HoursBetween | B::MinutesBetween | B::SecondsBetween => {
             temporal_pair()?;
             (Type::Float, n)
         }
-        "json_get" => {
+        B::MakeDate => {
+            arity(name, args, 3, 3)?;
+            integers(0, 3)?;
+            (Type::Date, n)
+        }
+        B::MakeTimestamp => {
+            arity(name, args, 6, 6)?;
+            integers(0, 5)?;
+            want(name, 5, &args[5], Type::is_numeric, "a number of seconds")?;
+            (Type::Timestamp, n)
+        }
+        // Same type as `t`; the day is clamped to the last day of the resulting month.
+        B::AddMonths => {
+            arity(name, args, 2, 2)?;
+            want(name, 0, &args[0], Type::is_temporal, "a date or timestamp")?;
+            integers(1, 2)?;
+            let ty = if args[0].ty == Type::Date {
+                Type::Date
+            } else {
+                Type::Timestamp
+            };
+            (ty, n)
+        }
+        B::FormatTime => {
+            arity(name, args, 2, 2)?;
+            want(name, 0, &args[0], Type::is_temporal, "a date or timestamp")?;
+            pattern(name, 1, args)?;
+            (Type::String, n)
+        }
+        // Null when the text does not match the pattern.
+        B::ParseTime => {
+            arity(name, args, 2, 2)?;
+            want(name, 0, &args[0], is_string, "a string")?;
+            pattern(name, 1, args)?;
+            (Type::Timestamp, true)
+        }
+        // Naive timestamps: `to_timezone` reads `t` as UTC and gives the wall clock in `zone`;
+        // `from_timezone` reads `t` as a wall clock in `zone` and gives UTC.
+        B::ToTimezone | B::FromTimezone => {
+            arity(name, args, 2, 2)?;
+            want(name, 0, &args[0], Type::is_temporal, "a date or timestamp")?;
+            zone(name, 1, args)?;
+            (Type::Timestamp, n)
+        }
+        B::JsonGet => {
             strings(2, 2)?;
             (Type::String, true)
         }
-        "count" => {
+        B::Count => {
             arity(name, args, 0, 1)?;
             (Type::BigInt, false)
         }
-        "count_distinct" => {
+        B::CountDistinct => {
             arity(name, args, 1, 1)?;
             (Type::BigInt, false)
         }
-        "count_if" => {
+        B::CountIf => {
             arity(name, args, 1, 1)?;
             want(name, 0, &args[0], |t| t == Type::Bool, "a boolean")?;
             (Type::BigInt, false)
         }
-        "sum" => {
+        B::Sum => {
             let t = numeric1()?;
-            (
-                if matches!(t, Type::Int) {
-                    Type::BigInt
-                } else {
-                    t
-                },
-                true,
-            )
+            (if t == Type::Int { Type::BigInt } else { t }, true)
         }
-        "avg" | "stddev" => {
+        B::Avg | B::Stddev | B::Median => {
             numeric1()?;
             (Type::Float, true)
         }
-        "min" | "max" | "any_value" => {
+        // Continuous percentile (linear interpolation between the closest ranks).
+        B::Percentile => {
+            arity(name, args, 2, 2)?;
+            want(name, 0, &args[0], Type::is_numeric, "a number")?;
+            let p = match literal_arg(&args[1]) {
+                Some(Literal::Int(v)) => v as f64,
+                Some(Literal::Float(v)) => v,
+                _ => return Err(not_literal(name, 1, "a number from 0 to 1")),
+            };
+            if !(0.0..=1.0).contains(&p) {
+                return Err(out_of_range(
+                    1,
+                    format!("the percentile must be from 0 to 1, found {p}"),
+                ));
+            }
+            (Type::Float, true)
+        }
+        B::Min | B::Max | B::AnyValue => {
             arity(name, args, 1, 1)?;
             (args[0].ty, true)
         }
-        "row_number" | "rank" | "dense_rank" => {
+        B::RowNumber | B::Rank | B::DenseRank => {
             arity(name, args, 0, 0)?;
             (Type::BigInt, false)
         }
-        "lag" | "lead" => {
+        B::Ntile => {
+            arity(name, args, 1, 1)?;
+            match literal_arg(&args[0]) {
+                Some(Literal::Int(v)) if v >= 1 => {}
+                Some(Literal::Int(v)) => {
+                    return Err(out_of_range(
+                        0,
+                        format!("`ntile` needs at least 1 bucket, found {v}"),
+                    ))
+                }
+                _ => return Err(not_literal(name, 0, "a whole number of buckets")),
+            }
+            (Type::BigInt, false)
+        }
+        B::Lag | B::Lead => {
             arity(name, args, 1, 2)?;
             if let Some(k) = args.get(1) {
-                want(
-                    name,
-                    1,
-                    k,
-                    |t| matches!(t, Type::Int | Type::BigInt),
-                    "an integer offset",
-                )?;
+                want(name, 1, k, is_integer, "an integer offset")?;
             }
             (args[0].ty, true)
         }
-        "first_value" | "last_value" => {
+        B::FirstValue | B::LastValue => {
             arity(name, args, 1, 1)?;
             (args[0].ty, args[0].nullable)
         }
-        _ => return Err(format!("`{name}` is not a function")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_patterns() {
+        assert_eq!(
+            parse_time_pattern("%Y-%m-%dT%H:%M:%S%%").unwrap(),
+            vec![
+                PatternPiece::Year,
+                PatternPiece::Text("-".into()),
+                PatternPiece::Month,
+                PatternPiece::Text("-".into()),
+                PatternPiece::Day,
+                PatternPiece::Text("T".into()),
+                PatternPiece::Hour,
+                PatternPiece::Text(":".into()),
+                PatternPiece::Minute,
+                PatternPiece::Text(":".into()),
+                PatternPiece::Second,
+                PatternPiece::Text("%".into()),
+            ]
+        );
+        assert!(parse_time_pattern("%b %d").unwrap_err().contains("`%b`"));
+        assert!(parse_time_pattern("%Y%").is_err());
+        assert!(parse_time_pattern("no fields").is_err());
+    }
+
+    #[test]
+    fn every_builtin_has_a_unique_name() {
+        for b in Builtin::ALL {
+            assert_eq!(Builtin::from_name(b.name()), Some(*b));
+        }
+    }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use pipec_diag::Span;
+pub use pipec_syntax::ast::FrameBound;
 use pipec_syntax::ast::{BinaryOp, JoinKind, Literal, UnaryOp};
 use serde::Serialize;
 
@@ -163,9 +164,13 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// The column named `name`.
+    /// The column named `name`, compared case-insensitively as every engine does (`FOO` finds
+    /// `foo`); the column keeps its declared spelling.
     pub fn get(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|c| c.name == name)
+        self.columns
+            .iter()
+            .find(|c| c.name == name)
+            .or_else(|| self.columns.iter().find(|c| same_name(&c.name, name)))
     }
 
     /// Column names in order.
@@ -173,13 +178,25 @@ impl Schema {
         self.columns.iter().map(|c| c.name.as_str())
     }
 
-    /// Adds or replaces a column.
+    /// Adds or replaces a column (found case-insensitively; the new spelling is kept).
     pub fn set(&mut self, column: Column) {
-        match self.columns.iter_mut().find(|c| c.name == column.name) {
+        match self
+            .columns
+            .iter_mut()
+            .find(|c| same_name(&c.name, &column.name))
+        {
             Some(c) => *c = column,
             None => self.columns.push(column),
         }
     }
+}
+
+/// Two column or table names that engines treat as one: equal ignoring case (DuckDB, Spark,
+/// Athena and Glue compare identifiers case-insensitively).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a == b
+        || (a.len() == b.len() && a.eq_ignore_ascii_case(b))
+        || (!a.is_ascii() || !b.is_ascii()) && a.to_lowercase() == b.to_lowercase()
 }
 
 impl fmt::Display for Schema {
@@ -213,23 +230,41 @@ impl RunParam {
     pub const NAMES: &'static [&'static str] = &["ds", "start", "end"];
 }
 
-/// When a pipeline runs.
+/// When a pipeline runs. The interval a run processes is [`IntervalRule`], kept per pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Schedule {
     /// Only when started by hand.
     Manual,
-    /// A five-field cron expression in a time zone (`daily`/`hourly` are lowered to this).
+    /// `daily [at HH:MM] ["tz"]`: fires at that local time; processes the previous local day.
+    Daily {
+        /// Hour of the firing time, 0–23.
+        hour: u32,
+        /// Minute of the firing time, 0–59.
+        minute: u32,
+        /// IANA time zone.
+        tz: String,
+    },
+    /// `hourly [at :MM] ["tz"]`: fires at that minute; processes the previous local clock hour.
+    Hourly {
+        /// Minute of the firing time, 0–59.
+        minute: u32,
+        /// IANA time zone.
+        tz: String,
+    },
+    /// A five-field cron expression in a time zone; processes the span between fire times.
     Cron {
         /// `m h dom mon dow`.
         expr: String,
         /// IANA time zone.
         tz: String,
     },
-    /// A fixed period.
+    /// `every 15m ["tz"]`: a period dividing a day; fires at the end of each slot.
     Every {
-        /// Period in seconds.
-        seconds: u64,
+        /// Period in minutes (divides 1440).
+        minutes: u32,
+        /// IANA time zone.
+        tz: String,
     },
     /// After other pipelines finish.
     After {
@@ -243,6 +278,48 @@ pub enum Schedule {
     },
     /// Always running (streams).
     Continuous,
+}
+
+/// How a pipeline's time is cut into intervals (see `crate::schedule` for the computation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IntervalRule {
+    /// Consecutive slots of `minutes` from each local midnight of `tz`; a day is `1440`. The last
+    /// slot of a day ends at the next local midnight (a 23-hour day has 23 hourly slots).
+    Slots {
+        /// Slot length in minutes (divides 1440).
+        minutes: u32,
+        /// IANA time zone.
+        tz: String,
+    },
+    /// From one fire time of `expr` in `tz` to the next (Airflow's data interval).
+    Cron {
+        /// `m h dom mon dow`.
+        expr: String,
+        /// IANA time zone.
+        tz: String,
+    },
+}
+
+impl fmt::Display for IntervalRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntervalRule::Slots { minutes: 1440, tz } => write!(f, "days in {tz}"),
+            IntervalRule::Slots { minutes: 60, tz } => write!(f, "hours in {tz}"),
+            IntervalRule::Slots { minutes, tz } => write!(f, "{minutes}-minute slots in {tz}"),
+            IntervalRule::Cron { expr, tz } => write!(f, "cron \"{expr}\" fire times in {tz}"),
+        }
+    }
+}
+
+impl IntervalRule {
+    /// Calendar days in UTC: the rule of manual, `on file` and `continuous` pipelines.
+    pub fn utc_days() -> Self {
+        IntervalRule::Slots {
+            minutes: 1440,
+            tz: "UTC".into(),
+        }
+    }
 }
 
 /// Where alerts go.
@@ -303,6 +380,8 @@ pub struct Pipeline {
     pub span: Span,
     /// When it runs.
     pub schedule: Schedule,
+    /// The intervals its runs process (for `after`, the upstreams' rule).
+    pub interval: IntervalRule,
     /// First interval.
     pub start: Option<String>,
     /// Last interval.
@@ -386,7 +465,8 @@ pub enum FileFormat {
     Parquet,
 }
 
-/// Where a source reads from.
+/// Where a source reads from. Options are typed, with their defaults applied by the checker, so
+/// every backend reads the same values.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
@@ -396,24 +476,22 @@ pub enum Source {
         format: FileFormat,
         /// Path template.
         path: String,
-        /// Options (header, delimiter, quote, nulls, skip, on_error).
-        options: Vec<(String, Value)>,
+        /// Reading options.
+        options: FileOptions,
     },
     /// An HTTP JSON API.
     Http {
         /// URL template.
         url: String,
-        /// Options (rows, paginate, page_size, max_pages, timeout, retries, max_bytes, headers, fallback).
-        options: Vec<(String, Value)>,
+        /// Request, paging and fallback options.
+        options: HttpOptions,
     },
     /// A PostgreSQL table or query.
     Postgres {
         /// Connection string (usually a secret).
         dsn: Value,
-        /// `schema.table` to copy.
-        table: Option<String>,
-        /// Or a query.
-        query: Option<String>,
+        /// What is copied.
+        read: PostgresRead,
         /// Column used as an extraction watermark.
         incremental: Option<String>,
     },
@@ -435,22 +513,133 @@ pub enum Source {
         system: String,
         /// Topic or stream name.
         topic: String,
-        /// Other options.
-        options: Vec<(String, Value)>,
+        /// Connection options.
+        options: StreamOptions,
     },
 }
 
-impl Source {
-    /// The option named `name`.
-    pub fn option(&self, name: &str) -> Option<&Value> {
-        let opts = match self {
-            Source::File { options, .. }
-            | Source::Http { options, .. }
-            | Source::Stream { options, .. } => options,
-            _ => return None,
-        };
-        opts.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+/// What a file source does with a row that does not fit its schema (`on_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// The run fails, naming the file and line (the default).
+    #[default]
+    Fail,
+    /// The row is set aside in `_pipec.rejects` and the run goes on.
+    Reject,
+}
+
+/// How the files of a file source are compressed (`compression`, else from the path's extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Plain files.
+    #[default]
+    None,
+    /// gzip (`.gz`).
+    Gzip,
+    /// Zstandard (`.zst`).
+    Zstd,
+}
+
+/// Options of a file source, defaults applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileOptions {
+    /// Rows that do not fit (CSV and NDJSON; parquet always fails).
+    pub on_error: OnError,
+    /// Compression of the files (always `None` for parquet, compressed inside).
+    pub compression: Compression,
+    /// CSV settings: set for every CSV source, `None` for the other formats.
+    pub csv: Option<CsvOptions>,
+}
+
+/// How a CSV file is read, defaults applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CsvOptions {
+    /// The first line (after `skip`) names the columns; default true.
+    pub header: bool,
+    /// Field separator; default `,`.
+    pub delimiter: char,
+    /// Quote character; default `"`.
+    pub quote: char,
+    /// Texts read as null; default `[""]` (an empty field).
+    pub nulls: Vec<String>,
+    /// Lines skipped at the top, before the header; default 0.
+    pub skip: u64,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            header: true,
+            delimiter: ',',
+            quote: '"',
+            nulls: vec![String::new()],
+            skip: 0,
+        }
     }
+}
+
+/// How an HTTP source pages through its API (`paginate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Paginate {
+    /// Page numbers from 1: `page_param = 1, 2, ...`.
+    Page,
+    /// Row offsets from 0: `page_param = 0, page_size, 2 * page_size, ...`.
+    Offset,
+}
+
+/// Options of an HTTP source, defaults applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpOptions {
+    /// Dotted path to the array of rows in the response; empty: the response itself.
+    pub rows: String,
+    /// Paging; `None` fetches one response.
+    pub paginate: Option<Paginate>,
+    /// Query parameter of the page number or offset; default `page` (`offset` when paging by offset).
+    pub page_param: String,
+    /// Query parameter of the page size; default `limit`.
+    pub size_param: String,
+    /// Rows asked for per page (at least 1); default 100. A shorter page is the last.
+    pub page_size: u64,
+    /// Pages fetched at most (at least 1); default 1000.
+    pub max_pages: u64,
+    /// Time allowed for one request, in seconds; default 30.
+    pub timeout_seconds: u64,
+    /// Attempts after the first failed one; default 2.
+    pub retries: u64,
+    /// Largest response accepted, in bytes (at least 1); default 50,000,000.
+    pub max_bytes: u64,
+    /// Bearer token (`Value::Secret` or `Value::Str`), sent as `Authorization: Bearer ...`.
+    pub bearer: Option<Value>,
+    /// API key (`Value::Secret` or `Value::Str`), sent as the query parameter `api_key_param`.
+    pub api_key: Option<Value>,
+    /// Query parameter of the API key; default `api_key`.
+    pub api_key_param: String,
+    /// A local JSON file (relative to the pipeline's folder) read when the request fails.
+    pub fallback: Option<String>,
+}
+
+/// What a PostgreSQL source copies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum PostgresRead {
+    /// `schema.table`.
+    Table(String),
+    /// A query.
+    Query(String),
+}
+
+/// Options of a stream source (each given only for the system that takes it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct StreamOptions {
+    /// Kafka bootstrap servers.
+    pub brokers: Option<String>,
+    /// Kafka consumer group.
+    pub group: Option<String>,
+    /// Kinesis region.
+    pub region: Option<String>,
 }
 
 /// A transform: a head relation and typed steps.
@@ -562,9 +751,20 @@ pub enum StepKind {
         partition: Vec<Expr>,
         /// Order.
         order: Vec<SortKey>,
+        /// The rows an aggregate, `first_value` or `last_value` sees; `None` for the default.
+        frame: Option<Frame>,
         /// New columns.
         functions: Vec<(String, Expr)>,
     },
+}
+
+/// A window frame: `rows between <start> and <end>`, counted in rows of the window order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    /// First row of the frame.
+    pub start: FrameBound,
+    /// Last row of the frame.
+    pub end: FrameBound,
 }
 
 /// Which side of a join a column reference reads.
@@ -600,6 +800,121 @@ pub enum FnKind {
     Window,
 }
 
+macro_rules! builtins {
+    ($($variant:ident = $name:literal $kind:ident;)*) => {
+        /// A builtin function. Its one definition (arguments, result type, null behaviour) is in
+        /// `functions.rs`; every backend renders it from its own table (`pipec-sql`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Builtin {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
+
+        impl Builtin {
+            /// Every builtin, in documentation order.
+            pub const ALL: &'static [Builtin] = &[$(Builtin::$variant),*];
+
+            /// The name written in `.pipe` files.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Builtin::$variant => $name,)*
+                }
+            }
+
+            /// Scalar, aggregate or window.
+            pub fn kind(self) -> FnKind {
+                match self {
+                    $(Builtin::$variant => FnKind::$kind,)*
+                }
+            }
+        }
+    };
+}
+
+builtins! {
+    Lower = "lower" Scalar;
+    Upper = "upper" Scalar;
+    Trim = "trim" Scalar;
+    Length = "length" Scalar;
+    Substr = "substr" Scalar;
+    Replace = "replace" Scalar;
+    Contains = "contains" Scalar;
+    StartsWith = "starts_with" Scalar;
+    EndsWith = "ends_with" Scalar;
+    RegexpMatches = "regexp_matches" Scalar;
+    SplitPart = "split_part" Scalar;
+    Concat = "concat" Scalar;
+    Lpad = "lpad" Scalar;
+    Rpad = "rpad" Scalar;
+    Abs = "abs" Scalar;
+    Round = "round" Scalar;
+    Floor = "floor" Scalar;
+    Ceil = "ceil" Scalar;
+    Sqrt = "sqrt" Scalar;
+    Ln = "ln" Scalar;
+    Exp = "exp" Scalar;
+    Power = "power" Scalar;
+    Greatest = "greatest" Scalar;
+    Least = "least" Scalar;
+    Coalesce = "coalesce" Scalar;
+    Nullif = "nullif" Scalar;
+    If = "if" Scalar;
+    DateTrunc = "date_trunc" Scalar;
+    Year = "year" Scalar;
+    Month = "month" Scalar;
+    Day = "day" Scalar;
+    Hour = "hour" Scalar;
+    DayOfWeek = "day_of_week" Scalar;
+    DaysBetween = "days_between" Scalar;
+    HoursBetween = "hours_between" Scalar;
+    MinutesBetween = "minutes_between" Scalar;
+    SecondsBetween = "seconds_between" Scalar;
+    MakeDate = "make_date" Scalar;
+    MakeTimestamp = "make_timestamp" Scalar;
+    AddMonths = "add_months" Scalar;
+    FormatTime = "format_time" Scalar;
+    ParseTime = "parse_time" Scalar;
+    ToTimezone = "to_timezone" Scalar;
+    FromTimezone = "from_timezone" Scalar;
+    JsonGet = "json_get" Scalar;
+    Md5 = "md5" Scalar;
+    Count = "count" Aggregate;
+    CountDistinct = "count_distinct" Aggregate;
+    CountIf = "count_if" Aggregate;
+    Sum = "sum" Aggregate;
+    Avg = "avg" Aggregate;
+    Min = "min" Aggregate;
+    Max = "max" Aggregate;
+    AnyValue = "any_value" Aggregate;
+    Stddev = "stddev" Aggregate;
+    Median = "median" Aggregate;
+    Percentile = "percentile" Aggregate;
+    RowNumber = "row_number" Window;
+    Rank = "rank" Window;
+    DenseRank = "dense_rank" Window;
+    Ntile = "ntile" Window;
+    Lag = "lag" Window;
+    Lead = "lead" Window;
+    FirstValue = "first_value" Window;
+    LastValue = "last_value" Window;
+}
+
+impl Builtin {
+    /// The builtin called `name`.
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Builtin::ALL.iter().copied().find(|b| b.name() == name)
+    }
+}
+
+impl fmt::Display for Builtin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Typed expression forms.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -617,9 +932,9 @@ pub enum ExprKind {
     Param(RunParam),
     /// A builtin function.
     Call {
-        /// Canonical name.
-        name: String,
-        /// Kind.
+        /// Which builtin.
+        func: Builtin,
+        /// Kind (the builtin's).
         kind: FnKind,
         /// Arguments (`count()` has none).
         args: Vec<Expr>,

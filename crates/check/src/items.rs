@@ -247,6 +247,7 @@ fn sink(
     };
     let mut mode: Option<(SinkMode, Span)> = None;
     let mut partition_by = None;
+    let mut partition_span = None;
     let mut failed = false;
     for opt in &s.options {
         let new_mode = match &opt.kind {
@@ -274,16 +275,19 @@ fn sink(
             SinkOptionKind::Merge(keys) => {
                 let mut cols = Vec::new();
                 for k in keys {
+                    let mut name = k.name.clone();
                     if let Some(schema) = schema {
-                        if key_column(schema, k, "merge key", &relation, diags).is_none() {
-                            failed = true;
+                        match key_column(schema, k, "merge key", &relation, diags) {
+                            Some(c) => name = c.name,
+                            None => failed = true,
                         }
                     }
-                    cols.push(k.name.clone());
+                    cols.push(name);
                 }
                 Some(SinkMode::Merge { keys: cols })
             }
             SinkOptionKind::Incremental(col) => {
+                let mut name = col.name.clone();
                 if let Some(schema) = schema {
                     match key_column(schema, col, "incremental column", &relation, diags) {
                         Some(c) if !(c.ty.is_numeric() || c.ty.is_temporal()) => {
@@ -298,15 +302,15 @@ fn sink(
                             );
                             failed = true;
                         }
-                        Some(_) => {}
+                        // The declared spelling (names match ignoring case).
+                        Some(c) => name = c.name,
                         None => failed = true,
                     }
                 }
-                Some(SinkMode::Incremental {
-                    column: col.name.clone(),
-                })
+                Some(SinkMode::Incremental { column: name })
             }
             SinkOptionKind::PartitionBy(col) => {
+                let mut name = col.name.clone();
                 if let Some(schema) = schema {
                     match key_column(schema, col, "partition column", &relation, diags) {
                         Some(c) if c.ty != Type::Date => {
@@ -324,11 +328,12 @@ fn sink(
                             );
                             failed = true;
                         }
-                        Some(_) => {}
+                        Some(c) => name = c.name,
                         None => failed = true,
                     }
                 }
-                partition_by = Some(col.name.clone());
+                partition_by = Some(name);
+                partition_span = Some(opt.span);
                 None
             }
             SinkOptionKind::Unknown { name, .. } => {
@@ -364,6 +369,9 @@ fn sink(
             }
         }
     }
+    if let Some(SinkTarget::File { .. }) = &target {
+        file_sink_options(mode.as_ref(), partition_span, diags, &mut failed);
+    }
     schema?;
     if failed {
         return None;
@@ -377,20 +385,64 @@ fn sink(
     })
 }
 
+/// E0309 for what a file sink cannot do: it replaces the file at its path on every run, so only
+/// `mode replace` fits, and its path (with `{ds}`) is its partitioning.
+fn file_sink_options(
+    mode: Option<&(SinkMode, Span)>,
+    partition: Option<Span>,
+    diags: &mut Vec<Diagnostic>,
+    failed: &mut bool,
+) {
+    let word = match mode {
+        Some((SinkMode::Append, _)) => Some("append"),
+        Some((SinkMode::Merge { .. }, _)) => Some("merge"),
+        Some((SinkMode::Incremental { .. }, _)) => Some("incremental"),
+        _ => None,
+    };
+    if let (Some(word), Some((_, span))) = (word, mode) {
+        diags.push(
+            Diagnostic::error(
+                codes::FILE_SINK_OPTION,
+                *span,
+                format!("a file sink cannot use `mode {word}`"),
+                "not supported for files",
+            )
+            .with_help("a file sink writes the file at its path on every run, replacing it (`mode replace`); put `{ds}` in the path for one file per interval, or write a warehouse table (`-> schema.table`) to append, merge or load incrementally"),
+        );
+        *failed = true;
+    }
+    if let Some(span) = partition {
+        diags.push(
+            Diagnostic::error(
+                codes::FILE_SINK_OPTION,
+                span,
+                "a file sink cannot use `partition by`",
+                "not supported for files",
+            )
+            .with_help("a file sink is partitioned by its path: put `{ds}` in it, e.g. `parquet(\"lake/daily/{ds}.parquet\")`"),
+        );
+        *failed = true;
+    }
+}
+
 fn column_args(c: &ast::Call, schema: &Schema, diags: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
     let mut cols = Vec::new();
     let mut failed = false;
     for a in &c.args {
         match &a.value.kind {
             A::Name(q) if q.parts.len() == 1 && a.name.is_none() => {
-                if schema.get(&q.parts[0].name).is_none() {
-                    diags.push(unknown_column(
-                        &q.parts[0],
-                        &schema.names().collect::<Vec<_>>(),
-                    ));
-                    failed = true;
+                match schema.get(&q.parts[0].name) {
+                    // The declared spelling (names match ignoring case).
+                    Some(col) => cols.push(col.name.clone()),
+                    None => {
+                        diags.push(unknown_column(
+                            &q.parts[0],
+                            &schema.names().collect::<Vec<_>>(),
+                        ));
+                        failed = true;
+                        cols.push(q.parts[0].name.clone());
+                    }
                 }
-                cols.push(q.parts[0].name.clone());
             }
             _ => {
                 diags.push(
@@ -574,9 +626,8 @@ fn rule_exprs(
                         CHECK_BUILTINS.iter().map(|s| s.to_string()).collect();
                     cands.extend(world.define_names(file));
                     cands.extend(
-                        crate::functions::AGGREGATE
-                            .iter()
-                            .chain(crate::functions::SCALAR)
+                        crate::functions::names(crate::ir::FnKind::Aggregate)
+                            .chain(crate::functions::names(crate::ir::FnKind::Scalar))
                             .map(|s| s.to_string()),
                     );
                     let s = did_you_mean(&name, cands.iter().map(String::as_str));
@@ -697,40 +748,172 @@ fn fixture_literal(e: &ast::Expr) -> Option<Literal> {
     }
 }
 
+/// The literal `v` as a value of `col`, or E0211.
+fn fixture_value(v: &ast::Expr, col: &Column, diags: &mut Vec<Diagnostic>) -> Option<Literal> {
+    let Some(lit) = fixture_literal(v) else {
+        diags.push(
+            Diagnostic::error(
+                codes::FIXTURE_MISMATCH,
+                v.span,
+                "fixture values must be literals",
+                "not a literal",
+            )
+            .with_help("write the value itself, e.g. 42, \"text\", 2024-01-01, null"),
+        );
+        return None;
+    };
+    let (lt, _) = literal_type(&lit);
+    let fits = lt.unify(col.ty).is_some() || (lt == Type::String && matches!(col.ty, Type::Json));
+    if !fits {
+        diags.push(
+            Diagnostic::error(
+                codes::FIXTURE_MISMATCH,
+                v.span,
+                format!("`{}` is {}, this value is {lt}", col.name, col.ty),
+                "wrong type",
+            )
+            .with_help(format!("write a value of type {}", col.ty)),
+        );
+        return None;
+    }
+    if lit == Literal::Null && !col.nullable {
+        diags.push(
+            Diagnostic::error(
+                codes::FIXTURE_MISMATCH,
+                v.span,
+                format!("`{}` is not nullable", col.name),
+                "null in a non-null column",
+            )
+            .with_help(format!(
+                "declare the column as `{}?` or give a value",
+                col.ty
+            )),
+        );
+        return None;
+    }
+    Some(lit)
+}
+
+/// A fixture checked against `schema`. Its `defaults` become columns with the same value in every
+/// row. A `given` fixture with rows must give every non-nullable column a value.
 fn fixture(
     relation: &str,
     schema: &Schema,
     f: &ast::Fixture,
+    given: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Fixture> {
     let mut columns = Vec::new();
     let mut failed = false;
+    let unknown = |name: &ast::Ident, diags: &mut Vec<Diagnostic>| {
+        let s = did_you_mean(&name.name, schema.names());
+        diags.push(
+            Diagnostic::error(
+                codes::FIXTURE_MISMATCH,
+                name.span,
+                format!("`{relation}` has no column `{}`", name.name),
+                "not a column of the relation",
+            )
+            .with_suggestion(
+                s,
+                format!(
+                    "columns of `{relation}`: {}",
+                    schema.names().collect::<Vec<_>>().join(", ")
+                ),
+            ),
+        );
+    };
     for c in &f.columns {
         match schema.get(&c.name) {
             Some(col) => columns.push(col.clone()),
             None => {
-                let s = did_you_mean(&c.name, schema.names());
-                diags.push(
-                    Diagnostic::error(
-                        codes::FIXTURE_MISMATCH,
-                        c.span,
-                        format!("`{relation}` has no column `{}`", c.name),
-                        "not a column of the relation",
-                    )
-                    .with_suggestion(
-                        s,
-                        format!(
-                            "columns of `{relation}`: {}",
-                            schema.names().collect::<Vec<_>>().join(", ")
-                        ),
-                    ),
-                );
+                unknown(c, diags);
                 failed = true;
             }
         }
     }
+    let mut defaults: Vec<(Column, Literal)> = Vec::new();
+    for (i, d) in f.defaults.iter().enumerate() {
+        let Some(col) = schema.get(&d.name.name) else {
+            unknown(&d.name, diags);
+            failed = true;
+            continue;
+        };
+        if let Some(listed) = f.columns.iter().find(|c| c.name == d.name.name) {
+            diags.push(
+                Diagnostic::error(
+                    codes::FIXTURE_MISMATCH,
+                    d.name.span,
+                    format!("`{}` is listed and also has a default", d.name.name),
+                    "default for a listed column",
+                )
+                .with_label(listed.span, "listed here")
+                .with_help("a default is for columns the rows leave out: drop one of the two"),
+            );
+            failed = true;
+            continue;
+        }
+        if f.defaults[..i].iter().any(|x| x.name.name == d.name.name) {
+            diags.push(
+                Diagnostic::error(
+                    codes::FIXTURE_MISMATCH,
+                    d.name.span,
+                    format!("`{}` has two defaults", d.name.name),
+                    "second default",
+                )
+                .with_help("give each column one default"),
+            );
+            failed = true;
+            continue;
+        }
+        match fixture_value(&d.value, col, diags) {
+            Some(lit) => defaults.push((col.clone(), lit)),
+            None => failed = true,
+        }
+    }
     if failed {
         return None;
+    }
+    if given && !f.rows.is_empty() {
+        let missing: Vec<&Column> = schema
+            .columns
+            .iter()
+            .filter(|c| !c.nullable)
+            .filter(|c| {
+                !columns
+                    .iter()
+                    .chain(defaults.iter().map(|(d, _)| d))
+                    .any(|x| x.name == c.name)
+            })
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|c| format!("`{}`", c.name)).collect();
+            let span = match (f.columns.first(), f.columns.last()) {
+                (Some(a), Some(b)) => a.span.to(b.span),
+                _ => f.span,
+            };
+            let example = missing
+                .iter()
+                .map(|c| format!("{} = {}", c.name, example_value(c.ty)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            diags.push(
+                Diagnostic::error(
+                    codes::FIXTURE_MISMATCH,
+                    span,
+                    format!(
+                        "fixture for `{relation}` leaves out non-nullable column{} {}",
+                        if missing.len() == 1 { "" } else { "s" },
+                        names.join(", ")
+                    ),
+                    "its rows would hold null there",
+                )
+                .with_help(format!(
+                    "list the column with a value in every row, or give one value for all rows after the rows: `defaults {{ {example} }}`"
+                )),
+            );
+            failed = true;
+        }
     }
     let mut rows = Vec::new();
     for row in &f.rows {
@@ -760,60 +943,33 @@ fn fixture(
         }
         let mut values = Vec::new();
         for (v, col) in row.values.iter().zip(&columns) {
-            let Some(lit) = fixture_literal(v) else {
-                diags.push(
-                    Diagnostic::error(
-                        codes::FIXTURE_MISMATCH,
-                        v.span,
-                        "fixture values must be literals",
-                        "not a literal",
-                    )
-                    .with_help("write the value itself, e.g. 42, \"text\", 2024-01-01, null"),
-                );
-                failed = true;
-                continue;
-            };
-            let (lt, _) = literal_type(&lit);
-            let fits =
-                lt.unify(col.ty).is_some() || (lt == Type::String && matches!(col.ty, Type::Json));
-            if !fits {
-                diags.push(
-                    Diagnostic::error(
-                        codes::FIXTURE_MISMATCH,
-                        v.span,
-                        format!("`{}` is {}, this value is {lt}", col.name, col.ty),
-                        "wrong type",
-                    )
-                    .with_help(format!("write a value of type {}", col.ty)),
-                );
-                failed = true;
-                continue;
+            match fixture_value(v, col, diags) {
+                Some(lit) => values.push(lit),
+                None => failed = true,
             }
-            if lit == Literal::Null && !col.nullable {
-                diags.push(
-                    Diagnostic::error(
-                        codes::FIXTURE_MISMATCH,
-                        v.span,
-                        format!("`{}` is not nullable", col.name),
-                        "null in a non-null column",
-                    )
-                    .with_help(format!(
-                        "declare the column as `{}?` or give a value",
-                        col.ty
-                    )),
-                );
-                failed = true;
-                continue;
-            }
-            values.push(lit);
         }
+        values.extend(defaults.iter().map(|(_, lit)| lit.clone()));
         rows.push(values);
     }
+    columns.extend(defaults.into_iter().map(|(c, _)| c));
     (!failed).then(|| Fixture {
         relation: relation.to_string(),
         columns,
         rows,
     })
+}
+
+/// A literal of type `ty`, for help texts.
+fn example_value(ty: Type) -> &'static str {
+    match ty {
+        Type::String | Type::Json => "\"x\"",
+        Type::Bool => "false",
+        Type::Date => "2024-01-01",
+        Type::Timestamp => "2024-01-01 00:00",
+        Type::Interval => "1h",
+        Type::Float | Type::Decimal(..) => "0.0",
+        _ => "0",
+    }
 }
 
 fn test(
@@ -843,7 +999,7 @@ fn test(
     let mut failed = false;
     for (q, f) in &t.given {
         match relation_schema(p, q, declared, unit, diags) {
-            Some(s) => match fixture(&q.dotted(), s, f, diags) {
+            Some(s) => match fixture(&q.dotted(), s, f, true, diags) {
                 Some(fx) => given.push(fx),
                 None => failed = true,
             },
@@ -851,7 +1007,7 @@ fn test(
         }
     }
     let expect = match (&t.expect, &schema) {
-        (Some(f), Some(s)) => match fixture(&t.relation.dotted(), s, f, diags) {
+        (Some(f), Some(s)) => match fixture(&t.relation.dotted(), s, f, false, diags) {
             Some(fx) => Some(fx),
             None => {
                 failed = true;

@@ -12,6 +12,7 @@ pub mod ir;
 mod items;
 mod pipeline;
 mod relation;
+pub mod schedule;
 pub mod stdlib;
 
 use std::collections::HashMap;
@@ -63,10 +64,25 @@ pub(crate) struct Unit {
     pub imports: Vec<(String, FileId, Span)>,
 }
 
+/// The schema of a warehouse table, from the sink of a checked pipeline that writes it.
+pub(crate) struct TableSchema {
+    /// Columns of the relation the sink writes.
+    pub schema: ir::Schema,
+    /// The writing pipeline.
+    pub pipeline: String,
+    /// The sink declaration.
+    pub sink: Span,
+}
+
 /// Everything the per-pipeline checker needs to look up.
 pub(crate) struct World<'a> {
     pub units: &'a HashMap<FileId, Unit>,
     pub sources: &'a SourceMap,
+    /// Tables written by sinks of the files checked so far (keys as [`table_key`]); `None` when
+    /// the writing sink did not check.
+    pub tables: &'a HashMap<String, Option<TableSchema>>,
+    /// Every table a sink of the project writes (keys as [`table_key`]).
+    pub written: &'a std::collections::HashSet<String>,
 }
 
 impl World<'_> {
@@ -179,20 +195,10 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
     }
     report_import_cycles(&units, sources, &mut diags);
 
-    let world = World {
-        units: &units,
-        sources,
-    };
     let mut project = Project::default();
     let mut pipeline_spans: HashMap<String, Span> = HashMap::new();
     let mut after_refs: Vec<(String, ast::Ident)> = Vec::new();
-    let checked_files = par_map(roots, |&root| {
-        let mut file_diags = Vec::new();
-        let result = units
-            .get(&root)
-            .and_then(|unit| pipeline::check_file(&world, root, unit, &mut file_diags));
-        (result, file_diags)
-    });
+    let checked_files = check_files_in_table_order(&units, sources, roots);
     for (result, file_diags) in checked_files {
         diags.extend(file_diags);
         if let Some((p, afters)) = result {
@@ -218,7 +224,12 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
     for p in &project.pipelines {
         for sink in &p.sinks {
             let target = sink.name();
-            match writers.get(&target) {
+            // Table names ignore case on every engine: `mart.T` and `mart.t` are one table.
+            let key = match sink.target {
+                ir::SinkTarget::Table { .. } => target.to_lowercase(),
+                ir::SinkTarget::File { .. } => target.clone(),
+            };
+            match writers.get(&key) {
                 Some((other, first)) if *other != p.name => diags.push(
                     Diagnostic::error(
                         codes::DUPLICATE_NAME,
@@ -236,13 +247,13 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
                 ),
                 Some(_) => {}
                 None => {
-                    writers.insert(target, (&p.name, sink.span));
+                    writers.insert(key, (&p.name, sink.span));
                 }
             }
         }
     }
     let names: Vec<String> = project.pipelines.iter().map(|p| p.name.clone()).collect();
-    for (_, upstream) in after_refs {
+    for (_, upstream) in &after_refs {
         if !names.contains(&upstream.name) {
             let s = did_you_mean(&upstream.name, names.iter().map(String::as_str));
             diags.push(
@@ -256,12 +267,235 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
             );
         }
     }
+    after_intervals(&mut project, &after_refs, &mut diags);
+    partitions_of_days(&project, &mut diags);
     pipec_diag::sort(&mut diags);
     diags.dedup();
     Checked {
         project,
         diagnostics: diags,
     }
+}
+
+/// Gives each `after` pipeline the interval rule of its upstreams (through chains of `after`);
+/// upstreams with different rules are E0314. Pipelines in a cycle (E0402) keep UTC days.
+fn after_intervals(
+    project: &mut Project,
+    refs: &[(String, ast::Ident)],
+    diags: &mut Vec<Diagnostic>,
+) {
+    use ir::{IntervalRule, Schedule};
+    let names: Vec<String> = project.pipelines.iter().map(|p| p.name.clone()).collect();
+    let mut resolved: HashMap<String, IntervalRule> = project
+        .pipelines
+        .iter()
+        .filter(|p| !matches!(p.schedule, Schedule::After { .. }))
+        .map(|p| (p.name.clone(), p.interval.clone()))
+        .collect();
+    loop {
+        let mut progress = false;
+        for p in &project.pipelines {
+            let Schedule::After { pipelines } = &p.schedule else {
+                continue;
+            };
+            if resolved.contains_key(&p.name) {
+                continue;
+            }
+            let ups: Vec<&String> = pipelines.iter().filter(|u| names.contains(u)).collect();
+            if !ups.iter().all(|u| resolved.contains_key(*u)) {
+                continue;
+            }
+            let rule = ups
+                .first()
+                .map_or_else(IntervalRule::utc_days, |u| resolved[*u].clone());
+            if let Some(other) = ups.iter().find(|u| resolved[**u] != rule) {
+                let span_of = |name: &str| {
+                    refs.iter()
+                        .find(|(down, up)| *down == p.name && up.name == name)
+                        .map_or(p.span, |(_, up)| up.span)
+                };
+                diags.push(
+                    Diagnostic::error(
+                        codes::AFTER_INTERVALS_DIFFER,
+                        span_of(other),
+                        format!(
+                            "`{}` runs after `{}` and `{other}`, whose intervals differ",
+                            p.name, ups[0]
+                        ),
+                        format!("intervals: {}", resolved[*other]),
+                    )
+                    .with_label(span_of(ups[0]), format!("intervals: {rule}"))
+                    .with_help("an `after` pipeline processes its upstreams' interval: wait only for pipelines with the same intervals, or give it its own schedule and read their tables with `table(...)`"),
+                );
+            }
+            resolved.insert(p.name.clone(), rule);
+            progress = true;
+        }
+        if !progress {
+            break;
+        }
+    }
+    for p in &mut project.pipelines {
+        if let Some(rule) = resolved.remove(&p.name) {
+            p.interval = rule;
+        }
+    }
+}
+
+/// `partition by` on a pipeline whose intervals are shorter than a day is E0315: a partition is
+/// a date, so each run would replace the whole day with its own rows.
+fn partitions_of_days(project: &Project, diags: &mut Vec<Diagnostic>) {
+    for p in &project.pipelines {
+        if !schedule::shorter_than_a_day(&p.interval) {
+            continue;
+        }
+        for s in &p.sinks {
+            let Some(col) = &s.partition_by else { continue };
+            diags.push(
+                Diagnostic::error(
+                    codes::PARTITION_SHORTER_THAN_DAY,
+                    s.span,
+                    format!(
+                        "`{}` is partitioned by the date `{col}`, but `{}` runs intervals shorter than a day ({}): each run would replace the whole day's partition with its own rows",
+                        s.relation, p.name, p.interval
+                    ),
+                    format!("partition by `{col}`"),
+                )
+                .with_help("drop `partition by`: with `mode append` each run replaces only its own interval's rows, with `mode merge on (...)` only the keys it writes; or schedule the pipeline `daily`"),
+            );
+        }
+    }
+}
+
+/// The result of checking one root file: its pipeline with its `after` names, and diagnostics.
+type FileResult = (Option<(ir::Pipeline, Vec<ast::Ident>)>, Vec<Diagnostic>);
+
+/// `schema.table` as the engines compare it: lowercased, `main` when no schema is given.
+pub(crate) fn table_key(name: &str) -> String {
+    let name = name.to_lowercase();
+    if name.contains('.') {
+        name
+    } else {
+        format!("main.{name}")
+    }
+}
+
+/// Warehouse tables written by the sinks of `module` (keys as [`table_key`]).
+fn written_tables(module: &ast::Module) -> Vec<String> {
+    module
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Sink(s) => match &s.target {
+                ast::SinkTarget::Table(q) => Some(table_key(&q.dotted())),
+                ast::SinkTarget::Call(_) => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Warehouse tables read by the `table("...")` sources of `module` (keys as [`table_key`]).
+fn read_tables(module: &ast::Module) -> Vec<String> {
+    module
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Source(s) if s.origin.name.dotted() == "table" => {
+                match s.origin.args.first().map(|a| &a.value.kind) {
+                    Some(ast::ExprKind::Literal(ast::Literal::Str(t))) => Some(table_key(t)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks the root files, in parallel, in levels: a file reading a table with `table(...)` is
+/// checked after the file whose sink writes it, so its source can take (or is compared with)
+/// that sink's schema. Where files read each other's tables, the first is checked without the
+/// others' schemas. Results are in the order of `roots`.
+fn check_files_in_table_order(
+    units: &HashMap<FileId, Unit>,
+    sources: &SourceMap,
+    roots: &[FileId],
+) -> Vec<FileResult> {
+    let module = |f: &FileId| units.get(f).map(|u| &u.module);
+    let mut writers: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut written = std::collections::HashSet::new();
+    for (i, f) in roots.iter().enumerate() {
+        for t in module(f).map(written_tables).unwrap_or_default() {
+            writers.entry(t.clone()).or_default().push(i);
+            written.insert(t);
+        }
+    }
+    let deps: Vec<Vec<usize>> = roots
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut d: Vec<usize> = module(f)
+                .map(read_tables)
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|t| writers.get(t).cloned().unwrap_or_default())
+                .filter(|&w| w != i)
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
+        .collect();
+    let mut results: Vec<Option<FileResult>> = (0..roots.len()).map(|_| None).collect();
+    let mut tables: HashMap<String, Option<TableSchema>> = HashMap::new();
+    let mut done = vec![false; roots.len()];
+    while done.iter().any(|d| !d) {
+        let mut level: Vec<usize> = (0..roots.len())
+            .filter(|&i| !done[i] && deps[i].iter().all(|&d| done[d]))
+            .collect();
+        if level.is_empty() {
+            // A cycle through tables (the plan reports it): check the first file left alone,
+            // which lets the others follow.
+            level = (0..roots.len()).filter(|&i| !done[i]).take(1).collect();
+        }
+        let world = World {
+            units,
+            sources,
+            tables: &tables,
+            written: &written,
+        };
+        let checked = par_map(&level, |&i| {
+            let root = roots[i];
+            let mut file_diags = Vec::new();
+            let result = units
+                .get(&root)
+                .and_then(|unit| pipeline::check_file(&world, root, unit, &mut file_diags));
+            (result, file_diags)
+        });
+        for (&i, result) in level.iter().zip(checked) {
+            done[i] = true;
+            let pipeline = result.0.as_ref().map(|(p, _)| p);
+            for t in module(&roots[i]).map(written_tables).unwrap_or_default() {
+                let schema = pipeline.and_then(|p| {
+                    let sink = p.sinks.iter().find(|s| {
+                        matches!(s.target, ir::SinkTarget::Table { .. })
+                            && table_key(&s.name()) == t
+                    })?;
+                    Some(TableSchema {
+                        schema: p.relation(&sink.relation)?.schema.clone(),
+                        pipeline: p.name.clone(),
+                        sink: sink.span,
+                    })
+                });
+                tables.entry(t).or_insert(schema);
+            }
+            results[i] = Some(result);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every file checked"))
+        .collect()
 }
 
 /// `f` over `items` on all cores, results in input order. Files are independent, so parsing

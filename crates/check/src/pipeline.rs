@@ -5,7 +5,7 @@ use std::str::FromStr;
 use pipec_diag::{codes, did_you_mean, Diagnostic, FileId, Span};
 use pipec_syntax::ast::{self, ExprKind as A, Item, Literal, Schedule as S, SettingKind};
 
-use crate::ir::{Alert, Pipeline, Schedule, Value};
+use crate::ir::{Alert, IntervalRule, Pipeline, Schedule, Value};
 use crate::{items, relation, Unit, World};
 
 use pipec_syntax::SETTING_KEYWORDS as SETTINGS;
@@ -60,6 +60,7 @@ pub(crate) fn check_file(
         file: world.sources.get(file).name.clone(),
         span: decl.name.span,
         schedule: Schedule::Manual,
+        interval: IntervalRule::utc_days(),
         start: None,
         end: None,
         catchup: false,
@@ -163,7 +164,8 @@ fn settings(
         }
         match &s.kind {
             SettingKind::Schedule(sched) => {
-                p.schedule = schedule(sched, &mut afters, diags).unwrap_or(Schedule::Manual)
+                p.schedule = schedule(sched, &mut afters, diags).unwrap_or(Schedule::Manual);
+                p.interval = interval_rule(&p.schedule);
             }
             SettingKind::Start(e) => {
                 p.start = date_value(e, "start", diags);
@@ -416,6 +418,32 @@ fn timezone(tz: Option<&ast::StrLit>, diags: &mut Vec<Diagnostic>) -> Option<Str
     None
 }
 
+/// The intervals of a schedule; `after` is resolved from its upstreams later.
+pub(crate) fn interval_rule(s: &Schedule) -> IntervalRule {
+    match s {
+        Schedule::Daily { tz, .. } => IntervalRule::Slots {
+            minutes: 1440,
+            tz: tz.clone(),
+        },
+        Schedule::Hourly { tz, .. } => IntervalRule::Slots {
+            minutes: 60,
+            tz: tz.clone(),
+        },
+        Schedule::Every { minutes, tz } => IntervalRule::Slots {
+            minutes: *minutes,
+            tz: tz.clone(),
+        },
+        Schedule::Cron { expr, tz } => IntervalRule::Cron {
+            expr: expr.clone(),
+            tz: tz.clone(),
+        },
+        Schedule::Manual
+        | Schedule::After { .. }
+        | Schedule::OnFile { .. }
+        | Schedule::Continuous => IntervalRule::utc_days(),
+    }
+}
+
 fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) -> Option<Schedule> {
     match s {
         S::Daily { at, tz } => {
@@ -440,12 +468,14 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                 }
                 None => (0, 0),
             };
-            Some(Schedule::Cron {
-                expr: format!("{m} {h} * * *"),
+            Some(Schedule::Daily {
+                hour: h,
+                minute: m,
                 tz: tz?,
             })
         }
-        S::Hourly { at } => {
+        S::Hourly { at, tz } => {
+            let tz = timezone(tz.as_ref(), diags);
             let m = match at {
                 Some(t) => {
                     let m: u32 = t.value.trim_start_matches(':').parse().ok()?;
@@ -465,18 +495,12 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                 }
                 None => 0,
             };
-            Some(Schedule::Cron {
-                expr: format!("{m} * * * *"),
-                tz: "UTC".into(),
-            })
+            Some(Schedule::Hourly { minute: m, tz: tz? })
         }
         S::Cron { expr, tz } => {
             let tz = timezone(tz.as_ref(), diags);
             let fields = expr.value.split_whitespace().count();
-            let parsed = croner::parser::CronParser::builder()
-                .seconds(croner::parser::Seconds::Disallowed)
-                .build()
-                .parse(&expr.value);
+            let parsed = crate::schedule::parse_cron(&expr.value);
             if fields != 5 || parsed.is_err() {
                 let why = match (&parsed, fields) {
                     (_, n) if n != 5 => {
@@ -496,7 +520,8 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                 tz: tz?,
             })
         }
-        S::Every(e) => {
+        S::Every { period: e, tz } => {
+            let tz = timezone(tz.as_ref(), diags);
             let secs = seconds(e, "every", diags)?;
             if secs < 60 {
                 diags.push(bad_value(
@@ -507,7 +532,22 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
                 ));
                 return None;
             }
-            Some(Schedule::Every { seconds: secs })
+            if secs % 60 != 0 || 86_400 % secs != 0 {
+                diags.push(
+                    Diagnostic::error(
+                        codes::BAD_PERIOD,
+                        e.span,
+                        "`every` needs a period that divides a day",
+                        "does not cut a day into equal whole-minute slots",
+                    )
+                    .with_help("intervals start at each local midnight: use a whole number of minutes that divides 24h, e.g. `every 15m`, `every 20m`, `every 90m`, `every 6h`; for other rhythms use `cron`"),
+                );
+                return None;
+            }
+            Some(Schedule::Every {
+                minutes: (secs / 60) as u32,
+                tz: tz?,
+            })
         }
         S::After(names) => {
             afters.extend(names.iter().cloned());

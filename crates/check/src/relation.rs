@@ -10,8 +10,9 @@ use pipec_syntax::ast::{
 use crate::expand;
 use crate::expr::{not_boolean, resolve_type, type_expr, unknown_column, Scope};
 use crate::ir::{
-    Column, Expr, ExprKind, FileFormat, Head, Pipeline, Relation, RelationKind, Schema, Side,
-    SortKey, Source, Step, StepKind, Transform, Type, Value,
+    Column, Compression, CsvOptions, Expr, ExprKind, FileFormat, FileOptions, Head, HttpOptions,
+    OnError, Paginate, Pipeline, PostgresRead, Relation, RelationKind, Schema, Side, SortKey,
+    Source, Step, StepKind, StreamOptions, Transform, Type, Value,
 };
 use crate::pipeline::{bad_value, seconds, secret_or_string};
 use crate::{Unit, World};
@@ -41,6 +42,8 @@ struct Cx<'w, 'u> {
     relations: Vec<Relation>,
     broken: &'u [String],
     expansion_depth: usize,
+    /// The step just checked failed (so `out` does not end with it).
+    last_failed: bool,
 }
 
 /// Types every source and transform of the file into `p.relations` (dependency order).
@@ -61,6 +64,7 @@ pub(crate) fn check_relations(
         relations: Vec::new(),
         broken: &unit.broken,
         expansion_depth: 0,
+        last_failed: false,
     };
     for item in &unit.module.items {
         let name = match item {
@@ -68,21 +72,41 @@ pub(crate) fn check_relations(
             Item::Transform(t) => &t.name,
             _ => continue,
         };
-        if let Some(prev) = cx.decls.get(name.name.as_str()) {
-            let prev_span = match prev {
-                Item::Source(s) => s.name.span,
-                Item::Transform(t) => t.name.span,
-                _ => Span::default(),
+        // Relations become tables of the engine, whose names ignore case.
+        let prev = cx
+            .order
+            .iter()
+            .find(|k| crate::ir::same_name(k, &name.name))
+            .and_then(|k| cx.decls.get(k));
+        if let Some(prev) = prev {
+            let prev_name = match prev {
+                Item::Source(s) => &s.name,
+                Item::Transform(t) => &t.name,
+                _ => name,
+            };
+            let (message, help) = if prev_name.name == name.name {
+                (
+                    format!("`{}` is declared twice", name.name),
+                    "rename one of them",
+                )
+            } else {
+                (
+                    format!(
+                        "`{}` and `{}` differ only in case",
+                        prev_name.name, name.name
+                    ),
+                    "rename one of them: relation names are case-insensitive on every engine",
+                )
             };
             diags.push(
                 Diagnostic::error(
                     codes::DUPLICATE_NAME,
                     name.span,
-                    format!("`{}` is declared twice", name.name),
+                    message,
                     "second declaration",
                 )
-                .with_label(prev_span, "first declared here")
-                .with_help("rename one of them"),
+                .with_label(prev_name.span, "first declared here")
+                .with_help(help),
             );
             continue;
         }
@@ -134,7 +158,10 @@ impl<'w, 'u> Cx<'w, 'u> {
         self.stack.pop();
         // A source whose options are wrong still declares its columns: keep checking its readers.
         let declared = match item {
-            Item::Source(src) if result.is_none() => schema_block(&src.schema, &mut Vec::new()),
+            Item::Source(src) if result.is_none() => src
+                .schema
+                .as_ref()
+                .and_then(|fields| schema_block(fields, &mut Vec::new())),
             _ => None,
         };
         let schema = result.as_ref().map(|r| r.schema.clone()).or(declared);
@@ -174,8 +201,28 @@ impl<'w, 'u> Cx<'w, 'u> {
     }
 
     fn source(&mut self, s: &ast::SourceDecl, diags: &mut Vec<Diagnostic>) -> Option<Relation> {
-        let schema = schema_block(&s.schema, diags);
+        let declared = s.schema.as_ref().map(|fields| schema_block(fields, diags));
         let origin = source_origin(&s.origin, diags);
+        let schema = match (&origin, declared) {
+            (Some(Source::Table { table }), declared) => {
+                self.table_schema(s, table, declared, diags)
+            }
+            (_, Some(schema)) => schema,
+            // The origin's errors are reported; without its kind, a missing schema says little.
+            (None, None) => return None,
+            (Some(_), None) => {
+                diags.push(
+                    Diagnostic::error(
+                        codes::NO_SCHEMA,
+                        s.origin.span,
+                        format!("source `{}` has no schema", s.name.name),
+                        "expected `{` and a schema after this",
+                    )
+                    .with_help("a source declares its columns after the call: `{ id: int, name: string, at: timestamp? }`; only `table(...)` of a table written by a pipeline of the project may leave them out"),
+                );
+                return None;
+            }
+        };
         if let (
             Some(Source::Postgres {
                 incremental: Some(col),
@@ -228,12 +275,111 @@ impl<'w, 'u> Cx<'w, 'u> {
         })
     }
 
+    /// The schema of a `table("...")` source: the schema of the sink that writes the table in
+    /// this project (a declared block must agree with it), else the declared one. `declared` is
+    /// `None` without a schema block, `Some(None)` when the block has errors. `None` after an error.
+    fn table_schema(
+        &self,
+        s: &ast::SourceDecl,
+        table: &str,
+        declared: Option<Option<Schema>>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Schema> {
+        let key = crate::table_key(table);
+        let written = match (self.world.tables.get(&key), declared) {
+            (Some(Some(t)), None) => return Some(t.schema.clone()),
+            (Some(Some(t)), Some(declared)) => (t, declared?),
+            // The writing sink did not check: its errors are reported there.
+            (Some(None), declared) => return declared.flatten(),
+            (None, Some(declared)) => return declared,
+            (None, None) => {
+                let (label, help) = if self.world.written.contains(&key) {
+                    (
+                        "its writer reads this pipeline's tables too (a cycle)".to_string(),
+                        "declare the schema block here, or break the cycle between the pipelines"
+                            .to_string(),
+                    )
+                } else {
+                    (
+                        format!("no pipeline checked with this one writes `{table}`"),
+                        format!("declare its columns: `source {} = table(\"{table}\") {{ id: int, ... }}`, or check the pipeline that writes it together with this one (`pipec check <folder>`)", s.name.name),
+                    )
+                };
+                diags.push(
+                    Diagnostic::error(
+                        codes::NO_SCHEMA,
+                        s.origin.span,
+                        format!("source `{}` has no schema", s.name.name),
+                        label,
+                    )
+                    .with_help(help),
+                );
+                return None;
+            }
+        };
+        let (written, declared) = written;
+        let fields = s.schema.as_deref().unwrap_or_default();
+        let field_span = |name: &str| {
+            fields
+                .iter()
+                .find(|f| crate::ir::same_name(&f.name.name, name))
+                .map_or(s.name.span, |f| f.name.span)
+        };
+        let mut ok = true;
+        let mut mismatch = |span: Span, message: String, label: String| {
+            diags.push(
+                Diagnostic::error(codes::SINK_SCHEMA_MISMATCH, span, message, label)
+                    .with_label(written.sink, format!("`{table}` is written here"))
+                    .with_help(format!("make the schema block agree with the sink of pipeline `{}`, or leave the block out to take the sink's schema", written.pipeline)),
+            );
+            ok = false;
+        };
+        for w in &written.schema.columns {
+            match declared.get(&w.name) {
+                None => mismatch(
+                    s.origin.span,
+                    format!("column `{}` of `{table}` is not declared", w.name),
+                    format!(
+                        "`{table}` has `{}: {}{}`",
+                        w.name,
+                        w.ty,
+                        if w.nullable { "?" } else { "" }
+                    ),
+                ),
+                Some(d) if d.ty != w.ty || (w.nullable && !d.nullable) => {
+                    mismatch(
+                        field_span(&d.name),
+                        format!(
+                            "column `{}` is declared {} but `{table}` has {}",
+                            d.name,
+                            type_text(d),
+                            type_text(w)
+                        ),
+                        format!("`{table}` has {}", type_text(w)),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        for d in &declared.columns {
+            if written.schema.get(&d.name).is_none() {
+                mismatch(
+                    field_span(&d.name),
+                    format!("column `{}` is not in `{table}`", d.name),
+                    format!("`{table}` has no such column"),
+                );
+            }
+        }
+        ok.then_some(declared)
+    }
+
     fn transform(
         &mut self,
         t: &ast::TransformDecl,
         diags: &mut Vec<Diagnostic>,
     ) -> Option<Relation> {
         let (head, schema) = self.head(&t.body.head, diags)?;
+        self.last_failed = false;
         let head_name = match &head {
             Head::Relation(n) => Some(n.clone()),
             Head::Sql { .. } => None,
@@ -372,7 +518,9 @@ impl<'w, 'u> Cx<'w, 'u> {
     ) -> Option<Schema> {
         let mut ok = true;
         for step in steps {
-            match self.step(step, &cur, head_name, out, diags) {
+            let result = self.step(step, &cur, head_name, out, diags);
+            self.last_failed = result.is_none();
+            match result {
                 Some(next) => cur = next,
                 // These steps keep their input's columns, so later steps can still be checked.
                 None if matches!(
@@ -413,6 +561,11 @@ impl<'w, 'u> Cx<'w, 'u> {
                 let mut typed = Vec::new();
                 let mut failed = false;
                 for a in assigns {
+                    if let Some(d) = case_clash(&schema, &a.name) {
+                        diags.push(d);
+                        failed = true;
+                        continue;
+                    }
                     match type_expr(&a.value, &Scope::rows(&schema), diags) {
                         Some(e) => {
                             schema.set(Column {
@@ -456,8 +609,16 @@ impl<'w, 'u> Cx<'w, 'u> {
                         failed = true;
                         continue;
                     };
-                    if schema.get(&name.name).is_some() {
-                        diags.push(duplicate_column(&name));
+                    // `select FOO` keeps the column's declared spelling.
+                    let name = match (&item.name, &e.kind) {
+                        (None, ExprKind::Column { name: declared, .. }) => ast::Ident {
+                            name: declared.clone(),
+                            span: name.span,
+                        },
+                        _ => name,
+                    };
+                    if let Some(first) = schema.get(&name.name) {
+                        diags.push(duplicate_column(&name, &first.name));
                         failed = true;
                         continue;
                     }
@@ -481,7 +642,9 @@ impl<'w, 'u> Cx<'w, 'u> {
                         diags.push(unknown_column(n, &cur.names().collect::<Vec<_>>()));
                         failed = true;
                     }
-                    schema.columns.retain(|c| c.name != n.name);
+                    schema
+                        .columns
+                        .retain(|c| !crate::ir::same_name(&c.name, &n.name));
                 }
                 if failed {
                     return None;
@@ -525,7 +688,15 @@ impl<'w, 'u> Cx<'w, 'u> {
                         failed = true;
                         continue;
                     };
-                    let name = q.last().name.clone();
+                    let name = match &e.kind {
+                        ExprKind::Column { name, .. } => name.clone(),
+                        _ => q.last().name.clone(),
+                    };
+                    if let Some(first) = schema.get(&name) {
+                        diags.push(duplicate_column(q.last(), &first.name));
+                        failed = true;
+                        continue;
+                    }
                     schema.columns.push(Column {
                         name: name.clone(),
                         ty: e.ty,
@@ -562,7 +733,13 @@ impl<'w, 'u> Cx<'w, 'u> {
                 (StepKind::Sort(typed), cur.clone())
             }
             S::Take(n) => match &n.kind {
-                A::Literal(Literal::Int(v)) if *v >= 0 => (StepKind::Take(*v as u64), cur.clone()),
+                A::Literal(Literal::Int(v)) if *v >= 0 => {
+                    let sorted = matches!(out.last().map(|s| &s.kind), Some(StepKind::Sort(_)));
+                    if !sorted && !self.last_failed {
+                        diags.push(take_without_sort(step.span));
+                    }
+                    (StepKind::Take(*v as u64), cur.clone())
+                }
                 _ => {
                     diags.push(bad_value(
                         n.span,
@@ -581,7 +758,7 @@ impl<'w, 'u> Cx<'w, 'u> {
                         .columns
                         .iter()
                         .zip(&cur.columns)
-                        .all(|(a, b)| a.name == b.name);
+                        .all(|(a, b)| crate::ir::same_name(&a.name, &b.name));
                 if !same_names {
                     let left: Vec<&str> = cur.names().collect();
                     let right: Vec<&str> = other.names().collect();
@@ -618,10 +795,22 @@ impl<'w, 'u> Cx<'w, 'u> {
             S::Window {
                 partition,
                 order,
+                frame,
                 functions,
             } => {
                 let mut part = Vec::new();
                 let mut failed = false;
+                let frame = match frame {
+                    Some(f) => match window_frame(f, !order.is_empty()) {
+                        Ok(fr) => Some(fr),
+                        Err(d) => {
+                            diags.push(d);
+                            failed = true;
+                            None
+                        }
+                    },
+                    None => None,
+                };
                 for p in partition {
                     match type_expr(p, &rows, diags) {
                         Some(e) => part.push(e),
@@ -640,13 +829,38 @@ impl<'w, 'u> Cx<'w, 'u> {
                 let mut schema = cur.clone();
                 let mut funcs = Vec::new();
                 for f in functions {
+                    if let Some(d) = case_clash(&schema, &f.name) {
+                        diags.push(d);
+                        failed = true;
+                        continue;
+                    }
                     match type_expr(&f.value, &wscope, diags) {
-                        Some(e) => {
+                        Some(mut e) => {
+                            // A frame without the current row may be empty: no first/last value.
+                            if frame.is_some_and(|f| f.start.offset() > 0 || f.end.offset() < 0) {
+                                let mut picks = false;
+                                e.walk(&mut |x| {
+                                    picks |= matches!(
+                                        x.kind,
+                                        ExprKind::Call {
+                                            func: crate::ir::Builtin::FirstValue
+                                                | crate::ir::Builtin::LastValue,
+                                            ..
+                                        }
+                                    )
+                                });
+                                e.nullable |= picks;
+                            }
                             schema.set(Column {
                                 name: f.name.name.clone(),
                                 ty: concrete(e.ty),
                                 nullable: e.nullable,
                             });
+                            if order.is_empty() {
+                                if let Some(func) = order_dependent(&e) {
+                                    diags.push(window_without_order(f.value.span, func));
+                                }
+                            }
                             funcs.push((f.name.name.clone(), e));
                         }
                         None => failed = true,
@@ -659,6 +873,7 @@ impl<'w, 'u> Cx<'w, 'u> {
                     StepKind::Window {
                         partition: part,
                         order: ord?,
+                        frame,
                         functions: funcs,
                     },
                     schema,
@@ -783,7 +998,7 @@ impl<'w, 'u> Cx<'w, 'u> {
                         failed = true;
                         continue;
                     }
-                    shared.push(c.name.clone());
+                    shared.push(l.name.clone());
                     let eq = Expr {
                         kind: ExprKind::Binary(
                             BinaryOp::Eq,
@@ -821,8 +1036,8 @@ impl<'w, 'u> Cx<'w, 'u> {
                             ExprKind::Column { name: y, side: sy },
                         ) = (&ta.kind, &tb.kind)
                         {
-                            if x == y && sx != sy {
-                                shared.push(x.clone());
+                            if crate::ir::same_name(x, y) && sx != sy {
+                                shared.push(if *sx == Some(Side::Left) { x } else { y }.clone());
                             }
                         }
                         let nullable = ta.nullable || tb.nullable;
@@ -860,7 +1075,7 @@ impl<'w, 'u> Cx<'w, 'u> {
         let mut right_columns = Vec::new();
         let mut clashes: Vec<&str> = Vec::new();
         for c in &right.columns {
-            if shared.contains(&c.name) {
+            if shared.iter().any(|n| crate::ir::same_name(n, &c.name)) {
                 continue;
             }
             if cur.get(&c.name).is_some() {
@@ -892,6 +1107,20 @@ impl<'w, 'u> Cx<'w, 'u> {
                     format!("rename them on one side first (`derive {first}_2 = {first} | select except {first}`, and so on), or join `using (...)` on those that are keys"),
                 )
             };
+            // `Station_ID` on the right and `station_id` on the left are one name on every engine.
+            let case_only = clashes
+                .iter()
+                .filter_map(|n| cur.get(n).filter(|l| l.name != *n).map(|l| (n, &l.name)))
+                .map(|(r, l)| format!("`{r}` is `{l}` on the left"))
+                .collect::<Vec<_>>();
+            let help = if case_only.is_empty() {
+                help
+            } else {
+                format!(
+                    "{help}; names that differ only in case are one column on every engine ({})",
+                    case_only.join(", ")
+                )
+            };
             diags.push(
                 Diagnostic::error(codes::JOIN_CONFLICT, relation.span, message, label)
                     .with_label(step_span, "in this join")
@@ -909,6 +1138,52 @@ impl<'w, 'u> Cx<'w, 'u> {
             schema,
         ))
     }
+}
+
+/// `take` not right after `sort` keeps whichever rows the engine yields first.
+fn take_without_sort(span: Span) -> Diagnostic {
+    Diagnostic::warning(
+        codes::TAKE_WITHOUT_SORT,
+        span,
+        "`take` without `sort` keeps arbitrary rows",
+        "the rows kept can differ between runs and engines",
+    )
+    .with_help("put a `sort` right before `take` whose keys make the order unique, e.g. `sort rides desc, station_id | take 10`")
+}
+
+/// The first window function in `e` whose result depends on the row order.
+fn order_dependent(e: &Expr) -> Option<crate::ir::Builtin> {
+    use crate::ir::Builtin as B;
+    let mut found = None;
+    e.walk(&mut |x| {
+        if let ExprKind::Call { func, .. } = &x.kind {
+            if found.is_none()
+                && matches!(
+                    func,
+                    B::RowNumber | B::Ntile | B::Lag | B::Lead | B::FirstValue | B::LastValue
+                )
+            {
+                found = Some(*func);
+            }
+        }
+    });
+    found
+}
+
+/// `row_number()` (or `lag`, ...) in a window without `order` numbers rows in arbitrary order.
+fn window_without_order(span: Span, func: crate::ir::Builtin) -> Diagnostic {
+    Diagnostic::warning(
+        codes::WINDOW_WITHOUT_ORDER,
+        span,
+        format!("`{func}` in a window without `order` depends on an arbitrary row order"),
+        "the result can differ between runs and engines",
+    )
+    .with_help("add `order` with keys that are unique within each partition, e.g. `window partition station_id order rented_at, rental_id { ... }`")
+}
+
+/// `int?`: a column's type with its nullability.
+fn type_text(c: &Column) -> String {
+    format!("{}{}", c.ty, if c.nullable { "?" } else { "" })
 }
 
 /// `a`, `b` and `c`.
@@ -991,7 +1266,11 @@ fn concrete(t: Type) -> Type {
     }
 }
 
-fn duplicate_column(name: &ast::Ident) -> Diagnostic {
+/// `name` repeats the column `first` of the same relation (possibly spelled with other case).
+fn duplicate_column(name: &ast::Ident, first: &str) -> Diagnostic {
+    if first != name.name {
+        return case_duplicate(name, first, false);
+    }
     Diagnostic::error(
         codes::DUPLICATE_COLUMN,
         name.span,
@@ -999,6 +1278,32 @@ fn duplicate_column(name: &ast::Ident) -> Diagnostic {
         "duplicate column",
     )
     .with_help("give each column its own name")
+}
+
+/// E0112 for a name that is `first` spelled with other case; `replaces`: a `derive` or `window`,
+/// where writing the same spelling would replace the column.
+fn case_duplicate(name: &ast::Ident, first: &str, replaces: bool) -> Diagnostic {
+    let or_replace = if replaces {
+        format!(", or write `{first}` to replace that column")
+    } else {
+        String::new()
+    };
+    Diagnostic::error(
+        codes::DUPLICATE_COLUMN,
+        name.span,
+        format!("columns `{first}` and `{}` differ only in case", name.name),
+        format!("the same column as `{first}` on every engine"),
+    )
+    .with_help(format!(
+        "column names are case-insensitive in DuckDB, Spark, Athena and Glue: rename `{}`{or_replace}",
+        name.name
+    ))
+}
+
+/// `derive Foo = ...` next to a column `foo`: it would neither add a column nor clearly replace one.
+fn case_clash(schema: &Schema, name: &ast::Ident) -> Option<Diagnostic> {
+    let existing = schema.get(&name.name)?;
+    (existing.name != name.name).then(|| case_duplicate(name, &existing.name, true))
 }
 
 fn refine_not_null(cond: &Expr, schema: &mut Schema) {
@@ -1101,8 +1406,8 @@ fn aggregates_of(
             failed = true;
             continue;
         }
-        if schema.get(&a.name.name).is_some() {
-            diags.push(duplicate_column(&a.name));
+        if let Some(first) = schema.get(&a.name.name) {
+            diags.push(duplicate_column(&a.name, &first.name));
             failed = true;
             continue;
         }
@@ -1137,8 +1442,8 @@ pub(crate) fn schema_block(fields: &[ast::Field], diags: &mut Vec<Diagnostic>) -
             failed = true;
             continue;
         };
-        if schema.get(&f.name.name).is_some() {
-            diags.push(duplicate_column(&f.name));
+        if let Some(first) = schema.get(&f.name.name) {
+            diags.push(duplicate_column(&f.name, &first.name));
             failed = true;
             continue;
         }
@@ -1245,8 +1550,12 @@ const CSV_OPTS: &[OptSpec] = &[
     o("nulls", OptKind::StrList, "nulls = [\"\", \"NA\"]"),
     o("skip", OptKind::Int, "skip = 1"),
     o("on_error", OptKind::Str, "on_error = \"reject\""),
+    o("compression", OptKind::Str, "compression = \"gzip\""),
 ];
-const JSON_OPTS: &[OptSpec] = &[o("on_error", OptKind::Str, "on_error = \"reject\"")];
+const JSON_OPTS: &[OptSpec] = &[
+    o("on_error", OptKind::Str, "on_error = \"reject\""),
+    o("compression", OptKind::Str, "compression = \"gzip\""),
+];
 const PARQUET_OPTS: &[OptSpec] = &[];
 const HTTP_OPTS: &[OptSpec] = &[
     o("rows", OptKind::Str, "rows = \"data.items\""),
@@ -1280,11 +1589,11 @@ const PG_OPTS: &[OptSpec] = &[
     o("query", OptKind::Str, "query = \"select * from answers\""),
     o("incremental", OptKind::Str, "incremental = \"updated_at\""),
 ];
-const STREAM_OPTS: &[OptSpec] = &[
+const KAFKA_OPTS: &[OptSpec] = &[
     o("brokers", OptKind::Str, "brokers = \"localhost:9092\""),
-    o("region", OptKind::Str, "region = \"ap-northeast-2\""),
     o("group", OptKind::Str, "group = \"pipec\""),
 ];
+const KINESIS_OPTS: &[OptSpec] = &[o("region", OptKind::Str, "region = \"ap-northeast-2\"")];
 
 fn option_value(spec: &OptSpec, e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<Value> {
     let bad = |diags: &mut Vec<Diagnostic>, expected: &str| {
@@ -1321,11 +1630,11 @@ fn option_value(spec: &OptSpec, e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> O
     }
 }
 
-fn options(
-    call: &ast::Call,
+fn options<'c>(
+    call: &'c ast::Call,
     specs: &[OptSpec],
     diags: &mut Vec<Diagnostic>,
-) -> Option<Vec<(String, Value)>> {
+) -> Option<Given<'c>> {
     let mut out: Vec<(String, Value)> = Vec::new();
     let mut failed = false;
     for arg in call.args.iter().skip(1) {
@@ -1383,7 +1692,283 @@ fn options(
             None => failed = true,
         }
     }
-    (!failed).then_some(out)
+    (!failed).then_some(Given { call, values: out })
+}
+
+/// The options of a call as given, their names and kinds checked; read into the typed options
+/// of the IR, with defaults for those left out.
+struct Given<'c> {
+    call: &'c ast::Call,
+    values: Vec<(String, Value)>,
+}
+
+impl Given<'_> {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.values.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.get(name).and_then(Value::as_str).map(String::from)
+    }
+
+    fn int(&self, name: &str) -> Option<u64> {
+        match self.get(name) {
+            Some(Value::Int(n)) => u64::try_from(*n).ok(),
+            _ => None,
+        }
+    }
+
+    /// The span of the value of option `name` (the call's when not given).
+    fn span(&self, name: &str) -> Span {
+        self.call
+            .named(name)
+            .map_or(self.call.span, |a| a.value.span)
+    }
+
+    /// A text option that must be one of `allowed`; `Err` once reported.
+    fn choice(
+        &self,
+        name: &str,
+        allowed: &[&'static str],
+        example: &str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Result<Option<&'static str>, ()> {
+        let Some(v) = self.get(name).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        if let Some(a) = allowed.iter().find(|a| **a == v) {
+            return Ok(Some(a));
+        }
+        let quoted: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
+        let expected = match quoted.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        diags.push(bad_value(self.span(name), name, &expected, example));
+        Err(())
+    }
+
+    /// A text option of exactly one character; `Err` once reported.
+    fn one_char(
+        &self,
+        name: &str,
+        example: &str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Result<Option<char>, ()> {
+        let Some(v) = self.get(name).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let mut chars = v.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => Ok(Some(c)),
+            _ => {
+                diags.push(bad_value(
+                    self.span(name),
+                    name,
+                    "a single character",
+                    example,
+                ));
+                Err(())
+            }
+        }
+    }
+
+    /// A whole-number option that must be at least 1; `Err` once reported.
+    fn positive(
+        &self,
+        name: &str,
+        default: u64,
+        example: &str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Result<u64, ()> {
+        match self.int(name) {
+            None => Ok(default),
+            Some(0) => {
+                diags.push(bad_value(
+                    self.span(name),
+                    name,
+                    "a whole number of at least 1",
+                    example,
+                ));
+                Err(())
+            }
+            Some(n) => Ok(n),
+        }
+    }
+}
+
+/// Extensions of compressed or archived files that no engine reads as they are.
+const UNREADABLE_EXTENSIONS: &[&str] = &["bz2", "xz", "lzma", "lz4", "br", "zip", "7z", "tgz"];
+
+/// The compression of a path template, read from its extension: `Err(ext)` for an extension
+/// that is compressed in a way pipec cannot read.
+fn compression_of(path: &str) -> Result<Compression, String> {
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .filter(|e| !e.contains('/'))
+        .unwrap_or_default();
+    match ext.as_str() {
+        "gz" | "gzip" => Ok(Compression::Gzip),
+        "zst" | "zstd" => Ok(Compression::Zstd),
+        e if UNREADABLE_EXTENSIONS.contains(&e) => Err(e.to_string()),
+        _ => Ok(Compression::None),
+    }
+}
+
+/// The typed options of a file source of `format` at `path` (empty when the path is broken).
+fn file_options(
+    call: &ast::Call,
+    format: FileFormat,
+    path: &str,
+    given: &Given<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<FileOptions> {
+    let mut ok = true;
+    let on_error = match given.choice(
+        "on_error",
+        &["fail", "reject"],
+        "on_error = \"reject\"",
+        diags,
+    ) {
+        Ok(Some("reject")) => OnError::Reject,
+        Ok(_) => OnError::Fail,
+        Err(()) => {
+            ok = false;
+            OnError::Fail
+        }
+    };
+    let compression = match given.choice(
+        "compression",
+        &["gzip", "zstd", "none"],
+        "compression = \"gzip\"",
+        diags,
+    ) {
+        Ok(Some("gzip")) => Compression::Gzip,
+        Ok(Some("zstd")) => Compression::Zstd,
+        Ok(Some(_)) => Compression::None,
+        Ok(None) => {
+            let at = call.args.first().map_or(call.span, |a| a.value.span);
+            let kind = call.name.dotted();
+            match compression_of(path) {
+                Ok(c) if c == Compression::None || format != FileFormat::Parquet => c,
+                Ok(_) => {
+                    let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
+                    diags.push(
+                        Diagnostic::error(
+                            codes::BAD_COMPRESSION,
+                            at,
+                            format!("`parquet` files are read as they are: `.{ext}` is not decompressed"),
+                            "a compressed parquet file",
+                        )
+                        .with_help("parquet compresses its pages itself (snappy, zstd, gzip): read the `.parquet` files without compressing them again"),
+                    );
+                    ok = false;
+                    Compression::None
+                }
+                Err(ext) => {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::BAD_COMPRESSION,
+                            at,
+                            format!("`{kind}` cannot read `.{ext}` files"),
+                            "compressed in a format pipec does not read",
+                        )
+                        .with_help(format!("compress the files with gzip (`.gz`) or zstd (`.zst`), or decompress them before the run; if they are not compressed, say so: {kind}(\"...\", compression = \"none\")")),
+                    );
+                    ok = false;
+                    Compression::None
+                }
+            }
+        }
+        Err(()) => {
+            ok = false;
+            Compression::None
+        }
+    };
+    let mut csv = CsvOptions::default();
+    if let Some(Value::Bool(b)) = given.get("header") {
+        csv.header = *b;
+    }
+    match given.one_char("delimiter", "delimiter = \";\"", diags) {
+        Ok(Some(c)) => csv.delimiter = c,
+        Ok(None) => {}
+        Err(()) => ok = false,
+    }
+    match given.one_char("quote", "quote = \"'\"", diags) {
+        Ok(Some(c)) => csv.quote = c,
+        Ok(None) => {}
+        Err(()) => ok = false,
+    }
+    if let Some(Value::List(nulls)) = given.get("nulls") {
+        csv.nulls = nulls.clone();
+    }
+    if let Some(n) = given.int("skip") {
+        csv.skip = n;
+    }
+    ok.then_some(FileOptions {
+        on_error,
+        compression,
+        csv: (format == FileFormat::Csv).then_some(csv),
+    })
+}
+
+/// The typed options of an HTTP source.
+fn http_options(given: &Given<'_>, diags: &mut Vec<Diagnostic>) -> Option<HttpOptions> {
+    let mut ok = true;
+    let paginate = match given.choice(
+        "paginate",
+        &["page", "offset"],
+        "paginate = \"page\"",
+        diags,
+    ) {
+        Ok(Some("offset")) => Some(Paginate::Offset),
+        Ok(Some(_)) => Some(Paginate::Page),
+        Ok(None) => None,
+        Err(()) => {
+            ok = false;
+            None
+        }
+    };
+    let mut positive = |name: &str, default: u64, example: &str| {
+        given
+            .positive(name, default, example, diags)
+            .unwrap_or_else(|()| {
+                ok = false;
+                default
+            })
+    };
+    let page_size = positive("page_size", 100, "page_size = 100");
+    let max_pages = positive("max_pages", 1000, "max_pages = 50");
+    let max_bytes = positive("max_bytes", 50_000_000, "max_bytes = 10000000");
+    let default_page_param = match paginate {
+        Some(Paginate::Offset) => "offset",
+        _ => "page",
+    };
+    let options = HttpOptions {
+        rows: given.text("rows").unwrap_or_default(),
+        paginate,
+        page_param: given
+            .text("page_param")
+            .unwrap_or_else(|| default_page_param.into()),
+        size_param: given.text("size_param").unwrap_or_else(|| "limit".into()),
+        page_size,
+        max_pages,
+        timeout_seconds: match given.get("timeout") {
+            Some(Value::Seconds(s)) => *s,
+            _ => 30,
+        },
+        retries: given.int("retries").unwrap_or(2),
+        max_bytes,
+        bearer: given.get("bearer").cloned(),
+        api_key: given.get("api_key").cloned(),
+        api_key_param: given
+            .text("api_key_param")
+            .unwrap_or_else(|| "api_key".into()),
+        fallback: given.text("fallback"),
+    };
+    ok.then_some(options)
 }
 
 fn first_string(
@@ -1450,22 +2035,12 @@ pub(crate) fn source_origin(call: &ast::Call, diags: &mut Vec<Diagnostic>) -> Op
                 _ => (FileFormat::Ndjson, JSON_OPTS),
             };
             let path = first_string(call, "path", "csv(\"data/rentals/{ds}.csv\")", false, diags);
-            let options = options(call, specs, diags)?;
-            if let Some((_, Value::Str(v))) = options.iter().find(|(k, _)| k == "on_error") {
-                if v != "fail" && v != "reject" {
-                    let arg = call.named("on_error").expect("checked above");
-                    diags.push(bad_value(
-                        arg.value.span,
-                        "on_error",
-                        "\"fail\" or \"reject\"",
-                        "on_error = \"reject\"",
-                    ));
-                    return None;
-                }
-            }
+            let given = options(call, specs, diags)?;
+            let path = path.map(text);
+            let options = file_options(call, format, path.as_deref().unwrap_or(""), &given, diags)?;
             Some(Source::File {
                 format,
-                path: text(path?),
+                path: path?,
                 options,
             })
         }
@@ -1477,19 +2052,8 @@ pub(crate) fn source_origin(call: &ast::Call, diags: &mut Vec<Diagnostic>) -> Op
                 false,
                 diags,
             );
-            let options = options(call, HTTP_OPTS, diags)?;
-            if let Some((_, Value::Str(v))) = options.iter().find(|(k, _)| k == "paginate") {
-                if v != "page" && v != "offset" {
-                    let arg = call.named("paginate").expect("checked above");
-                    diags.push(bad_value(
-                        arg.value.span,
-                        "paginate",
-                        "\"page\" or \"offset\"",
-                        "paginate = \"page\"",
-                    ));
-                    return None;
-                }
-            }
+            let given = options(call, HTTP_OPTS, diags)?;
+            let options = http_options(&given, diags)?;
             Some(Source::Http {
                 url: text(url?),
                 options,
@@ -1503,15 +2067,13 @@ pub(crate) fn source_origin(call: &ast::Call, diags: &mut Vec<Diagnostic>) -> Op
                 true,
                 diags,
             );
-            let options = options(call, PG_OPTS, diags)?;
-            let get = |k: &str| {
-                options
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .and_then(|(_, v)| v.as_str().map(String::from))
+            let given = options(call, PG_OPTS, diags)?;
+            let read = match (given.text("table"), given.text("query")) {
+                (Some(t), None) => Some(PostgresRead::Table(t)),
+                (None, Some(q)) => Some(PostgresRead::Query(q)),
+                _ => None,
             };
-            let (table, query) = (get("table"), get("query"));
-            if table.is_some() == query.is_some() {
+            let Some(read) = read else {
                 diags.push(
                     Diagnostic::error(
                         codes::MISSING_OPTION,
@@ -1524,12 +2086,11 @@ pub(crate) fn source_origin(call: &ast::Call, diags: &mut Vec<Diagnostic>) -> Op
                     ),
                 );
                 return None;
-            }
+            };
             Some(Source::Postgres {
                 dsn: dsn?,
-                table,
-                query,
-                incremental: get("incremental"),
+                read,
+                incremental: given.text("incremental"),
             })
         }
         "calendar" => {
@@ -1607,11 +2168,20 @@ pub(crate) fn source_origin(call: &ast::Call, diags: &mut Vec<Diagnostic>) -> Op
                 false,
                 diags,
             );
-            let options = options(call, STREAM_OPTS, diags)?;
+            let specs = if kind == "kafka" {
+                KAFKA_OPTS
+            } else {
+                KINESIS_OPTS
+            };
+            let given = options(call, specs, diags)?;
             Some(Source::Stream {
                 system: kind.clone(),
                 topic: text(topic?),
-                options,
+                options: StreamOptions {
+                    brokers: given.text("brokers"),
+                    group: given.text("group"),
+                    region: given.text("region"),
+                },
             })
         }
         other => {
@@ -1628,4 +2198,40 @@ pub(crate) fn source_origin(call: &ast::Call, diags: &mut Vec<Diagnostic>) -> Op
             None
         }
     }
+}
+
+/// Checks a window frame: it needs an order, and its start may not come after its end.
+fn window_frame(f: &ast::WindowFrame, ordered: bool) -> Result<crate::ir::Frame, Diagnostic> {
+    use ast::FrameBound as B;
+    let frame_error = |label: &str, help: &str| {
+        Diagnostic::error(
+            codes::BAD_WINDOW_FRAME,
+            f.span,
+            "invalid window frame",
+            label,
+        )
+        .with_help(help)
+    };
+    if !ordered {
+        return Err(frame_error(
+            "a frame counts rows in window order, but this window has no `order`",
+            "add `order <column>` before `rows between`",
+        ));
+    }
+    if f.start == B::UnboundedFollowing || f.end == B::UnboundedPreceding {
+        return Err(frame_error(
+            "a frame starts at `unbounded preceding` at the earliest and ends at `unbounded following` at the latest",
+            "write e.g. `rows between unbounded preceding and current row`",
+        ));
+    }
+    if f.start.offset() > f.end.offset() {
+        return Err(frame_error(
+            "the frame starts after it ends",
+            "put the earlier bound first, e.g. `rows between 6 preceding and current row`",
+        ));
+    }
+    Ok(crate::ir::Frame {
+        start: f.start,
+        end: f.end,
+    })
 }

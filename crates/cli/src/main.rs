@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use pipec_diag::{Diagnostic, RenderOptions, SourceMap, Span};
 #[cfg(feature = "runner")]
-use pipec_runner::{Dates, Secrets};
+use pipec_runner::{Bound, Dates, Secrets};
 
 /// pipec compiles `.pipe` pipeline specs: checks them, plans their DAG, runs them on DuckDB and
 /// emits Airflow, AWS SAM and Spark artifacts.
@@ -55,21 +55,25 @@ enum Command {
     #[cfg(feature = "runner")]
     /// Run pipelines on the local DuckDB warehouse: one interval, a backfill range, or the latest due.
     #[command(
-        after_help = "Examples:\n  pipec run examples/bike_share --date 2024-01-02\n  pipec run examples/ --from 2024-01-01 --to 2024-01-31\n  pipec run examples/nps --date 2024-01-03 --force --format json\n\nEach interval is staged, checked, then published in one transaction: a failure publishes nothing.\nExit codes: 0 success, 1 a run or the input failed, 2 usage errors."
+        after_help = "Examples:\n  pipec run examples/bike_share --date 2024-01-02\n  pipec run examples/ --from 2024-01-01 --to 2024-01-31\n  pipec run examples/nps --date 2024-01-03 --force --format json\n  pipec run hourly/ --at 2024-03-10T05:30:00Z\n  pipec run hourly/ --from 2024-03-10T00:00Z --to 2024-03-10T05:00Z\n\n--date runs every interval of that day in each schedule's time zone (24 for an hourly schedule).\nEach interval is staged, checked, then published in one transaction: a failure publishes nothing.\nExit codes: 0 success, 1 a run or the input failed, 2 usage errors."
     )]
     Run {
         /// Files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Run the interval of this date (YYYY-MM-DD).
-        #[arg(long, conflicts_with_all = ["from", "to"])]
+        /// Run every interval of this date (YYYY-MM-DD) in each schedule's time zone.
+        #[arg(long, conflicts_with_all = ["from", "to", "at"])]
         date: Option<chrono::NaiveDate>,
-        /// First date of a backfill.
+        /// Run the one interval containing this instant (YYYY-MM-DDTHH:MM[:SS], UTC unless it
+        /// has an offset such as +09:00).
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        at: Option<Bound>,
+        /// First date or instant of a backfill: intervals starting at or after it.
         #[arg(long, requires = "to")]
-        from: Option<chrono::NaiveDate>,
-        /// Last date of a backfill (inclusive).
+        from: Option<Bound>,
+        /// Last date (inclusive) or instant of a backfill: intervals starting at or before it.
         #[arg(long, requires = "from")]
-        to: Option<chrono::NaiveDate>,
+        to: Option<Bound>,
         /// Re-run intervals that are already done.
         #[arg(long)]
         force: bool,
@@ -82,6 +86,9 @@ enum Command {
         /// Wait for another run on the same warehouse instead of refusing.
         #[arg(long)]
         wait: bool,
+        /// Make one attempt per interval, whatever the pipelines' `retries`.
+        #[arg(long)]
+        no_retry: bool,
         /// Output format of the summary.
         #[arg(long, value_enum, default_value = "text")]
         format: DiagFormat,
@@ -138,21 +145,36 @@ fn main() -> ExitCode {
         Command::Run {
             paths,
             date,
+            at,
             from,
             to,
             force,
             pipelines,
             warehouse,
             wait,
+            no_retry,
             format,
         } => {
-            let dates = match (date, from, to) {
-                (Some(d), _, _) => Dates::One(d),
-                (None, Some(a), Some(b)) if a <= b => Dates::Range(a, b),
-                (None, Some(_), Some(_)) => return usage_error("--from must not be after --to"),
+            let at = match at {
+                Some(Bound::Day(d)) => Some(d.and_time(chrono::NaiveTime::MIN).and_utc()),
+                Some(Bound::At(t)) => Some(t),
+                None => None,
+            };
+            let dates = match (date, at, from, to) {
+                (Some(d), ..) => Dates::One(d),
+                (None, Some(t), ..) => Dates::At(t),
+                (None, None, Some(a), Some(b)) if !bounds_ordered(a, b) => {
+                    return usage_error("--from must not be after --to")
+                }
+                (None, None, Some(a), Some(b)) => Dates::Range(a, b),
                 _ => Dates::Latest,
             };
-            run(&paths, dates, force, pipelines, warehouse, wait, format)
+            let flags = RunFlags {
+                force,
+                wait,
+                retry: !no_retry,
+            };
+            run(&paths, dates, flags, pipelines, warehouse, format)
         }
         #[cfg(feature = "runner")]
         Command::Runs { warehouse, format } => runs(warehouse, format),
@@ -375,15 +397,21 @@ fn compile_and_plan(paths: &[PathBuf]) -> Result<(project::Compiled, pipec_plan:
     }
 }
 
+/// The switches of `pipec run`.
 #[cfg(feature = "runner")]
-#[allow(clippy::too_many_arguments)]
+struct RunFlags {
+    force: bool,
+    wait: bool,
+    retry: bool,
+}
+
+#[cfg(feature = "runner")]
 fn run(
     paths: &[PathBuf],
     dates: Dates,
-    force: bool,
+    flags: RunFlags,
     pipelines: Vec<String>,
     warehouse: Option<PathBuf>,
-    wait: bool,
     format: DiagFormat,
 ) -> ExitCode {
     let (compiled, plan) = match compile_and_plan(paths) {
@@ -403,10 +431,11 @@ fn run(
     let opts = pipec_runner::RunOptions {
         warehouse,
         dates,
-        force,
-        wait,
+        force: flags.force,
+        wait: flags.wait,
         progress: format == DiagFormat::Text && std::io::stderr().is_terminal(),
         pipelines,
+        retry: flags.retry,
     };
     let secrets = Secrets::from_env();
     match pipec_runner::run(project, &plan, &opts, &secrets) {
@@ -430,6 +459,12 @@ fn run(
                     report_one(d, &compiled.sources, DiagFormat::Text);
                 }
             }
+            if !report.intervals.is_empty() {
+                match format {
+                    DiagFormat::Text => println!("{}", report.tally),
+                    DiagFormat::Json => eprintln!("{}", report.tally),
+                }
+            }
             if report.failed {
                 ExitCode::from(1)
             } else {
@@ -441,6 +476,23 @@ fn run(
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether `--from a --to b` is a range: comparing dates by date and instants by instant, a
+/// date against an instant by that date's UTC day (zones move a day by at most 14 hours).
+#[cfg(feature = "runner")]
+fn bounds_ordered(a: Bound, b: Bound) -> bool {
+    let first = |x: Bound| match x {
+        Bound::Day(d) => d.and_time(chrono::NaiveTime::MIN).and_utc(),
+        Bound::At(t) => t,
+    };
+    let last = |x: Bound| match x {
+        Bound::Day(d) => (d + chrono::Duration::days(1))
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc(),
+        Bound::At(t) => t,
+    };
+    first(a) <= last(b)
 }
 
 #[cfg(feature = "runner")]
@@ -461,14 +513,21 @@ fn runs(warehouse: Option<PathBuf>, format: DiagFormat) -> ExitCode {
                         println!("no runs recorded in {}", path.display());
                     } else {
                         println!(
-                            "{:<20} {:<12} {:<8} {:>8} {:>12}  {:<26} error",
-                            "pipeline", "ds", "status", "attempts", "rows", "finished"
+                            "{:<20} {:<16} {:<19} {:<8} {:>8} {:>12}  {:<26} error",
+                            "pipeline",
+                            "interval",
+                            "start (UTC)",
+                            "status",
+                            "attempts",
+                            "rows",
+                            "finished"
                         );
                         for r in rows {
                             println!(
-                                "{:<20} {:<12} {:<8} {:>8} {:>12}  {:<26} {}",
+                                "{:<20} {:<16} {:<19} {:<8} {:>8} {:>12}  {:<26} {}",
                                 r.pipeline,
-                                r.ds,
+                                r.interval,
+                                r.start,
                                 r.status,
                                 r.attempts,
                                 r.rows_written.map(|n| n.to_string()).unwrap_or_default(),
@@ -483,6 +542,9 @@ fn runs(warehouse: Option<PathBuf>, format: DiagFormat) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error[{}]: {}", e.diagnostic.code.id, e.diagnostic.message);
+            if let Some(h) = &e.diagnostic.help {
+                eprintln!("  help: {h}");
+            }
             ExitCode::from(1)
         }
     }

@@ -324,7 +324,7 @@ sink long_rides -> mart.long_rides { mode replace }
     let before = tables(&wh);
 
     let (out, _) = run_spec(dir.path(), spec, "2024-01-02");
-    assert_failed_with(&out, &["E0502", "2024-01-02.csv row 2", "ride_id"]);
+    assert_failed_with(&out, &["E0502", "2024-01-02.csv line 3", "ride_id"]);
     assert_eq!(tables(&wh), before);
 
     let (out, _) = run_spec(dir.path(), spec, "2024-01-03");

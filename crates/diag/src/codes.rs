@@ -45,6 +45,7 @@ codes! {
     DUPLICATE_COLUMN = "E0112": "duplicate column";
     UNKNOWN_PARAM = "E0113": "unknown run parameter";
     IMPORT_CYCLE = "E0114": "import cycle";
+    NO_SCHEMA = "E0115": "source without a schema";
     TYPE_MISMATCH = "E0201": "type mismatch";
     NOT_BOOLEAN = "E0202": "condition is not boolean";
     AGGREGATE_NOT_ALLOWED = "E0203": "aggregate function not allowed here";
@@ -60,6 +61,12 @@ codes! {
     NESTED_AGGREGATE = "E0213": "aggregate inside an aggregate";
     UNNAMED_EXPRESSION = "E0214": "expression needs a name";
     NOT_GROUPED = "E0215": "column neither grouped nor aggregated";
+    NULL_COMPARISON = "E0216": "comparison with null";
+    SINK_SCHEMA_MISMATCH = "E0217": "table source does not match the sink that writes it";
+    BAD_TIME_PATTERN = "E0220": "unsupported time pattern";
+    NOT_CONSTANT = "E0221": "argument must be a literal";
+    OUT_OF_RANGE = "E0222": "literal argument out of range";
+    BAD_WINDOW_FRAME = "E0223": "invalid window frame";
     BAD_CRON = "E0301": "invalid cron expression";
     UNKNOWN_TIMEZONE = "E0302": "unknown time zone";
     BAD_TIME = "E0303": "invalid time of day";
@@ -68,6 +75,11 @@ codes! {
     BAD_DATE_RANGE = "E0306": "end date before start date";
     MISSING_PIPELINE = "E0307": "declarations without a pipeline";
     UNKNOWN_MODE = "E0308": "unknown sink mode";
+    FILE_SINK_OPTION = "E0309": "sink option a file sink cannot honour";
+    BAD_PERIOD = "E0313": "`every` period does not divide a day";
+    AFTER_INTERVALS_DIFFER = "E0314": "`after` pipelines with different intervals";
+    PARTITION_SHORTER_THAN_DAY = "E0315": "`partition by` on intervals shorter than a day";
+    BAD_COMPRESSION = "E0316": "compressed files pipec cannot read";
     CYCLE = "E0401": "dependency cycle";
     PIPELINE_CYCLE = "E0402": "cycle between pipelines";
     BAD_ROW = "E0501": "a data value does not fit its declared type";
@@ -83,8 +95,15 @@ codes! {
     TEST_FAILED = "E0511": "unit test failed";
     EXECUTION_FAILED = "E0512": "query failed while running";
     TIMED_OUT = "E0513": "run took longer than its timeout";
+    TABLE_SOURCE_MISMATCH = "E0515": "warehouse table does not fit the source's schema";
+    OUTSIDE_PARTITION = "E0516": "row outside the run's partition";
+    WAREHOUSE_LOCKED = "E0520": "warehouse file is held open by another program";
+    NEWER_STATE = "E0525": "warehouse state is from a newer pipec";
+    STATE_MIGRATION = "E0526": "pipec state could not be migrated";
     UNUSED_SOURCE = "W0001": "unused source";
     UNUSED_TRANSFORM = "W0002": "transform is never used";
+    TAKE_WITHOUT_SORT = "W0003": "`take` without `sort`";
+    WINDOW_WITHOUT_ORDER = "W0004": "order-dependent window function without `order`";
 }
 
 /// Looks a code up by its id, e.g. `lookup("E0102")`.

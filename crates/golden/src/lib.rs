@@ -1,5 +1,7 @@
 //! Test support for the golden corpus under `tests/cases/`: compiles a case (a `.pipe` file or a
-//! folder of them) through syntax → check → plan and renders every stage's result as text.
+//! folder of them) through syntax → check → plan and renders every stage's result as text. A
+//! case with a `# golden: sql` line also shows the DuckDB SQL of each of its transforms, one
+//! with `# golden: options` every source with its typed options.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -51,7 +53,11 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
     if let Some(plan) = plan {
         out.push_str("--- typed schemas ---\n");
         for p in &checked.project.pipelines {
-            let _ = writeln!(out, "pipeline {} ({:?})", p.name, p.schedule);
+            let _ = writeln!(
+                out,
+                "pipeline {} ({:?}) intervals: {}",
+                p.name, p.schedule, p.interval
+            );
             for r in &p.relations {
                 let kind = match r.kind {
                     RelationKind::Source(_) => "source",
@@ -78,6 +84,12 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
                 let _ = writeln!(out, "  test {} for {}", t.name, t.relation);
             }
         }
+        if files.iter().any(|(_, t)| t.contains("# golden: sql")) {
+            out.push_str(&transform_sql(&checked.project));
+        }
+        if files.iter().any(|(_, t)| t.contains("# golden: options")) {
+            out.push_str(&source_options(&checked.project));
+        }
         out.push_str("--- plan ---\n");
         for (n, level) in plan.levels.iter().enumerate() {
             let names: Vec<String> = level.iter().map(|&i| plan.graph[i].id()).collect();
@@ -89,6 +101,46 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
         snapshot: out,
         codes,
     }
+}
+
+/// Every source as the IR holds it, typed options with defaults applied (for cases marked
+/// `# golden: options`).
+fn source_options(project: &pipec_check::ir::Project) -> String {
+    let mut out = String::from("--- sources ---\n");
+    for p in &project.pipelines {
+        for r in &p.relations {
+            if let RelationKind::Source(s) = &r.kind {
+                let _ = writeln!(out, "{}.{} = {s:#?}", p.name, r.name);
+            }
+        }
+    }
+    out
+}
+
+/// The DuckDB SQL of every transform (for cases marked `# golden: sql`), for each pipeline's
+/// first interval of 2024-01-01 under its schedule, relations named by their own names.
+fn transform_sql(project: &pipec_check::ir::Project) -> String {
+    use pipec_check::ir::Head;
+    let mut out = String::from("--- sql (duckdb, ds 2024-01-01) ---\n");
+    let tables = |n: &str| pipec_sql::ident(n);
+    let day = "2024-01-01".parse().expect("a date");
+    for p in &project.pipelines {
+        let run = pipec_check::schedule::Rule::new(&p.interval)
+            .and_then(|r| r.day(day).first().map(pipec_sql::Interval::from))
+            .unwrap_or_else(|| pipec_sql::Interval::daily("2024-01-01", "2024-01-02"));
+        for r in &p.relations {
+            let RelationKind::Transform(t) = &r.kind else {
+                continue;
+            };
+            let head = match &t.head {
+                Head::Relation(n) => p.relation(n).map(|r| r.schema.clone()).unwrap_or_default(),
+                Head::Sql { .. } => Default::default(),
+            };
+            let _ = writeln!(out, "-- {}.{}", p.name, r.name);
+            let _ = writeln!(out, "{}", pipec_sql::transform(t, &head, &tables, &run));
+        }
+    }
+    out
 }
 
 /// Reads a case: a `.pipe` file, or every `.pipe` file of a folder (sorted). Names are relative

@@ -104,7 +104,7 @@ pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
                 } else {
                     format!("main.{table}")
                 };
-                table_sources.push((qualified, i));
+                table_sources.push((qualified.to_lowercase(), i));
             }
         }
         let checks: Vec<NodeIndex> = p
@@ -122,7 +122,8 @@ pub fn plan(project: &Project) -> Result<Plan, Vec<Diagnostic>> {
                 let name = s.name();
                 let i = add(&mut graph, name.clone(), NodeKind::Sink, None);
                 if let SinkTarget::Table { .. } = s.target {
-                    sink_tables.insert(name, i);
+                    // Table names ignore case on every engine.
+                    sink_tables.insert(name.to_lowercase(), i);
                 }
                 i
             })

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use duckdb::{Connection, InterruptHandle};
 use pipec_check::ir::Pipeline;
 use pipec_diag::codes;
@@ -71,7 +70,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// `E0513` for `p` on `ds`, stopped after its `timeout`.
-pub(crate) fn timed_out(p: &Pipeline, ds: NaiveDate) -> RunError {
+pub(crate) fn timed_out(p: &Pipeline, ds: &str) -> RunError {
     let secs = p.timeout_seconds.unwrap_or(0);
     RunError::new(
         codes::TIMED_OUT,

@@ -4,25 +4,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::NaiveDate;
-use pipec_check::ir::{Alert, Pipeline, Relation, Value};
+use pipec_check::ir::{Alert, HttpOptions, Paginate, Pipeline, PostgresRead, Relation};
 use pipec_diag::{codes, Diagnostic};
 use pipec_sql::ident;
 
 use crate::load::TempFile;
 use crate::secrets::Secrets;
 use crate::RunError;
-
-fn opt<'a>(options: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
-    options.iter().find(|(k, _)| k == name).map(|(_, v)| v)
-}
-
-fn opt_int(options: &[(String, Value)], name: &str, default: i64) -> i64 {
-    match opt(options, name) {
-        Some(Value::Int(n)) => *n,
-        _ => default,
-    }
-}
 
 fn fetch_error(rel: &Relation, url: &str, msg: impl std::fmt::Display) -> RunError {
     RunError::new(
@@ -71,60 +59,43 @@ fn rows_of(
 pub(crate) fn http_to_ndjson(
     rel: &Relation,
     url: &str,
-    options: &[(String, Value)],
+    options: &HttpOptions,
     base: &Path,
     secrets: &Secrets,
 ) -> Result<TempFile, RunError> {
-    let rows_path = opt(options, "rows").and_then(Value::as_str).unwrap_or("");
-    let timeout = match opt(options, "timeout") {
-        Some(Value::Seconds(s)) => *s,
-        _ => 30,
-    };
-    let retries = opt_int(options, "retries", 2).max(0) as u32;
-    let max_bytes = opt_int(options, "max_bytes", 50_000_000).max(1) as u64;
-    let page_size = opt_int(options, "page_size", 100);
-    let max_pages = opt_int(options, "max_pages", 1000).max(1);
-    let paginate = opt(options, "paginate").and_then(Value::as_str);
+    let rows_path = options.rows.as_str();
+    let retries = options.retries;
+    let page_size = options.page_size;
+    let paginate = options.paginate;
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(timeout)))
+        .timeout_global(Some(Duration::from_secs(options.timeout_seconds)))
         .build()
         .into();
-    let bearer = opt(options, "bearer")
+    let bearer = options
+        .bearer
+        .as_ref()
         .map(|v| secrets.value(v, rel.span))
         .transpose()?;
-    let api_key = opt(options, "api_key")
+    let api_key = options
+        .api_key
+        .as_ref()
         .map(|v| secrets.value(v, rel.span))
         .transpose()?;
-    let key_param = opt(options, "api_key_param")
-        .and_then(Value::as_str)
-        .unwrap_or("api_key");
+    let key_param = options.api_key_param.as_str();
+    let has_fallback = options.fallback.is_some();
+    let refused = std::cell::Cell::new(false);
 
-    let fetch_page = |page: i64| -> Result<Vec<serde_json::Value>, RunError> {
+    let fetch_page = |page: u64| -> Result<Vec<serde_json::Value>, RunError> {
         let mut attempt = 0;
         loop {
             let mut req = agent.get(url);
             if let Some(mode) = paginate {
-                let (param, value) = match mode {
-                    "offset" => (
-                        opt(options, "page_param")
-                            .and_then(Value::as_str)
-                            .unwrap_or("offset"),
-                        page * page_size,
-                    ),
-                    _ => (
-                        opt(options, "page_param")
-                            .and_then(Value::as_str)
-                            .unwrap_or("page"),
-                        page + 1,
-                    ),
+                let value = match mode {
+                    Paginate::Offset => page * page_size,
+                    Paginate::Page => page + 1,
                 };
-                req = req.query(param, value.to_string());
-                req = req.query(
-                    opt(options, "size_param")
-                        .and_then(Value::as_str)
-                        .unwrap_or("limit"),
-                    page_size.to_string(),
-                );
+                req = req.query(&options.page_param, value.to_string());
+                req = req.query(&options.size_param, page_size.to_string());
             }
             if let Some(key) = &api_key {
                 req = req.query(key_param, key);
@@ -136,7 +107,7 @@ pub(crate) fn http_to_ndjson(
                 Ok(mut resp) => resp
                     .body_mut()
                     .with_config()
-                    .limit(max_bytes)
+                    .limit(options.max_bytes)
                     .read_to_string(),
                 Err(e) => Err(e),
             };
@@ -147,10 +118,24 @@ pub(crate) fn http_to_ndjson(
                     let msg = format!("the response is larger than `max_bytes` ({limit} bytes); raise `max_bytes` or page through the API");
                     return Err(fetch_error(rel, url, msg));
                 }
+                // Nothing listens there: with a fallback, use it now instead of waiting.
+                Err(ureq::Error::Io(e))
+                    if has_fallback && e.kind() == std::io::ErrorKind::ConnectionRefused =>
+                {
+                    refused.set(true);
+                    return Err(fetch_error(rel, url, secrets.redact(&e.to_string())));
+                }
                 Err(e) if attempt < retries => {
                     attempt += 1;
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(200 * (1 << attempt)));
+                    let wait = 200 * (1 << attempt);
+                    eprintln!(
+                        "retry: fetching `{}` from {url} attempt {attempt} of {} failed: {}; next attempt in {:.1}s",
+                        rel.name,
+                        retries + 1,
+                        secrets.redact(&e.to_string()),
+                        wait as f64 / 1000.0
+                    );
+                    std::thread::sleep(Duration::from_millis(wait));
                 }
                 Err(e) => return Err(fetch_error(rel, url, secrets.redact(&e.to_string()))),
             }
@@ -158,9 +143,9 @@ pub(crate) fn http_to_ndjson(
     };
     let mut rows = Vec::new();
     let fetched = (|| -> Result<(), RunError> {
-        for page in 0..max_pages {
+        for page in 0..options.max_pages {
             let batch = fetch_page(page)?;
-            let n = batch.len() as i64;
+            let n = batch.len() as u64;
             rows.extend(batch);
             if paginate.is_none() || n == 0 || n < page_size {
                 break;
@@ -169,7 +154,7 @@ pub(crate) fn http_to_ndjson(
         Ok(())
     })();
     if let Err(e) = fetched {
-        let Some(fallback) = opt(options, "fallback").and_then(Value::as_str) else {
+        let Some(fallback) = &options.fallback else {
             return Err(e);
         };
         let path = base.join(fallback);
@@ -184,11 +169,19 @@ pub(crate) fn http_to_ndjson(
                 ),
             )
         })?;
-        eprintln!(
-            "note: `{}` could not be fetched; using the fallback {}",
-            rel.name,
-            path.display()
-        );
+        if refused.get() {
+            eprintln!(
+                "note: `{}` could not be fetched: the connection was refused; using the fallback {} without retrying",
+                rel.name,
+                path.display()
+            );
+        } else {
+            eprintln!(
+                "note: `{}` could not be fetched; using the fallback {}",
+                rel.name,
+                path.display()
+            );
+        }
         rows = rows_of(rel, &path.to_string_lossy(), &body, rows_path)?;
     }
     write_ndjson(rel, url, rows.iter().map(|r| r.to_string()))
@@ -216,8 +209,7 @@ fn write_ndjson(
 pub(crate) fn postgres_to_ndjson(
     rel: &Relation,
     dsn: &str,
-    table: Option<&str>,
-    query: Option<&str>,
+    read: &PostgresRead,
     incremental: Option<&str>,
     watermark: Option<&str>,
 ) -> Result<TempFile, RunError> {
@@ -243,10 +235,9 @@ pub(crate) fn postgres_to_ndjson(
         .batch_execute("SET TIME ZONE 'UTC'")
         .map_err(|e| db_error(&e))?;
     let cols: Vec<String> = rel.schema.columns.iter().map(|c| ident(&c.name)).collect();
-    let from = match (table, query) {
-        (Some(t), _) => t.split('.').map(ident).collect::<Vec<_>>().join("."),
-        (None, Some(q)) => format!("({q}) AS q"),
-        _ => unreachable!("the checker requires a table or a query"),
+    let from = match read {
+        PostgresRead::Table(t) => t.split('.').map(ident).collect::<Vec<_>>().join("."),
+        PostgresRead::Query(q) => format!("({q}) AS q"),
     };
     let mut sql = format!(
         "SELECT row_to_json(t)::text FROM (SELECT {} FROM {from}",
@@ -279,7 +270,7 @@ pub struct AlertReport {
 /// Sends the pipeline's alerts about a final failure. Secret URLs are never printed.
 pub(crate) fn send_alerts(
     p: &Pipeline,
-    ds: NaiveDate,
+    ds: &str,
     diag: &Diagnostic,
     secrets: &Secrets,
 ) -> Vec<AlertReport> {

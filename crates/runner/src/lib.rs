@@ -9,23 +9,24 @@ mod deadline;
 mod fetch;
 mod intervals;
 mod load;
+mod order;
 mod publish;
 mod report;
 mod secrets;
 mod state;
 mod tally;
 mod testing;
+mod zones;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use duckdb::Connection;
 use pipec_check::ir::{Pipeline, Project, RelationKind};
 use pipec_diag::{codes, Code, Diagnostic, Span};
 use pipec_plan::Plan;
 
-pub use intervals::{due_interval, Dates};
+pub use intervals::{due_interval, Bound, Dates, Run};
 pub use report::{IntervalReport, NodeReport, RunReport, Status};
 pub use secrets::Secrets;
 pub use state::{history, HistoryRow};
@@ -67,9 +68,14 @@ pub struct RunOptions {
     pub progress: bool,
     /// Only these pipelines (all when empty).
     pub pipelines: Vec<String>,
+    /// Retry failed intervals as the pipelines' `retries` say (`false`: `--no-retry`).
+    pub retry: bool,
 }
 
-/// Runs the pipelines of `project` for the intervals in `opts`, in dependency order.
+/// Runs the pipelines of `project` for the intervals in `opts`: interval by interval, and within
+/// an interval upstream pipelines before their dependants. A failed interval stops that
+/// pipeline's later intervals and its dependants' same and later ones; those are reported as
+/// skipped with the reason (and recorded in `_pipec.runs`), everything else still runs.
 pub fn run(
     project: &Project,
     plan: &Plan,
@@ -77,55 +83,115 @@ pub fn run(
     secrets: &Secrets,
 ) -> Result<RunReport, RunError> {
     let _lock = state::lock(&opts.warehouse, opts.wait)?;
-    let conn = state::open(&opts.warehouse)?;
+    let conn = state::open(&opts.warehouse, project)?;
     let mut report = RunReport::default();
-    let mut order: Vec<&str> = Vec::new();
-    for &i in &plan.order {
-        let p = plan.graph[i].pipeline.as_str();
-        if !order.contains(&p) {
-            order.push(p);
-        }
-    }
-    'pipelines: for name in order {
-        if !opts.pipelines.is_empty() && !opts.pipelines.iter().any(|p| p == name) {
-            continue;
-        }
-        let Some(p) = project.pipelines.iter().find(|p| p.name == name) else {
-            continue;
+    let graph = order::Pipelines::of(plan);
+    let now = chrono::Utc::now();
+    let selected: Vec<Option<&Pipeline>> = graph
+        .order
+        .iter()
+        .map(|name| {
+            let wanted = opts.pipelines.is_empty() || opts.pipelines.iter().any(|p| p == name);
+            project
+                .pipelines
+                .iter()
+                .find(|p| &p.name == name)
+                .filter(|_| wanted)
+        })
+        .collect();
+    let runs: Vec<Vec<Run>> = selected
+        .iter()
+        .map(|p| {
+            p.map_or_else(Vec::new, |p| {
+                intervals::select(project, p, &opts.dates, now)
+            })
+        })
+        .collect();
+    let keys: Vec<Vec<intervals::Key>> = runs
+        .iter()
+        .map(|r| r.iter().map(Run::key).collect())
+        .collect();
+    // The run of pipeline `i` with order key `k`.
+    let run_of = |i: usize, k: &intervals::Key| {
+        runs[i]
+            .binary_search_by(|r| r.interval.start.cmp(&k.start))
+            .ok()
+            .map(|at| &runs[i][at])
+    };
+    let mut error = None;
+    // Reference sources read once for the whole command.
+    let cache = std::sync::Arc::new(load::Cache::default());
+    order::drive(&graph, &keys, |i, key, blocked| {
+        let (Some(p), Some(ds)) = (selected[i], run_of(i, key)) else {
+            return false;
         };
-        let days = intervals::select(p, &opts.dates, chrono::Utc::now());
-        for ds in days {
-            if !opts.force && state::is_done(&conn, &p.name, ds)? {
-                report.intervals.push(IntervalReport::skipped(&p.name, ds));
-                continue;
-            }
-            let r = run_with_retries(&conn, p, ds, opts, secrets);
-            let failed = r.status == Status::Failed;
-            report.intervals.push(r);
-            if failed {
-                // Later intervals and downstream pipelines would read stale or missing data.
-                report.failed = true;
-                break 'pipelines;
+        if error.is_some() {
+            return false;
+        }
+        if !opts.force {
+            match state::is_done(&conn, &p.name, ds) {
+                Ok(true) => {
+                    report.push(IntervalReport::skipped(&p.name, ds, report::ALREADY_DONE));
+                    return false;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    error = Some(e);
+                    return false;
+                }
             }
         }
+        if let Some(b) = blocked {
+            let culprit = &graph.order[b.pipeline];
+            let when = run_of(b.pipeline, &b.key).map_or_else(String::new, |r| r.label.clone());
+            let reason = if culprit == &p.name {
+                format!("`{culprit}` failed {when}")
+            } else {
+                format!("upstream `{culprit}` failed {when}")
+            };
+            let started = chrono::Utc::now().naive_utc();
+            let run_id = run_id(p, ds);
+            let _ = state::record_run(&conn, &run_id, p, ds, "skipped", started, 0, Some(&reason));
+            report.push(IntervalReport::skipped(&p.name, ds, reason));
+            return false;
+        }
+        let r = run_with_retries(&conn, p, ds, opts, secrets, &cache);
+        let failed = r.status == Status::Failed;
+        report.push(r);
+        failed
+    });
+    cache.close(&conn);
+    match error {
+        Some(e) => Err(e),
+        None => Ok(report),
     }
-    Ok(report)
+}
+
+/// A run id: pipeline, interval start (UTC) and the time it started.
+fn run_id(p: &Pipeline, ds: &Run) -> String {
+    format!(
+        "{}-{}-{}",
+        p.name,
+        ds.interval.start.format("%Y%m%dT%H%M"),
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f")
+    )
 }
 
 fn run_with_retries(
     conn: &Connection,
     p: &Pipeline,
-    ds: NaiveDate,
+    ds: &Run,
     opts: &RunOptions,
     secrets: &Secrets,
+    cache: &std::sync::Arc<load::Cache>,
 ) -> IntervalReport {
-    let run_id = format!(
-        "{}-{}-{}",
-        p.name,
-        ds,
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f")
-    );
+    let run_id = run_id(p, ds);
     let started = chrono::Utc::now().naive_utc();
+    let attempts = if opts.retry {
+        p.retries as usize + 1
+    } else {
+        1
+    };
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -137,13 +203,13 @@ fn run_with_retries(
                 let deadline = &deadline;
                 scope.spawn(move || deadline.watch(limit));
             }
-            let result = run_interval(conn, p, ds, &run_id, opts, secrets, &deadline);
+            let result = run_interval(conn, p, ds, &run_id, (started, attempt), opts, secrets, &deadline, cache);
             deadline.finish();
             result
         });
         let result = result.map_err(|(err, nodes)| {
             let err = if deadline.expired() {
-                deadline::timed_out(p, ds)
+                deadline::timed_out(p, &ds.label)
             } else {
                 err
             };
@@ -153,25 +219,35 @@ fn run_with_retries(
             Ok(mut r) => {
                 r.attempts = attempt;
                 r.millis = t0.elapsed().as_millis() as u64;
-                let _ = state::record_run(conn, &run_id, p, ds, "done", started, attempt, None);
+                // Its `_pipec.runs` row was written with the interval's publication.
                 return r;
             }
             Err((err, nodes)) => {
                 let retryable = !matches!(
                     err.diagnostic.code.id,
-                    "E0501" | "E0502" | "E0504" | "E0507" | "E0509" | "E0510"
+                    "E0501" | "E0502" | "E0504" | "E0507" | "E0509" | "E0510" | "E0515" | "E0516"
                 );
-                if retryable && attempt <= p.retries as usize {
+                let not_retried = not_retried(p, ds, &err, opts, chrono::Utc::now());
+                if retryable && not_retried.is_none() && attempt < attempts {
                     let delay = p
                         .retry_backoff_seconds
                         .saturating_mul(1 << (attempt - 1).min(10));
+                    let at = chrono::Utc::now() + chrono::Duration::seconds(delay as i64);
                     eprintln!(
-                        "{} {ds}: attempt {attempt} failed ({}); retrying in {delay}s",
+                        "retry: `{}` {} attempt {attempt} of {attempts} failed: [{}] {}; next attempt in {} (at {} UTC)",
                         p.name,
-                        secrets.redact(&err.diagnostic.message)
+                        ds.label,
+                        err.diagnostic.code.id,
+                        secrets.redact(&err.diagnostic.message),
+                        duration_text(delay),
+                        at.format("%Y-%m-%d %H:%M:%S")
                     );
                     std::thread::sleep(Duration::from_secs(delay));
                     continue;
+                }
+                let reason = if retryable { not_retried } else { None };
+                if let Some(r) = &reason {
+                    eprintln!("`{}` {}: {r}", p.name, ds.label);
                 }
                 let mut diagnostic = err.diagnostic.clone();
                 diagnostic.message = secrets.redact(&diagnostic.message);
@@ -188,20 +264,61 @@ fn run_with_retries(
                     attempt,
                     Some(&diagnostic.message),
                 );
-                let alerts = fetch::send_alerts(p, ds, &diagnostic, secrets);
+                let alerts = fetch::send_alerts(p, &ds.label, &diagnostic, secrets);
                 return IntervalReport {
-                    pipeline: p.name.clone(),
-                    ds,
-                    status: Status::Failed,
+                    reason,
                     attempts: attempt,
-                    millis: 0,
                     nodes,
-                    checks: Vec::new(),
                     error: Some(diagnostic),
                     alerts,
+                    ..IntervalReport::new(&p.name, ds, Status::Failed)
                 };
             }
         }
+    }
+}
+
+/// Why a retryable failure of `p` for `ds` gets no (further) retry, if it does not: `--no-retry`,
+/// or a missing input file (`E0503`) of an interval that ended over a day before `now`: such a
+/// file does not appear by waiting minutes.
+fn not_retried(
+    p: &Pipeline,
+    ds: &Run,
+    err: &RunError,
+    opts: &RunOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    if p.retries == 0 {
+        return None;
+    }
+    if !opts.retry {
+        return Some(format!(
+            "not retried (--no-retry; the pipeline allows {} retries)",
+            p.retries
+        ));
+    }
+    if err.diagnostic.code == codes::NO_INPUT && now - ds.interval.end > chrono::Duration::days(1) {
+        return Some(
+            "not retried: the input file is missing for an interval that ended over a day ago; \
+             add the file and run the interval again"
+                .to_string(),
+        );
+    }
+    None
+}
+
+/// `90` → `1m 30s`, `300` → `5m`, `7200` → `2h`.
+fn duration_text(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let parts: Vec<String> = [(h, "h"), (m, "m"), (s, "s")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, u)| format!("{n}{u}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
     }
 }
 
@@ -215,20 +332,23 @@ pub fn base_dir(p: &Pipeline) -> PathBuf {
 
 type Failure = (RunError, Vec<NodeReport>);
 
+#[allow(clippy::too_many_arguments)]
 fn run_interval(
     conn: &Connection,
     p: &Pipeline,
-    ds: NaiveDate,
+    ds: &Run,
     run_id: &str,
+    attempt: (chrono::NaiveDateTime, usize),
     opts: &RunOptions,
     secrets: &Secrets,
     deadline: &deadline::Deadline,
+    cache: &std::sync::Arc<load::Cache>,
 ) -> Result<IntervalReport, Failure> {
     deadline.register(conn);
-    let run = intervals::interval(ds);
-    let stage = load::Stage::for_run(p);
+    let run = ds.params();
+    let stage = load::Stage::for_run(p, cache);
     stage.reset(conn).map_err(|e| (e, Vec::new()))?;
-    let progress = report::Progress::new(opts.progress, p, ds);
+    let progress = report::Progress::new(opts.progress, p, &ds.label);
     let mut nodes: Vec<NodeReport> = Vec::new();
     let mut rejects = Vec::new();
     let mut streaming: Vec<(usize, NodeReport)> = Vec::new();
@@ -239,7 +359,7 @@ fn run_interval(
         if deadline.expired() {
             progress.finish();
             let _ = stage.drop_all(conn);
-            return Err((deadline::timed_out(p, ds), nodes));
+            return Err((deadline::timed_out(p, &ds.label), nodes));
         }
         let results: Vec<Result<(NodeReport, Vec<load::Reject>), RunError>> =
             std::thread::scope(|scope| {
@@ -274,6 +394,7 @@ fn run_interval(
                                 rows: rows_read,
                                 rejected: rejected.len() as u64,
                                 millis: t0.elapsed().as_millis() as u64,
+                                reused: stage.is_reused(&rel.name),
                             };
                             Ok((node, rejected))
                         })
@@ -337,9 +458,10 @@ fn run_interval(
             codes::CHECK_FAILED,
             first.span,
             format!(
-                "{} check(s) failed for {} {ds}; nothing was published: {}",
+                "{} check(s) failed for {} {}; nothing was published: {}",
                 failed.len(),
                 p.name,
+                ds.label,
                 list.join("; ")
             ),
             format!("failed: {}", first.detail),
@@ -350,10 +472,10 @@ fn run_interval(
     if deadline.expired() {
         let _ = stage.drop_all(conn);
         progress.finish();
-        return Err((deadline::timed_out(p, ds), nodes));
+        return Err((deadline::timed_out(p, &ds.label), nodes));
     }
     let t0 = Instant::now();
-    let written = publish::publish(conn, p, ds, run_id, &stage, &run, &checks, &rejects)
+    let written = publish::publish(conn, p, ds, (run_id, attempt), &stage, &run, &checks, &rejects)
         .map_err(|e| (e, nodes.clone()))?;
     let publish_ms = t0.elapsed().as_millis() as u64;
     for (name, rows) in written {
@@ -363,6 +485,7 @@ fn run_interval(
             rows,
             rejected: 0,
             millis: publish_ms,
+            reused: false,
         };
         progress.node(&node);
         nodes.push(node);
@@ -370,14 +493,9 @@ fn run_interval(
     let _ = stage.drop_all(conn);
     progress.finish();
     Ok(IntervalReport {
-        pipeline: p.name.clone(),
-        ds,
-        status: Status::Done,
         attempts: 1,
-        millis: 0,
         nodes,
         checks,
-        error: None,
-        alerts: Vec::new(),
+        ..IntervalReport::new(&p.name, ds, Status::Done)
     })
 }

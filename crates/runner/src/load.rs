@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use duckdb::Connection;
 use pipec_check::ir::{
-    FileFormat, Head, Pipeline, Relation, RelationKind, Schema, Source, StepKind, Transform, Type,
-    Value,
+    Compression, CsvOptions, FileFormat, FileOptions, Head, OnError, Pipeline, PostgresRead,
+    Relation, RelationKind, Schema, SinkTarget, Source, StepKind, Transform, Type,
 };
 use pipec_diag::{codes, Span};
 use pipec_sql::{ident, string, type_sql, Interval};
@@ -40,6 +40,57 @@ pub struct Stage {
     /// Sources staged as views over their files, with their tally slot and, once their reader
     /// ran, the rows read.
     streamed: Mutex<HashMap<String, (i32, Option<u64>)>>,
+    /// The sources read once per command (none for `pipec test`).
+    cache: Option<std::sync::Arc<Cache>>,
+    /// Sources staged as views on [`Cache`] tables loaded by an earlier interval.
+    reused: Mutex<HashSet<String>>,
+}
+
+/// Sources whose data cannot change from one interval of a command to the next, loaded once per
+/// `pipec run` command into the in-memory database `_pipec_cache`: a file source whose path has no
+/// placeholder (reloaded when its size or modification time changed) and an HTTP source whose URL
+/// has none. An interval stages such a source as a view on its cached table.
+#[derive(Default)]
+pub struct Cache {
+    /// By `pipeline\0relation`: where it was read from, the file's (size, mtime), rows and
+    /// rejects of the load.
+    entries: Mutex<HashMap<String, Cached>>,
+    /// Held while attaching `_pipec_cache`.
+    attach: Mutex<()>,
+    /// The warehouse database's name.
+    catalog: Mutex<Option<String>>,
+}
+
+struct Cached {
+    origin: String,
+    stamp: Option<(u64, std::time::SystemTime)>,
+    rows: u64,
+    rejects: Vec<Reject>,
+}
+
+impl Cache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The name of the warehouse database (asked once), to name its tables from views in
+    /// other databases.
+    fn catalog(&self, conn: &Connection) -> Option<String> {
+        let mut name = self.catalog.lock().unwrap_or_else(|e| e.into_inner());
+        if name.is_none() {
+            *name = conn
+                .query_row("SELECT current_database()", [], |r| r.get(0))
+                .ok();
+        }
+        name.clone()
+    }
+
+    /// Frees every cached table (at the end of a command).
+    pub(crate) fn close(&self, conn: &Connection) {
+        if !self.entries().is_empty() {
+            let _ = conn.execute_batch("DETACH DATABASE IF EXISTS _pipec_cache");
+        }
+    }
 }
 
 impl Stage {
@@ -48,15 +99,27 @@ impl Stage {
             prefix: format!("{pipeline}__"),
             streamable: HashSet::new(),
             streamed: Mutex::new(HashMap::new()),
+            cache: None,
+            reused: Mutex::new(HashSet::new()),
         }
     }
 
-    /// The stage of a run of `p`, streaming the sources that allow it.
-    pub(crate) fn for_run(p: &Pipeline) -> Self {
+    /// The stage of a run of `p`, streaming the sources that allow it and reading unchanged
+    /// reference sources from `cache`.
+    pub(crate) fn for_run(p: &Pipeline, cache: &std::sync::Arc<Cache>) -> Self {
         Stage {
             streamable: streamable(p),
+            cache: Some(cache.clone()),
             ..Stage::new(&p.name)
         }
+    }
+
+    /// Whether source `name` was staged from the data an earlier interval of this command read.
+    pub(crate) fn is_reused(&self, name: &str) -> bool {
+        self.reused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(name)
     }
 
     fn streamed(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i32, Option<u64>)>> {
@@ -145,9 +208,7 @@ pub(crate) fn streamable(p: &Pipeline) -> HashSet<String> {
                 format: FileFormat::Csv,
                 options,
                 ..
-            }) => !options
-                .iter()
-                .any(|(k, v)| k == "on_error" && v.as_str() == Some("reject")),
+            }) => options.on_error == OnError::Fail,
             _ => false,
         })
         .filter(|r| reads.get(r.name.as_str()) == Some(&1))
@@ -182,6 +243,15 @@ fn count(conn: &Connection, table: &str, span: Span) -> Result<u64, RunError> {
     })
     .map(|n| n as u64)
     .map_err(|e| exec_error(span, &e.to_string()))
+}
+
+/// The rows of `table` just made by `CREATE TABLE ... AS`, which reports `made` rows: a count
+/// query only when it reports none.
+fn created(conn: &Connection, made: usize, table: &str, span: Span) -> Result<u64, RunError> {
+    match made {
+        0 => count(conn, table, span),
+        n => Ok(n as u64),
+    }
 }
 
 /// Computes a transform into its staging table; returns its row count.
@@ -226,19 +296,20 @@ pub(crate) fn transform(
             .collect()
     };
     if streamed.is_empty() {
-        conn.execute_batch(&sql)
+        let made = conn
+            .execute(&sql, [])
             .map_err(|e| exec_error(rel.span, &e.to_string()))?;
-        return count(conn, &target, rel.span);
+        return created(conn, made, &target, rel.span);
     }
     // Filters stay where they are written, so the tally in a streamed source's view sees every
     // row of the file before this transform's own filters drop any.
-    let result = pinned_filters(conn, || conn.execute_batch(&sql));
-    if result.is_ok() {
+    let result = pinned_filters(conn, || conn.execute(&sql, []));
+    if let Ok(made) = result {
         for (name, slot) in &streamed {
             let rows = crate::tally::TALLIES.take(*slot);
             stage.streamed().insert(name.clone(), (*slot, Some(rows)));
         }
-        return count(conn, &target, rel.span);
+        return created(conn, made, &target, rel.span);
     }
     // Something failed while streaming: stage the sources the careful way, which names the file
     // and row of bad data, then run the transform on the staged copies.
@@ -316,9 +387,107 @@ pub(crate) fn source(
     run: &Interval,
     secrets: &Secrets,
 ) -> Result<(u64, Vec<Reject>), RunError> {
+    if let Some(cache) = &stage.cache {
+        if let Some(loaded) = cached(conn, cache, p, rel, src, stage, run, secrets)? {
+            return Ok(loaded);
+        }
+    }
     // A source already streamed is loaded again only when its reader failed: stage it then.
     let stream = stage.streamable.contains(&rel.name) && !stage.is_streamed(&rel.name);
     let target = stage.table(&rel.name);
+    load_into(conn, p, rel, src, stage, run, secrets, &target, stream)
+}
+
+/// Stages source `rel` from the command's [`Cache`] when its data cannot depend on the interval,
+/// loading it there first (again when its file changed); `None` when it can.
+#[allow(clippy::too_many_arguments)]
+fn cached(
+    conn: &Connection,
+    cache: &Cache,
+    p: &Pipeline,
+    rel: &Relation,
+    src: &Source,
+    stage: &Stage,
+    run: &Interval,
+    secrets: &Secrets,
+) -> Result<Option<(u64, Vec<Reject>)>, RunError> {
+    let (origin, stamp) = match src {
+        Source::File { path, .. } if !path.contains(['{', '}']) => {
+            let path = resolve_path(&crate::base_dir(p), path);
+            if is_glob(&path) || path.contains("://") {
+                return Ok(None);
+            }
+            // A missing file gets the usual error from the usual path.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                return Ok(None);
+            };
+            let Ok(modified) = meta.modified() else {
+                return Ok(None);
+            };
+            (path, Some((meta.len(), modified)))
+        }
+        Source::Http { url, .. } if !url.contains(['{', '}']) => (url.clone(), None),
+        _ => return Ok(None),
+    };
+    let key = format!("{}\0{}", p.name, rel.name);
+    let table = format!(
+        "_pipec_cache.main.{}",
+        ident(&format!("{}__{}", p.name, rel.name))
+    );
+    let hit = cache
+        .entries()
+        .get(&key)
+        .filter(|c| c.origin == origin && c.stamp == stamp)
+        .map(|c| (c.rows, c.rejects.clone()));
+    let loaded = match hit {
+        Some(loaded) => {
+            stage
+                .reused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(rel.name.clone());
+            loaded
+        }
+        None => {
+            cache.entries().remove(&key);
+            {
+                let _one = cache.attach.lock().unwrap_or_else(|e| e.into_inner());
+                conn.execute_batch("ATTACH IF NOT EXISTS ':memory:' AS _pipec_cache")
+                    .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+            }
+            let loaded = load_into(conn, p, rel, src, stage, run, secrets, &table, false)?;
+            let entry = Cached {
+                origin,
+                stamp,
+                rows: loaded.0,
+                rejects: loaded.1.clone(),
+            };
+            cache.entries().insert(key, entry);
+            loaded
+        }
+    };
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE VIEW {} AS SELECT * FROM {table}",
+        stage.table(&rel.name)
+    ))
+    .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    Ok(Some(loaded))
+}
+
+/// Loads source `rel` into table `target` (a view for its only reader with `stream`).
+#[allow(clippy::too_many_arguments)]
+fn load_into(
+    conn: &Connection,
+    p: &Pipeline,
+    rel: &Relation,
+    src: &Source,
+    stage: &Stage,
+    run: &Interval,
+    secrets: &Secrets,
+    target: &str,
+    stream: bool,
+) -> Result<(u64, Vec<Reject>), RunError> {
+    let target = target.to_string();
     let base = crate::base_dir(p);
     match src {
         Source::File { format, path, options } => {
@@ -332,23 +501,23 @@ pub(crate) fn source(
                     "check the path template and that the data for this date has arrived",
                 ));
             }
-            let reject = options.iter().any(|(k, v)| k == "on_error" && v.as_str() == Some("reject"));
+            let reject = options.on_error == OnError::Reject;
             match format {
                 FileFormat::Csv if stream => {
-                    let slot = csv_view(conn, rel, src, &path, &target)?;
+                    let slot = csv_view(conn, rel, options, &path, &target)?;
                     stage.streamed().insert(rel.name.clone(), (slot, None));
                     Ok((0, Vec::new()))
                 }
-                FileFormat::Csv => csv(conn, rel, src, &path, &target, reject),
+                FileFormat::Csv => csv(conn, rel, options, &path, &target, reject),
                 FileFormat::Ndjson => {
-                    let raw = format!("SELECT filename AS _file, row_number() OVER (PARTITION BY filename) AS _row, json FROM read_ndjson_objects({}, filename = true)", string(&path));
-                    json_rows(conn, rel, &raw, &path, &target, reject)
+                    let raw = format!("SELECT filename AS _file, row_number() OVER (PARTITION BY filename) AS _row, json FROM read_ndjson_objects({}, filename = true, compression = {})", string(&path), compression(options.compression));
+                    json_rows(conn, rel, &raw, &path, &target, reject, "line")
                 }
                 FileFormat::Parquet => {
                     let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("CAST({} AS {}) AS {}", ident(&c.name), type_sql(c.ty), ident(&c.name))).collect();
                     let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM read_parquet({})", cols.join(", "), string(&path));
                     conn.execute_batch(&sql).map_err(|e| file_error(rel, &path, &e.to_string()))?;
-                    not_null(conn, rel, &target, &format!("SELECT * FROM {target}"), &path)?;
+                    not_null(conn, rel, &target, &|_| None, &path)?;
                     Ok((count(conn, &target, rel.span)?, Vec::new()))
                 }
             }
@@ -357,30 +526,25 @@ pub(crate) fn source(
             let url = run.expand(url, |_| None);
             let file = fetch::http_to_ndjson(rel, &url, options, &base, secrets)?;
             let raw = format!("SELECT {} AS _file, row_number() OVER () AS _row, json FROM read_ndjson_objects({})", string(&url), string(&file.path().to_string_lossy()));
-            let result = json_rows(conn, rel, &raw, &url, &target, false);
+            let result = json_rows(conn, rel, &raw, &url, &target, false, "row");
             drop(file);
             result
         }
-        Source::Postgres { dsn, table, query, incremental } => {
+        Source::Postgres { dsn, read, incremental } => {
             let dsn = secrets.value(dsn, rel.span)?;
             let watermark = match incremental {
                 Some(_) => crate::state::watermark(conn, &p.name, &format!("source:{}", rel.name))?,
                 None => None,
             };
-            let file = fetch::postgres_to_ndjson(rel, &dsn, table.as_deref(), query.as_deref(), incremental.as_deref(), watermark.as_deref())?;
-            let origin = table.clone().unwrap_or_else(|| "query".into());
+            let file = fetch::postgres_to_ndjson(rel, &dsn, read, incremental.as_deref(), watermark.as_deref())?;
+            let origin = match read {
+                PostgresRead::Table(t) => t.clone(),
+                PostgresRead::Query(_) => "query".into(),
+            };
             let raw = format!("SELECT {} AS _file, row_number() OVER () AS _row, json FROM read_ndjson_objects({})", string(&origin), string(&file.path().to_string_lossy()));
-            json_rows(conn, rel, &raw, &origin, &target, false)
+            json_rows(conn, rel, &raw, &origin, &target, false, "row")
         }
-        Source::Table { table } => {
-            let (schema, name) = table.split_once('.').unwrap_or(("main", table));
-            let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("CAST({} AS {}) AS {}", ident(&c.name), type_sql(c.ty), ident(&c.name))).collect();
-            let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM {}", cols.join(", "), pipec_sql::table(schema, name));
-            conn.execute_batch(&sql).map_err(|e| {
-                RunError::new(codes::NO_INPUT, rel.span, format!("cannot read warehouse table `{table}`: {e}"), "reads this table", "run the pipeline that writes it first")
-            })?;
-            Ok((count(conn, &target, rel.span)?, Vec::new()))
-        }
+        Source::Table { table } => Ok((table_source(conn, p, rel, table, stage, &target)?, Vec::new())),
         Source::Calendar { from, to } => {
             let sql = format!(
                 "CREATE OR REPLACE TABLE {target} AS SELECT CAST(range AS DATE) AS day FROM range(DATE {}, DATE {} + INTERVAL 1 DAY, INTERVAL 1 DAY)",
@@ -398,6 +562,216 @@ pub(crate) fn source(
             "stream sources run on deployed targets; locally, stage a sample of the stream as files and read it with `ndjson(...)`",
         )),
     }
+}
+
+/// Stages a `table("schema.t")` source, casting the table's columns to the declared types: as a
+/// view when no sink of `p` writes that table (it cannot change during the run), else a copy.
+fn table_source(
+    conn: &Connection,
+    p: &Pipeline,
+    rel: &Relation,
+    table: &str,
+    stage: &Stage,
+    target: &str,
+) -> Result<u64, RunError> {
+    let (schema, name) = table.split_once('.').unwrap_or(("main", table));
+    let quoted = pipec_sql::table(schema, name);
+    let written_here = p.sinks.iter().any(|s| match &s.target {
+        SinkTarget::Table { schema: sch, table: t } => {
+            sch.eq_ignore_ascii_case(schema) && t.eq_ignore_ascii_case(name)
+        }
+        SinkTarget::File { .. } => false,
+    });
+    let catalog = match &stage.cache {
+        Some(cache) if !written_here => cache.catalog(conn),
+        _ => None,
+    };
+    if let Some(catalog) = catalog {
+        return table_view(conn, rel, table, (schema, name), &catalog, target);
+    }
+    let cols: Vec<String> = rel
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "CAST({} AS {}) AS {}",
+                ident(&c.name),
+                type_sql(c.ty),
+                ident(&c.name)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "CREATE OR REPLACE TABLE {target} AS SELECT {} FROM {quoted}",
+        cols.join(", ")
+    );
+    if let Err(e) = conn.execute_batch(&sql) {
+        return Err(table_source_error(
+            conn,
+            rel,
+            table,
+            (schema, name),
+            &e.to_string(),
+        ));
+    }
+    not_null(conn, rel, target, &|_| None, &format!("table {table}"))?;
+    count(conn, target, rel.span)
+}
+
+/// Stages warehouse table `table` as a view in `target`, checked as a copy would be: one scan
+/// evaluates every cast (`count(c)` for each column) and counts the rows and nulls.
+fn table_view(
+    conn: &Connection,
+    rel: &Relation,
+    table: &str,
+    (schema, name): (&str, &str),
+    catalog: &str,
+    target: &str,
+) -> Result<u64, RunError> {
+    let cols: Vec<String> = rel
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "CAST({} AS {}) AS {}",
+                ident(&c.name),
+                type_sql(c.ty),
+                ident(&c.name)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "CREATE OR REPLACE VIEW {target} AS SELECT {} FROM {}.{}",
+        cols.join(", "),
+        ident(catalog),
+        pipec_sql::table(schema, name)
+    );
+    let failed = |e: duckdb::Error| table_source_error(conn, rel, table, (schema, name), &e.to_string());
+    conn.execute_batch(&sql).map_err(failed)?;
+    let mut counts = vec!["count(*)".to_string()];
+    counts.extend(rel.schema.columns.iter().map(|c| format!("count({})", ident(&c.name))));
+    let n = rel.schema.columns.len() + 1;
+    let counted: Vec<i64> = conn
+        .query_row(&format!("SELECT {} FROM {target}", counts.join(", ")), [], |r| {
+            (0..n).map(|i| r.get::<_, i64>(i)).collect()
+        })
+        .map_err(failed)?;
+    let nulls = rel
+        .schema
+        .columns
+        .iter()
+        .zip(&counted[1..])
+        .any(|(c, k)| !c.nullable && *k < counted[0]);
+    if nulls {
+        not_null(conn, rel, target, &|_| None, &format!("table {table}"))?;
+    }
+    Ok(counted[0] as u64)
+}
+
+/// Why reading warehouse table `table` failed: it does not exist yet (E0503), or a declared column
+/// is missing from it or holds values that do not convert to the declared type (E0515).
+fn table_source_error(
+    conn: &Connection,
+    rel: &Relation,
+    table: &str,
+    (schema, name): (&str, &str),
+    msg: &str,
+) -> RunError {
+    let quoted = pipec_sql::table(schema, name);
+    // The catalog is read only here, on failure.
+    let have: Vec<(String, String)> = conn
+        .prepare("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ? ORDER BY ordinal_position")
+        .and_then(|mut st| {
+            st.query_map([schema, name], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+        })
+        .unwrap_or_default();
+    if have.is_empty() {
+        return RunError::new(
+            codes::NO_INPUT,
+            rel.span,
+            format!("warehouse table `{table}` does not exist yet"),
+            "reads this table",
+            "run the pipeline that writes it first",
+        );
+    }
+    let listing = have
+        .iter()
+        .map(|(n, t)| format!("{n} {}", pipec_type(t)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for c in &rel.schema.columns {
+        let declared = format!("{}{}", c.ty, if c.nullable { "?" } else { "" });
+        let Some((_, in_table)) = have.iter().find(|(n, _)| n.eq_ignore_ascii_case(&c.name)) else {
+            return RunError::new(
+                codes::TABLE_SOURCE_MISMATCH,
+                rel.span,
+                format!(
+                    "warehouse table `{table}` has no column `{}` (declared `{}: {declared}`)",
+                    c.name, c.name
+                ),
+                format!("`{}` declares this schema", rel.name),
+                format!("`{table}` has: {listing}; declare only columns it has, or change the pipeline that writes it"),
+            );
+        };
+        let want = type_sql(c.ty);
+        if in_table
+            .replace(' ', "")
+            .eq_ignore_ascii_case(&want.replace(' ', ""))
+        {
+            continue;
+        }
+        let bad = conn.query_row(
+            &format!(
+                "SELECT count(*) FROM {quoted} WHERE {0} IS NOT NULL AND TRY_CAST({0} AS {want}) IS NULL",
+                ident(&c.name)
+            ),
+            [],
+            |r| r.get::<_, i64>(0),
+        );
+        let why = match bad {
+            Ok(0) => continue,
+            Ok(n) => format!("{n} value(s) do not convert"),
+            Err(_) => "its values cannot convert".to_string(),
+        };
+        return RunError::new(
+            codes::TABLE_SOURCE_MISMATCH,
+            rel.span,
+            format!(
+                "column `{}` of warehouse table `{table}` is {} but declared {declared}: {why}",
+                c.name,
+                pipec_type(in_table)
+            ),
+            format!("`{}` declares `{}: {declared}`", rel.name, c.name),
+            format!(
+                "declare `{}: {}` as the table has it (and convert with `::` in a transform), or change the pipeline that writes `{table}`",
+                c.name,
+                pipec_type(in_table)
+            ),
+        );
+    }
+    exec_error(rel.span, msg)
+}
+
+/// The `.pipe` name of DuckDB type `t` (as the catalog spells it), or `t` itself.
+fn pipec_type(t: &str) -> String {
+    let upper = t.to_ascii_uppercase();
+    let name = match upper.as_str() {
+        "INTEGER" => "int",
+        "BIGINT" => "bigint",
+        "DOUBLE" => "float",
+        "BOOLEAN" => "bool",
+        "VARCHAR" => "string",
+        "DATE" => "date",
+        "TIMESTAMP" => "timestamp",
+        "INTERVAL" => "interval",
+        "JSON" => "json",
+        d if d.starts_with("DECIMAL") => return d.to_ascii_lowercase().replace(',', ", "),
+        _ => return t.to_string(),
+    };
+    name.to_string()
 }
 
 fn file_error(rel: &Relation, path: &str, msg: &str) -> RunError {
@@ -423,12 +797,27 @@ fn type_name(t: Type) -> String {
     t.to_string()
 }
 
+/// DuckDB's name of a compression (its readers take it as `compression = ...`).
+fn compression(c: Compression) -> String {
+    string(match c {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+    })
+}
+
+/// The CSV settings of a CSV source (the checker sets them for every one).
+fn csv_settings(options: &FileOptions) -> CsvOptions {
+    options.csv.clone().unwrap_or_default()
+}
+
 /// The options of DuckDB's CSV reader for source `rel`: its declared columns and types.
-fn csv_options(rel: &Relation, src: &Source) -> String {
-    let header = !matches!(src.option("header"), Some(Value::Bool(false)));
+fn csv_options(rel: &Relation, options: &FileOptions) -> String {
+    let csv = csv_settings(options);
     let mut opts = vec![
-        format!("header = {header}"),
+        format!("header = {}", csv.header),
         "auto_detect = false".to_string(),
+        format!("compression = {}", compression(options.compression)),
     ];
     let columns: Vec<String> = rel
         .schema
@@ -437,30 +826,18 @@ fn csv_options(rel: &Relation, src: &Source) -> String {
         .map(|c| format!("{}: {}", string(&c.name), string(&type_sql(c.ty))))
         .collect();
     opts.push(format!("columns = {{{}}}", columns.join(", ")));
+    opts.push(format!("delim = {}", string(&csv.delimiter.to_string())));
+    opts.push(format!("quote = {}", string(&csv.quote.to_string())));
     opts.push(format!(
-        "delim = {}",
-        string(
-            src.option("delimiter")
-                .and_then(Value::as_str)
-                .unwrap_or(",")
-        )
+        "nullstr = [{}]",
+        csv.nulls
+            .iter()
+            .map(|n| string(n))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
-    opts.push(format!(
-        "quote = {}",
-        string(src.option("quote").and_then(Value::as_str).unwrap_or("\""))
-    ));
-    if let Some(Value::List(nulls)) = src.option("nulls") {
-        opts.push(format!(
-            "nullstr = [{}]",
-            nulls
-                .iter()
-                .map(|n| string(n))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if let Some(Value::Int(n)) = src.option("skip") {
-        opts.push(format!("skip = {n}"));
+    if csv.skip > 0 {
+        opts.push(format!("skip = {}", csv.skip));
     }
     // No `timestampformat`: DuckDB's own ISO 8601 reader is faster than a strptime pattern and
     // also takes a `T` separator and fractional seconds.
@@ -472,7 +849,7 @@ fn csv_options(rel: &Relation, src: &Source) -> String {
 fn csv_view(
     conn: &Connection,
     rel: &Relation,
-    src: &Source,
+    options: &FileOptions,
     path: &str,
     target: &str,
 ) -> Result<i32, RunError> {
@@ -494,7 +871,7 @@ fn csv_view(
         "CREATE OR REPLACE VIEW {target} AS SELECT {cols} FROM read_csv({path}, {opts}) WHERE {tally}({slot}, {ok}, {cols})",
         cols = names.join(", "),
         path = string(path),
-        opts = csv_options(rel, src),
+        opts = csv_options(rel, options),
         tally = crate::tally::FUNCTION,
     );
     conn.execute_batch(&sql)
@@ -502,16 +879,97 @@ fn csv_view(
     Ok(slot)
 }
 
+/// The line of the file just before the first data row: `skip` lines, then the header.
+fn csv_first_line(csv: &CsvOptions) -> i64 {
+    i64::try_from(csv.skip)
+        .unwrap_or(i64::MAX)
+        .saturating_add(i64::from(csv.header))
+}
+
+/// The file line of the `k`-th (1-based) row read from a CSV file, given the lines of the rows the
+/// reader set aside (`skipped`, ascending). Lines are counted as DuckDB's reader counts them in
+/// `reject_errors`: a quoted value spanning lines counts as one.
+fn csv_line(first: i64, k: i64, skipped: &[i64]) -> i64 {
+    let mut line = first + k;
+    for &r in skipped {
+        if r > line {
+            break;
+        }
+        line += 1;
+    }
+    line
+}
+
+/// The rows of `table` (one CSV scan, in file order, with a `_file` column) holding a null in a
+/// non-null column (or only in column `c`, at most `n` rows, with `only = (c, n)`): (file, line,
+/// those columns).
+fn csv_null_rows(
+    conn: &Connection,
+    rel: &Relation,
+    table: &str,
+    first: i64,
+    skipped: &HashMap<String, Vec<i64>>,
+    only: Option<(&str, usize)>,
+) -> Result<Vec<(String, i64, Vec<String>)>, RunError> {
+    let required: Vec<&str> = rel
+        .schema
+        .columns
+        .iter()
+        .filter(|c| !c.nullable && only.is_none_or(|(o, _)| o == c.name))
+        .map(|c| c.name.as_str())
+        .collect();
+    if required.is_empty() {
+        return Ok(Vec::new());
+    }
+    let flags: Vec<String> = required
+        .iter()
+        .map(|c| format!("l.{} IS NULL", ident(c)))
+        .collect();
+    // A table created from a scan keeps the file's row order, so `rowid` counts rows per file.
+    let sql = format!(
+        "SELECT l._file, l.rowid - f.first + 1, {flags} FROM {table} AS l JOIN (SELECT _file, min(rowid) AS first FROM {table} GROUP BY _file) AS f USING (_file) WHERE {any} ORDER BY l.rowid{limit}",
+        flags = flags.join(", "),
+        any = flags.join(" OR "),
+        limit = only.map(|(_, n)| format!(" LIMIT {n}")).unwrap_or_default(),
+    );
+    let mut stmt = conn
+        .prepare(&sql)
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let file: String = r.get(0)?;
+            let k: i64 = r.get(1)?;
+            let mut cols = Vec::new();
+            for (i, c) in required.iter().enumerate() {
+                if r.get::<_, bool>(i + 2)? {
+                    cols.push(c.to_string());
+                }
+            }
+            Ok((file, k, cols))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    Ok(rows
+        .into_iter()
+        .map(|(file, k, cols)| {
+            let line = csv_line(first, k, skipped.get(&file).map_or(&[][..], Vec::as_slice));
+            (file, line, cols)
+        })
+        .collect())
+}
+
 /// CSV through DuckDB's typed reader; bad rows are located (or rejected) with `store_rejects`.
+/// Every error and reject names the line of the file (the header is line 1).
 fn csv(
     conn: &Connection,
     rel: &Relation,
-    src: &Source,
+    options: &FileOptions,
     path: &str,
     target: &str,
     reject: bool,
 ) -> Result<(u64, Vec<Reject>), RunError> {
-    let opts = csv_options(rel, src);
+    let opts = csv_options(rel, options);
+    let first = csv_first_line(&csv_settings(options));
     let scan = |extra: &str| format!("read_csv({}, {opts}{extra})", string(path));
     let select_cols = rel
         .schema
@@ -558,52 +1016,79 @@ fn csv(
             }
             return Err(file_error(rel, path, msg.lines().next().unwrap_or("")));
         }
-        not_null(conn, rel, target, &format!("SELECT *, filename AS _file, row_number() OVER (PARTITION BY filename) AS _row FROM {}", scan(", filename = true")), path)?;
+        let locate = |column: &str| -> Option<(String, i64)> {
+            // Only on failure: read the file again, with its name, to find the row.
+            let probe = "_pipec_probe_lines";
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE TEMP TABLE {probe} AS SELECT {select_cols}, filename AS _file FROM {}",
+                scan(", filename = true")
+            ))
+            .ok()?;
+            let found = csv_null_rows(conn, rel, probe, first, &HashMap::new(), Some((column, 1)));
+            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {probe}"));
+            found.ok()?.into_iter().next().map(|(f, l, _)| (f, l))
+        };
+        not_null(conn, rel, target, &locate, path)?;
         return Ok((count(conn, target, rel.span)?, Vec::new()));
     }
     let sql = format!(
-        "CREATE OR REPLACE TABLE {target} AS SELECT {select_cols} FROM {}",
-        scan(", store_rejects = true, ignore_errors = true")
+        "CREATE OR REPLACE TABLE {target} AS SELECT {select_cols}, filename AS _file FROM {}",
+        scan(", store_rejects = true, ignore_errors = true, filename = true")
     );
     conn.execute_batch(&sql)
         .map_err(|e| file_error(rel, path, &e.to_string()))?;
-    let rejects = csv_rejects(conn, rel)?;
-    let mut null_rejects = Vec::new();
-    for c in rel.schema.columns.iter().filter(|c| !c.nullable) {
-        let n = conn
-            .query_row(
-                &format!(
-                    "SELECT count(*) FROM {target} WHERE {} IS NULL",
-                    ident(&c.name)
-                ),
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
-        if n > 0 {
-            conn.execute_batch(&format!(
-                "DELETE FROM {target} WHERE {} IS NULL",
-                ident(&c.name)
-            ))
-            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
-            null_rejects.push(Reject {
-                source: rel.name.clone(),
-                file: path.into(),
-                line: 0,
-                column: c.name.clone(),
-                error: format!("{n} null value(s) in non-null column"),
-            });
+    // One reject per line set aside by the reader (a line may have several errors).
+    let mut rejects: Vec<Reject> = Vec::new();
+    for r in csv_rejects(conn, rel)? {
+        if !rejects.iter().any(|x| x.file == r.file && x.line == r.line) {
+            rejects.push(r);
         }
     }
-    let mut all = rejects;
-    all.extend(null_rejects);
-    Ok((count(conn, target, rel.span)?, all))
+    let mut skipped: HashMap<String, Vec<i64>> = HashMap::new();
+    for r in &rejects {
+        skipped.entry(r.file.clone()).or_default().push(r.line);
+    }
+    for lines in skipped.values_mut() {
+        lines.sort_unstable();
+    }
+    // Then one per row with a null in a non-null column, which the reader keeps.
+    let nulls = csv_null_rows(conn, rel, target, first, &skipped, None)?;
+    if !nulls.is_empty() {
+        let any: Vec<String> = rel
+            .schema
+            .columns
+            .iter()
+            .filter(|c| !c.nullable)
+            .map(|c| format!("{} IS NULL", ident(&c.name)))
+            .collect();
+        conn.execute_batch(&format!("DELETE FROM {target} WHERE {}", any.join(" OR ")))
+            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    }
+    for (file, line, cols) in nulls {
+        let names: Vec<String> = cols.iter().map(|c| format!("`{c}`")).collect();
+        rejects.push(Reject {
+            source: rel.name.clone(),
+            file,
+            line,
+            column: cols.first().cloned().unwrap_or_default(),
+            error: format!(
+                "null in non-null column{} {}",
+                if cols.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
+        });
+    }
+    rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    conn.execute_batch(&format!("ALTER TABLE {target} DROP COLUMN _file"))
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    Ok((count(conn, target, rel.span)?, rejects))
 }
 
+/// The errors of the latest scan with `store_rejects` on this connection, by file and line.
 fn csv_rejects(conn: &Connection, rel: &Relation) -> Result<Vec<Reject>, RunError> {
     let mut stmt = conn
         .prepare(
-            "SELECT s.file_path, e.line, coalesce(e.column_name, ''), e.error_message FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) ORDER BY s.file_path, e.line",
+            "SELECT s.file_path, e.line, coalesce(e.column_name, ''), e.error_message FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) WHERE e.scan_id = (SELECT max(scan_id) FROM reject_scans) ORDER BY s.file_path, e.line",
         )
         .map_err(|e| exec_error(rel.span, &e.to_string()))?;
     let rows = stmt
@@ -648,14 +1133,14 @@ fn bad_row(rel: &Relation, r: &Reject) -> RunError {
     )
 }
 
-/// Reports the first null in a non-nullable column, with its file and row. `rows` yields the
-/// staged columns plus `_file` and `_row` (or only the columns, then the row is not known).
+/// Reports the first null in a non-nullable column of staged `target`, with the file and line
+/// `locate` finds for that column (else `origin` alone).
 fn not_null(
     conn: &Connection,
     rel: &Relation,
     target: &str,
-    rows: &str,
-    path: &str,
+    locate: &dyn Fn(&str) -> Option<(String, i64)>,
+    origin: &str,
 ) -> Result<(), RunError> {
     let required: Vec<_> = rel.schema.columns.iter().filter(|c| !c.nullable).collect();
     if required.is_empty() {
@@ -677,12 +1162,9 @@ fn not_null(
         if n == 0 {
             continue;
         }
-        let located: Option<(String, i64)> = conn
-            .query_row(&format!("SELECT _file, _row FROM ({rows}) WHERE {} IS NULL ORDER BY _file, _row LIMIT 1", ident(&c.name)), [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ok();
-        let at = match located {
-            Some((file, row)) => format!("{file} row {row}"),
-            None => path.to_string(),
+        let at = match locate(&c.name) {
+            Some((file, line)) => format!("{file} line {line}"),
+            None => origin.to_string(),
         };
         return Err(RunError::new(
             codes::NULL_IN_NON_NULL,
@@ -702,7 +1184,8 @@ fn not_null(
 }
 
 /// JSON rows (`_file`, `_row`, `json`) → typed staging table. Values that do not cast are errors
-/// naming the file and row (or rejects).
+/// naming the file and row (`unit`: "line" for files, one object per line, else "row"), or
+/// rejects: one per row set aside, naming its first bad column.
 fn json_rows(
     conn: &Connection,
     rel: &Relation,
@@ -710,6 +1193,7 @@ fn json_rows(
     origin: &str,
     target: &str,
     reject: bool,
+    unit: &str,
 ) -> Result<(u64, Vec<Reject>), RunError> {
     let raw = format!("{}__raw\"", target.trim_end_matches('"'));
     conn.execute_batch(&format!("CREATE OR REPLACE TABLE {raw} AS {raw_select}"))
@@ -751,20 +1235,26 @@ fn json_rows(
                 return Err(RunError::new(
                     code,
                     rel.span,
-                    format!("{file} row {row}: column `{}`: {error}", c.name),
+                    format!("{file} {unit} {row}: column `{}`: {error}", c.name),
                     format!("`{}` declares `{}: {}{}`", rel.name, c.name, c.ty, if c.nullable { "?" } else { "" }),
                     "fix the row, change the declared type, or add `on_error = \"reject\"` to quarantine bad rows",
                 ));
             }
-            rejects.push(Reject {
-                source: rel.name.clone(),
-                file,
-                line: row,
-                column: c.name.clone(),
-                error,
-            });
+            if !rejects
+                .iter()
+                .any(|r: &Reject| r.file == file && r.line == row)
+            {
+                rejects.push(Reject {
+                    source: rel.name.clone(),
+                    file,
+                    line: row,
+                    column: c.name.clone(),
+                    error,
+                });
+            }
         }
     }
+    rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     let cols: Vec<String> = rel
         .schema
         .columns
@@ -815,3 +1305,9 @@ impl Drop for TempFile {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+pub(crate) fn h8t(label: &str) {
+    if std::env::var_os("PIPEC_H8").is_none() {
+        return;
+    let mut t = T.lock().unwrap();
+    if let Some(p) = *t {
+        eprintln!("H8 {:>8.2}ms {label}", (now - p).as_secs_f64() * 1000.0);

@@ -1,11 +1,11 @@
 //! Checks on staged data, then the all-or-nothing publish of every sink and the run's state.
 
-use chrono::NaiveDate;
 use duckdb::{params, Connection};
 use pipec_check::ir::{FileFormat, Pipeline, RelationKind, Rule, SinkMode, SinkTarget, Source};
 use pipec_diag::codes;
 use pipec_sql::{ident, literal, string, table, type_sql, Interval};
 
+use crate::intervals::Run;
 use crate::load::{exec_error, Reject, Stage};
 use crate::report::CheckReport;
 use crate::RunError;
@@ -129,13 +129,54 @@ fn mismatch(span: pipec_diag::Span, name: &str, want: &[String], have: &[String]
     )
 }
 
-/// Writes every sink, the rejects and the interval's state in one transaction.
+/// The primary key of a merge sink's table: the partition column (when partitioned), then the
+/// merge keys; none when a key column is nullable (a primary key cannot hold null).
+fn primary_key(s: &pipec_check::ir::Sink, schema: &pipec_check::ir::Schema) -> Option<Vec<String>> {
+    let SinkMode::Merge { keys } = &s.mode else {
+        return None;
+    };
+    let mut key: Vec<String> = s.partition_by.iter().cloned().collect();
+    key.extend(
+        keys.iter()
+            .filter(|k| !key.contains(k))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    key.iter()
+        .all(|k| schema.get(k).is_some_and(|c| !c.nullable))
+        .then_some(key)
+}
+
+fn outside_partition(s: &pipec_check::ir::Sink, rows: i64, ds: &str) -> RunError {
+    let col = s.partition_by.as_deref().unwrap_or_default();
+    RunError::new(
+        codes::OUTSIDE_PARTITION,
+        s.span,
+        format!(
+            "{rows} row(s) of `{}` have `{col}` other than the run's {ds}; a run of a sink with `partition by {col}` writes only its own partition; nothing was published",
+            s.relation
+        ),
+        format!("partitioned by `{col}`"),
+        format!("set `{col}` to the run's date (`derive {col} = @ds`), or filter the relation to the interval"),
+    )
+}
+
+/// The columns of table `target`, from the result shape of an empty query: querying the catalog
+/// views costs tens of milliseconds.
+fn columns_of(conn: &Connection, target: &str) -> duckdb::Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("SELECT * FROM {target} LIMIT 0"))?;
+    stmt.execute([])?;
+    Ok(stmt.column_names())
+}
+
+/// Writes every sink, the rejects and the interval's state (with its `_pipec.runs` row for
+/// attempt `(started, number)` of run `run_id`) in one transaction.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn publish(
     conn: &Connection,
     p: &Pipeline,
-    ds: NaiveDate,
-    run_id: &str,
+    ds: &Run,
+    (run_id, (started, attempt)): (&str, (chrono::NaiveDateTime, usize)),
     stage: &Stage,
     run: &Interval,
     checks: &[CheckReport],
@@ -166,11 +207,26 @@ pub(crate) fn publish(
             renames.push((tmp, dest));
         }
     }
+    // The columns of the sink tables that exist, read before the transaction (a failed probe
+    // inside it would abort it): those need no `CREATE ... IF NOT EXISTS`.
+    let mut existing: std::collections::HashMap<String, Vec<String>> = p
+        .sinks
+        .iter()
+        .filter_map(|s| match &s.target {
+            SinkTarget::Table { schema, table: t } => {
+                let target = table(schema, t);
+                columns_of(conn, &target).ok().map(|cols| (target, cols))
+            }
+            SinkTarget::File { .. } => None,
+        })
+        .collect();
     conn.execute_batch("BEGIN TRANSACTION")
         .map_err(|e| exec_error(p.span, &e.to_string()))?;
     let result = (|| -> Result<Vec<(String, u64)>, RunError> {
         let mut written = Vec::new();
-        let dsl = format!("DATE {}", string(&ds.to_string()));
+        let dsl = format!("DATE {}", string(&ds.ds().to_string()));
+        // The interval's start (UTC) tags the rows of a keyed append.
+        let tsl = format!("TIMESTAMP {}", string(&ds.interval.start_text()));
         for s in &p.sinks {
             let staged = stage.table(&s.relation);
             let schema = &p.relation(&s.relation).expect("checked relation").schema;
@@ -187,32 +243,44 @@ pub(crate) fn publish(
             };
             let target = table(sch, tbl);
             let keyed_append = matches!(s.mode, SinkMode::Append) && s.partition_by.is_none();
+            // A table pipec creates declares what the checker knows: non-null columns and the
+            // merge key. Existing tables are left as they are.
             let mut defs: Vec<String> = schema
                 .columns
                 .iter()
-                .map(|c| format!("{} {}", ident(&c.name), type_sql(c.ty)))
+                .map(|c| {
+                    let not_null = if c.nullable { "" } else { " NOT NULL" };
+                    format!("{} {}{not_null}", ident(&c.name), type_sql(c.ty))
+                })
                 .collect();
             if keyed_append {
-                defs.push("\"_pipec_ds\" DATE".into());
+                defs.push("\"_pipec_interval\" TIMESTAMP NOT NULL".into());
             }
-            conn.execute_batch(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {target} ({})",
-                ident(sch),
-                defs.join(", ")
-            ))
-            .map_err(|e| exec_error(s.span, &e.to_string()))?;
-            // The table's columns, from the result shape of an empty query: querying the
-            // catalog views costs tens of milliseconds.
-            let mut have_stmt = conn
-                .prepare(&format!("SELECT * FROM {target} LIMIT 0"))
-                .map_err(|e| exec_error(s.span, &e.to_string()))?;
-            have_stmt
-                .execute([])
-                .map_err(|e| exec_error(s.span, &e.to_string()))?;
-            let have: Vec<String> = have_stmt.column_names();
+            if let Some(key) = primary_key(s, schema) {
+                let key: Vec<String> = key.iter().map(|k| ident(k)).collect();
+                defs.push(format!("PRIMARY KEY ({})", key.join(", ")));
+            }
+            let mut have: Vec<String> = match existing.remove(&target) {
+                Some(have) => have,
+                None => {
+                    conn.execute_batch(&format!(
+                        "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {target} ({})",
+                        ident(sch),
+                        defs.join(", ")
+                    ))
+                    .map_err(|e| exec_error(s.span, &e.to_string()))?;
+                    columns_of(conn, &target).map_err(|e| exec_error(s.span, &e.to_string()))?
+                }
+            };
+            if keyed_append && have.last().is_some_and(|c| c == "_pipec_ds") {
+                // Written by an older pipec, tagged with the run's date.
+                crate::state::retag_v1_table(conn, p, &target)
+                    .map_err(|e| exec_error(s.span, &e.to_string()))?;
+                *have.last_mut().expect("tag column") = "_pipec_interval".into();
+            }
             let mut want: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
             if keyed_append {
-                want.push("_pipec_ds".into());
+                want.push("_pipec_interval".into());
             }
             if have != want {
                 return Err(mismatch(s.span, &s.name(), &want, &have));
@@ -227,10 +295,26 @@ pub(crate) fn publish(
                 conn.execute(&sql, [])
                     .map_err(|e| exec_error(s.span, &format!("{e}\n{sql}")))
             };
+            // With `partition by`, a run owns exactly its partition: the rows whose partition
+            // column is the run's date. It writes no row outside it and changes none outside it.
+            let partition = match (&s.mode, s.partition_by.as_deref()) {
+                (SinkMode::Incremental { .. }, _) | (_, None) => None,
+                (_, Some(col)) => Some(ident(col)),
+            };
+            if let Some(col) = &partition {
+                let outside = scalar_i64(
+                    conn,
+                    &format!("SELECT count(*) FROM {staged} WHERE {col} IS DISTINCT FROM {dsl}"),
+                    s.span,
+                )?;
+                if outside > 0 {
+                    return Err(outside_partition(s, outside, &ds.ds().to_string()));
+                }
+            }
             let n = match &s.mode {
-                SinkMode::Replace | SinkMode::Append if s.partition_by.is_some() => {
-                    let col = ident(s.partition_by.as_deref().expect("partition"));
-                    exec(format!("DELETE FROM {target} WHERE {col} = {dsl} OR {col} IN (SELECT DISTINCT {col} FROM {staged})"))?;
+                SinkMode::Replace | SinkMode::Append if partition.is_some() => {
+                    let col = partition.as_deref().expect("partition");
+                    exec(format!("DELETE FROM {target} WHERE {col} = {dsl}"))?;
                     exec(format!(
                         "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"
                     ))?
@@ -242,8 +326,10 @@ pub(crate) fn publish(
                     ))?
                 }
                 SinkMode::Append => {
-                    exec(format!("DELETE FROM {target} WHERE \"_pipec_ds\" = {dsl}"))?;
-                    exec(format!("INSERT INTO {target} ({cols}, \"_pipec_ds\") SELECT {cols}, {dsl} FROM {staged}"))?
+                    exec(format!(
+                        "DELETE FROM {target} WHERE \"_pipec_interval\" = {tsl}"
+                    ))?;
+                    exec(format!("INSERT INTO {target} ({cols}, \"_pipec_interval\") SELECT {cols}, {tsl} FROM {staged}"))?
                 }
                 SinkMode::Merge { keys } => {
                     let key_list = keys.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ");
@@ -262,7 +348,12 @@ pub(crate) fn publish(
                         .map(|k| format!("{target}.{0} IS NOT DISTINCT FROM s.{0}", ident(k)))
                         .collect::<Vec<_>>()
                         .join(" AND ");
-                    exec(format!("DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {staged} AS s WHERE {on})"))?;
+                    // Within a partition, only that partition's rows can match.
+                    let within = match &partition {
+                        Some(col) => format!("{target}.{col} = {dsl} AND "),
+                        None => String::new(),
+                    };
+                    exec(format!("DELETE FROM {target} WHERE {within}EXISTS (SELECT 1 FROM {staged} AS s WHERE {on})"))?;
                     exec(format!(
                         "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"
                     ))?
@@ -314,10 +405,11 @@ pub(crate) fn publish(
         }
         for rj in rejects {
             conn.execute(
-                "INSERT INTO _pipec.rejects VALUES (?, CAST(? AS DATE), ?, ?, ?, ?, ?)",
+                "INSERT INTO _pipec.rejects VALUES (?, CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, ?, ?, ?, ?)",
                 params![
                     p.name,
-                    ds.to_string(),
+                    ds.interval.start_text(),
+                    ds.ds().to_string(),
                     rj.source,
                     rj.file,
                     rj.line,
@@ -329,11 +421,27 @@ pub(crate) fn publish(
         }
         crate::state::record_checks(conn, run_id, p, ds, checks)?;
         let total: u64 = written.iter().map(|(_, n)| n).sum();
+        // A delete and an insert: `INSERT OR REPLACE` costs several milliseconds more.
         conn.execute(
-            "INSERT OR REPLACE INTO _pipec.intervals VALUES (?, CAST(? AS DATE), 'done', ?, now()::TIMESTAMP, ?)",
-            params![p.name, ds.to_string(), run_id, total as i64],
+            "DELETE FROM _pipec.intervals WHERE pipeline = ? AND interval_start = CAST(? AS TIMESTAMP)",
+            params![p.name, ds.interval.start_text()],
         )
         .map_err(|e| exec_error(p.span, &e.to_string()))?;
+        conn.execute(
+            "INSERT INTO _pipec.intervals VALUES (?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, 'done', ?, now()::TIMESTAMP, ?)",
+            params![
+                p.name,
+                ds.interval.start_text(),
+                ds.interval.end_text(),
+                ds.ds().to_string(),
+                ds.label,
+                run_id,
+                total as i64
+            ],
+        )
+        .map_err(|e| exec_error(p.span, &e.to_string()))?;
+        // One commit for the data and the run's record.
+        crate::state::record_run(conn, run_id, p, ds, "done", started, attempt, None)?;
         for (tmp, dest) in &renames {
             std::fs::rename(tmp, dest).map_err(|e| {
                 exec_error(p.span, &format!("cannot publish {}: {e}", dest.display()))

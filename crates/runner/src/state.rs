@@ -5,23 +5,48 @@ use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use duckdb::{params, Connection};
-use pipec_check::ir::Pipeline;
+use pipec_check::ir::{Pipeline, Project};
 use pipec_diag::{codes, Span};
 use serde::Serialize;
 
+use crate::intervals::{self, Run};
 use crate::report::CheckReport;
 use crate::RunError;
 
+/// The layout of pipec's own tables; `_pipec.schema_version` holds the one a warehouse has.
+/// Version 1 (no version table) keyed intervals by a date; version 2 by the interval's start.
+pub(crate) const SCHEMA_VERSION: i32 = 2;
+
 const STATE_DDL: &str = "
-BEGIN TRANSACTION;
 CREATE SCHEMA IF NOT EXISTS _pipec;
-CREATE TABLE IF NOT EXISTS _pipec.intervals (pipeline VARCHAR, ds DATE, status VARCHAR, run_id VARCHAR, finished_at TIMESTAMP, rows_written BIGINT, PRIMARY KEY (pipeline, ds));
-CREATE TABLE IF NOT EXISTS _pipec.runs (run_id VARCHAR, pipeline VARCHAR, ds DATE, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, attempts INTEGER, error VARCHAR);
+CREATE TABLE IF NOT EXISTS _pipec.schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS _pipec.intervals (pipeline VARCHAR, interval_start TIMESTAMP, interval_end TIMESTAMP, ds DATE, label VARCHAR, status VARCHAR, run_id VARCHAR, finished_at TIMESTAMP, rows_written BIGINT, PRIMARY KEY (pipeline, interval_start));
+CREATE TABLE IF NOT EXISTS _pipec.runs (run_id VARCHAR, pipeline VARCHAR, interval_start TIMESTAMP, interval_end TIMESTAMP, ds DATE, label VARCHAR, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, attempts INTEGER, error VARCHAR);
 CREATE TABLE IF NOT EXISTS _pipec.watermarks (pipeline VARCHAR, name VARCHAR, value VARCHAR, PRIMARY KEY (pipeline, name));
-CREATE TABLE IF NOT EXISTS _pipec.check_results (run_id VARCHAR, pipeline VARCHAR, ds DATE, relation VARCHAR, rule VARCHAR, passed BOOLEAN, detail VARCHAR);
-CREATE TABLE IF NOT EXISTS _pipec.rejects (pipeline VARCHAR, ds DATE, source VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, error VARCHAR);
-COMMIT;
+CREATE TABLE IF NOT EXISTS _pipec.check_results (run_id VARCHAR, pipeline VARCHAR, interval_start TIMESTAMP, ds DATE, relation VARCHAR, rule VARCHAR, passed BOOLEAN, detail VARCHAR);
+CREATE TABLE IF NOT EXISTS _pipec.rejects (pipeline VARCHAR, interval_start TIMESTAMP, ds DATE, source VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, error VARCHAR);
 ";
+
+/// Version 1 tables keyed by `ds`, and how each becomes its version 2 table: the columns
+/// selected from the old table `o` joined with the map `m` of (pipeline, ds) to intervals.
+const V1_TABLES: [(&str, &str); 4] = [
+    (
+        "intervals",
+        "o.pipeline, m.interval_start, m.interval_end, o.ds, m.label, o.status, o.run_id, o.finished_at, o.rows_written",
+    ),
+    (
+        "runs",
+        "o.run_id, o.pipeline, m.interval_start, m.interval_end, o.ds, m.label, o.status, o.started_at, o.finished_at, o.attempts, o.error",
+    ),
+    (
+        "check_results",
+        "o.run_id, o.pipeline, m.interval_start, o.ds, o.relation, o.rule, o.passed, o.detail",
+    ),
+    (
+        "rejects",
+        "o.pipeline, m.interval_start, o.ds, o.source, o.file, o.line, o.column_name, o.error",
+    ),
+];
 
 /// Holds the warehouse's lock file while a run lasts.
 pub struct Lock {
@@ -73,58 +98,253 @@ pub(crate) fn lock(warehouse: &Path, wait: bool) -> Result<Lock, RunError> {
     }
 }
 
-/// Opens (creating if needed) the warehouse and its state tables.
-pub(crate) fn open(warehouse: &Path) -> Result<Connection, RunError> {
-    let conn = Connection::open(warehouse).map_err(db_error)?;
-    conn.execute_batch(STATE_DDL).map_err(db_error)?;
+/// Opens the warehouse file; another program holding it open is `E0520`, naming it when
+/// DuckDB's message does ("Conflicting lock is held in <program> (PID n)").
+fn connect(warehouse: &Path) -> Result<Connection, RunError> {
+    Connection::open(warehouse).map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("Could not set lock") {
+            held_open(warehouse, &msg)
+        } else {
+            db_error(msg)
+        }
+    })
+}
+
+/// `E0520` for DuckDB's lock error `msg` on `warehouse`.
+fn held_open(warehouse: &Path, msg: &str) -> RunError {
+    let holder = msg
+        .split_once("Conflicting lock is held in ")
+        .and_then(|(_, rest)| {
+            let (program, rest) = rest.split_once(" (PID ")?;
+            let (pid, _) = rest.split_once(')')?;
+            Some(format!(" ({program}, PID {pid})"))
+        })
+        .unwrap_or_default();
+    RunError::new(
+        codes::WAREHOUSE_LOCKED,
+        Span::default(),
+        format!(
+            "the warehouse {} is held open by another program{holder}, so pipec cannot open it",
+            warehouse.display()
+        ),
+        "",
+        "close that program (a `duckdb` shell, notebook or BI tool), or have it open the file read-only (`duckdb -readonly FILE`), then run again",
+    )
+}
+
+/// Opens (creating if needed) the warehouse and its state tables, migrating the state of an
+/// older pipec (see [`migrate_v1`]) with the interval rules of `project`.
+pub(crate) fn open(warehouse: &Path, project: &Project) -> Result<Connection, RunError> {
+    let conn = connect(warehouse)?;
+    match version(&conn)? {
+        Some(SCHEMA_VERSION) => {}
+        Some(v) if v > SCHEMA_VERSION => return Err(newer(warehouse, v)),
+        Some(_) => migrate_v1(&conn, project)?,
+        None => conn
+            .execute_batch(&format!(
+                "BEGIN TRANSACTION; {STATE_DDL} INSERT INTO _pipec.schema_version VALUES ({SCHEMA_VERSION}); COMMIT;"
+            ))
+            .map_err(db_error)?,
+    }
     crate::tally::TALLIES.register(&conn).map_err(db_error)?;
+    crate::zones::register(&conn).map_err(db_error)?;
     Ok(conn)
 }
 
-pub(crate) fn is_done(conn: &Connection, pipeline: &str, ds: NaiveDate) -> Result<bool, RunError> {
+/// The layout of the state in `conn`: `None` without state, 1 for tables without a version.
+fn version(conn: &Connection) -> Result<Option<i32>, RunError> {
+    match conn.query_row("SELECT max(version) FROM _pipec.schema_version", [], |r| {
+        r.get::<_, Option<i32>>(0)
+    }) {
+        Ok(v) => Ok(Some(v.unwrap_or(1))),
+        Err(_) => Ok(conn
+            .prepare("SELECT 1 FROM _pipec.intervals LIMIT 0")
+            .is_ok()
+            .then_some(1)),
+    }
+}
+
+/// `E0525`: the warehouse's state is of a newer layout than this pipec knows.
+fn newer(warehouse: &Path, v: i32) -> RunError {
+    RunError::new(
+        codes::NEWER_STATE,
+        Span::default(),
+        format!(
+            "the warehouse {} has pipec state of layout {v}, newer than this pipec's {SCHEMA_VERSION}; it was left as it is",
+            warehouse.display()
+        ),
+        "",
+        "run a pipec at least as new as the one that last ran on this warehouse",
+    )
+}
+
+/// The interval an older pipec's row for pipeline `name` and date `ds` stands for: the first
+/// interval of that date under the pipeline's rule (for a daily schedule, its day in the
+/// schedule's zone), or the UTC day the old runner processed for a pipeline not in `project`.
+fn legacy(project: &Project, name: &str, ds: NaiveDate) -> Run {
+    match project.pipelines.iter().find(|p| p.name == name) {
+        Some(p) => intervals::first_of_day(p, ds),
+        None => intervals::utc_day(ds),
+    }
+}
+
+/// Migrates state of layout 1 (keyed by `ds`) to layout 2 (keyed by interval start) in one
+/// transaction: each row's date becomes the interval [`legacy`] gives it.
+fn migrate_v1(conn: &Connection, project: &Project) -> Result<(), RunError> {
+    let fail = |e: duckdb::Error| {
+        RunError::new(
+            codes::STATE_MIGRATION,
+            Span::default(),
+            format!("cannot migrate pipec's state in `_pipec` to layout {SCHEMA_VERSION}: {e}"),
+            "",
+            "the warehouse was left as it was; report this with the message above",
+        )
+    };
+    conn.execute_batch("BEGIN TRANSACTION").map_err(fail)?;
+    let result = (|| -> Result<(), duckdb::Error> {
+        let union: Vec<String> = V1_TABLES
+            .iter()
+            .map(|(t, _)| format!("SELECT pipeline, ds FROM _pipec.{t}"))
+            .collect();
+        let pairs: Vec<(String, NaiveDate)> = conn
+            .prepare(&format!(
+                "SELECT DISTINCT pipeline, ds FROM ({}) WHERE pipeline IS NOT NULL AND ds IS NOT NULL",
+                union.join(" UNION ALL ")
+            ))?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        conn.execute_batch(
+            "CREATE OR REPLACE TEMP TABLE pipec_v1_map (pipeline VARCHAR, ds DATE, interval_start TIMESTAMP, interval_end TIMESTAMP, label VARCHAR)",
+        )?;
+        let mut insert = conn.prepare(
+            "INSERT INTO pipec_v1_map VALUES (?, ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), ?)",
+        )?;
+        for (name, ds) in &pairs {
+            let run = legacy(project, name, *ds);
+            insert.execute(params![
+                name,
+                ds,
+                run.interval.start_text(),
+                run.interval.end_text(),
+                run.label
+            ])?;
+        }
+        for (t, _) in V1_TABLES {
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE TEMP TABLE pipec_v1_{t} AS SELECT * FROM _pipec.{t}; DROP TABLE _pipec.{t};"
+            ))?;
+        }
+        conn.execute_batch(STATE_DDL)?;
+        for (t, cols) in V1_TABLES {
+            conn.execute_batch(&format!(
+                "INSERT INTO _pipec.{t} SELECT {cols} FROM pipec_v1_{t} o JOIN pipec_v1_map m ON m.pipeline = o.pipeline AND m.ds = o.ds; DROP TABLE pipec_v1_{t};"
+            ))?;
+        }
+        conn.execute_batch(&format!(
+            "DROP TABLE pipec_v1_map; INSERT INTO _pipec.schema_version VALUES ({SCHEMA_VERSION});"
+        ))
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(fail),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(fail(e))
+        }
+    }
+}
+
+/// Migrates a sink table written by `mode append` under layout 1, whose hidden column
+/// `_pipec_ds` held the run's date, to `_pipec_interval`, the start of the run's interval (UTC):
+/// each date becomes the first interval of that date under the pipeline's rule.
+pub(crate) fn retag_v1_table(
+    conn: &Connection,
+    p: &Pipeline,
+    target: &str,
+) -> Result<(), duckdb::Error> {
+    let days: Vec<NaiveDate> = conn
+        .prepare(&format!(
+            "SELECT DISTINCT \"_pipec_ds\" FROM {target} WHERE \"_pipec_ds\" IS NOT NULL"
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let cases: Vec<String> = days
+        .iter()
+        .map(|d| {
+            let start = intervals::first_of_day(p, *d).interval.start_text();
+            format!("WHEN DATE '{d}' THEN TIMESTAMP '{start}'")
+        })
+        .collect();
+    let using = if cases.is_empty() {
+        "CAST(\"_pipec_ds\" AS TIMESTAMP)".to_string()
+    } else {
+        format!("CASE \"_pipec_ds\" {} END", cases.join(" "))
+    };
+    conn.execute_batch(&format!(
+        "ALTER TABLE {target} ALTER COLUMN \"_pipec_ds\" SET DATA TYPE TIMESTAMP USING ({using}); \
+         ALTER TABLE {target} RENAME COLUMN \"_pipec_ds\" TO \"_pipec_interval\";"
+    ))
+}
+
+/// Whether pipeline `pipeline` has its interval `run` done.
+pub(crate) fn is_done(conn: &Connection, pipeline: &str, run: &Run) -> Result<bool, RunError> {
     let n: i64 = conn
         .query_row(
-            "SELECT count(*) FROM _pipec.intervals WHERE pipeline = ? AND ds = CAST(? AS DATE) AND status = 'done'",
-            params![pipeline, ds.to_string()],
+            "SELECT count(*) FROM _pipec.intervals WHERE pipeline = ? AND interval_start = CAST(? AS TIMESTAMP) AND status = 'done'",
+            params![pipeline, run.interval.start_text()],
             |r| r.get(0),
         )
         .map_err(db_error)?;
     Ok(n > 0)
 }
 
+/// Records one run (attempts included) of interval `run` of `p` in `_pipec.runs`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record_run(
     conn: &Connection,
     run_id: &str,
     p: &Pipeline,
-    ds: NaiveDate,
+    run: &Run,
     status: &str,
     started: NaiveDateTime,
     attempts: usize,
     error: Option<&str>,
 ) -> Result<(), RunError> {
     conn.execute(
-        "INSERT INTO _pipec.runs VALUES (?, ?, CAST(? AS DATE), ?, CAST(? AS TIMESTAMP), now()::TIMESTAMP, ?, ?)",
-        params![run_id, p.name, ds.to_string(), status, started.to_string(), attempts as i64, error],
+        "INSERT INTO _pipec.runs VALUES (?, ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, ?, CAST(? AS TIMESTAMP), now()::TIMESTAMP, ?, ?)",
+        params![
+            run_id,
+            p.name,
+            run.interval.start_text(),
+            run.interval.end_text(),
+            run.ds().to_string(),
+            run.label,
+            status,
+            started.to_string(),
+            attempts as i64,
+            error
+        ],
     )
     .map_err(db_error)?;
     Ok(())
 }
 
+/// Records the outcome of every check of interval `run` of `p`.
 pub(crate) fn record_checks(
     conn: &Connection,
     run_id: &str,
     p: &Pipeline,
-    ds: NaiveDate,
+    run: &Run,
     checks: &[CheckReport],
 ) -> Result<(), RunError> {
     for c in checks {
         conn.execute(
-            "INSERT INTO _pipec.check_results VALUES (?, ?, CAST(? AS DATE), ?, ?, ?, ?)",
+            "INSERT INTO _pipec.check_results VALUES (?, ?, CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, ?, ?, ?)",
             params![
                 run_id,
                 p.name,
-                ds.to_string(),
+                run.interval.start_text(),
+                run.ds().to_string(),
                 c.relation,
                 c.rule,
                 c.passed,
@@ -156,9 +376,14 @@ pub(crate) fn watermark(
 pub struct HistoryRow {
     /// Pipeline.
     pub pipeline: String,
-    /// Interval date.
+    /// `@ds` of the interval: the local date of its start.
     pub ds: String,
-    /// `done` or `failed`.
+    /// The interval as shown: `@ds`, or `@ds HH:MM` (local start) for intervals shorter than
+    /// a day.
+    pub interval: String,
+    /// The interval's start in UTC (`YYYY-MM-DD HH:MM:SS`).
+    pub start: String,
+    /// `done`, `failed` or `skipped` (not run because it or an upstream failed earlier).
     pub status: String,
     /// Attempts of the latest run.
     pub attempts: i64,
@@ -170,31 +395,39 @@ pub struct HistoryRow {
     pub error: Option<String>,
 }
 
-/// The state of every interval run on `warehouse`, newest run per interval.
+/// The state of every interval run on `warehouse`, newest run per interval. Reads the state of
+/// an older pipec as it is (it is migrated by the next `run`) and changes nothing.
 pub fn history(warehouse: &Path) -> Result<Vec<HistoryRow>, RunError> {
     if !warehouse.exists() {
         return Ok(Vec::new());
     }
-    let conn = Connection::open(warehouse).map_err(db_error)?;
-    conn.execute_batch(STATE_DDL).map_err(db_error)?;
+    let conn = connect(warehouse)?;
+    let (key, label) = match version(&conn)? {
+        None => return Ok(Vec::new()),
+        Some(SCHEMA_VERSION) => ("interval_start", "r.label"),
+        Some(v) if v > SCHEMA_VERSION => return Err(newer(warehouse, v)),
+        Some(_) => ("ds", "CAST(r.ds AS VARCHAR)"),
+    };
     let mut stmt = conn
-        .prepare(
-            "SELECT r.pipeline, CAST(r.ds AS VARCHAR), r.status, r.attempts, CAST(r.finished_at AS VARCHAR), i.rows_written, r.error
-             FROM (SELECT *, row_number() OVER (PARTITION BY pipeline, ds ORDER BY finished_at DESC) AS n FROM _pipec.runs) r
-             LEFT JOIN _pipec.intervals i ON i.pipeline = r.pipeline AND i.ds = r.ds AND r.status = 'done'
-             WHERE r.n = 1 ORDER BY r.pipeline, r.ds",
-        )
+        .prepare(&format!(
+            "SELECT r.pipeline, CAST(r.ds AS VARCHAR), {label}, CAST(CAST(r.{key} AS TIMESTAMP) AS VARCHAR), r.status, r.attempts, CAST(r.finished_at AS VARCHAR), i.rows_written, r.error
+             FROM (SELECT *, row_number() OVER (PARTITION BY pipeline, {key} ORDER BY finished_at DESC) AS n FROM _pipec.runs) r
+             LEFT JOIN _pipec.intervals i ON i.pipeline = r.pipeline AND i.{key} = r.{key} AND r.status = 'done'
+             WHERE r.n = 1 ORDER BY r.pipeline, r.{key}",
+        ))
         .map_err(db_error)?;
     let rows = stmt
         .query_map([], |r| {
             Ok(HistoryRow {
                 pipeline: r.get(0)?,
                 ds: r.get(1)?,
-                status: r.get(2)?,
-                attempts: r.get(3)?,
-                finished_at: r.get(4)?,
-                rows_written: r.get(5)?,
-                error: r.get(6)?,
+                interval: r.get(2)?,
+                start: r.get(3)?,
+                status: r.get(4)?,
+                attempts: r.get(5)?,
+                finished_at: r.get(6)?,
+                rows_written: r.get(7)?,
+                error: r.get(8)?,
             })
         })
         .map_err(db_error)?;

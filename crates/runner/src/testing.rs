@@ -69,13 +69,14 @@ fn insert(conn: &Connection, table: &str, f: &Fixture) -> Result<(), duckdb::Err
 fn run_one(p: &Pipeline, t: &Test) -> Result<TestReport, RunError> {
     let fail = |e: duckdb::Error| crate::load::exec_error(t.span, &e.to_string());
     let conn = Connection::open_in_memory().map_err(fail)?;
+    crate::zones::register(&conn).map_err(fail)?;
     let stage = Stage::new(&p.name);
     stage.reset(&conn)?;
     let ds =
         t.ds.as_deref()
             .and_then(|d| d.parse::<NaiveDate>().ok())
             .unwrap_or_else(|| NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"));
-    let run = crate::intervals::interval(ds);
+    let run = crate::intervals::first_of_day(p, ds).params();
     for rel in &p.relations {
         let table = stage.table(&rel.name);
         if let Some(f) = t.given.iter().find(|g| g.relation == rel.name) {

@@ -171,10 +171,12 @@ pub enum Schedule {
         /// IANA time zone.
         tz: Option<StrLit>,
     },
-    /// `hourly [at :MM]`.
+    /// `hourly [at :MM] ["Zone/Name"]`.
     Hourly {
         /// Minute mark as written (`:15`).
         at: Option<StrLit>,
+        /// IANA time zone.
+        tz: Option<StrLit>,
     },
     /// `cron "m h dom mon dow" ["Zone/Name"]`.
     Cron {
@@ -183,8 +185,13 @@ pub enum Schedule {
         /// IANA time zone.
         tz: Option<StrLit>,
     },
-    /// `every 15m`.
-    Every(Expr),
+    /// `every 15m ["Zone/Name"]`.
+    Every {
+        /// The period (a duration literal).
+        period: Expr,
+        /// IANA time zone.
+        tz: Option<StrLit>,
+    },
     /// `after other_pipeline, another`.
     After(Vec<Ident>),
     /// `on file "landing/{ds}.csv"`.
@@ -200,8 +207,8 @@ pub struct SourceDecl {
     pub name: Ident,
     /// Where rows come from, e.g. `csv("data/{ds}.csv", header = true)`.
     pub origin: Call,
-    /// The declared schema.
-    pub schema: Vec<Field>,
+    /// The declared schema; `None` when the block is left out (see `table(...)` sources).
+    pub schema: Option<Vec<Field>>,
     /// The whole item.
     #[serde(skip)]
     pub span: Span,
@@ -368,17 +375,59 @@ pub enum StepKind {
     Distinct,
     /// `union other`.
     Union(QName),
-    /// `window partition k order t { rn = row_number() }`.
+    /// `window partition k order t [rows between a and b] { rn = row_number() }`.
     Window {
         /// Partition keys.
         partition: Vec<Expr>,
         /// Order within a partition.
         order: Vec<SortKey>,
+        /// `rows between ... and ...`.
+        frame: Option<WindowFrame>,
         /// Window functions.
         functions: Vec<Assign>,
     },
     /// A reusable transform applied to the relation: `dedupe.latest(id, updated_at)`.
     Apply(Call),
+}
+
+/// `rows between <start> and <end>` in a window step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowFrame {
+    /// First row.
+    pub start: FrameBound,
+    /// Last row.
+    pub end: FrameBound,
+    /// The whole clause.
+    pub span: Span,
+}
+
+/// One end of a window frame, in rows relative to the current row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameBound {
+    /// `unbounded preceding`: the partition's first row.
+    UnboundedPreceding,
+    /// `n preceding`.
+    Preceding(u64),
+    /// `current row`.
+    CurrentRow,
+    /// `n following`.
+    Following(u64),
+    /// `unbounded following`: the partition's last row.
+    UnboundedFollowing,
+}
+
+impl FrameBound {
+    /// Position relative to the current row, for ordering bounds (unbounded = ±infinity).
+    pub fn offset(self) -> i128 {
+        match self {
+            FrameBound::UnboundedPreceding => i128::MIN,
+            FrameBound::Preceding(n) => -(n as i128),
+            FrameBound::CurrentRow => 0,
+            FrameBound::Following(n) => n as i128,
+            FrameBound::UnboundedFollowing => i128::MAX,
+        }
+    }
 }
 
 /// `sink relation -> target { options }`.
@@ -471,6 +520,8 @@ pub struct Fixture {
     pub columns: Vec<Ident>,
     /// Rows of literal values.
     pub rows: Vec<Row>,
+    /// `defaults { col = value }`: values for unlisted columns, the same in every row.
+    pub defaults: Vec<Assign>,
     /// The whole fixture.
     #[serde(skip)]
     pub span: Span,
@@ -514,7 +565,7 @@ pub enum DefineBody {
 pub struct Param {
     /// The name.
     pub name: Ident,
-    /// `relation`, `column`, or a scalar type.
+    /// `relation`, `column`, `columns`, or a scalar type.
     pub ty: TypeExpr,
 }
 
@@ -686,6 +737,8 @@ pub enum ExprKind {
     },
     /// `[a, b]`.
     List(Vec<Expr>),
+    /// `(a, b)`: several columns passed as one define argument.
+    Tuple(Vec<Expr>),
     /// `*` inside `count(*)`.
     Star,
 }

@@ -258,8 +258,15 @@ fn describe(rule: Rule) -> Option<String> {
             Rule::sort_dir => "`asc` or `desc`",
             Rule::assignment | Rule::assignments => "`name = expression`",
             Rule::agg_block => "`{` and aggregates",
+            Rule::window_frame => "`rows between ... and ...`",
+            Rule::frame_unbounded_preceding
+            | Rule::frame_unbounded_following
+            | Rule::frame_current
+            | Rule::frame_preceding
+            | Rule::frame_following => "a frame bound like `6 preceding` or `current row`",
             Rule::rule_block => "`{` and rules",
             Rule::fixture => "`(columns) { rows }`",
+            Rule::fixture_defaults => "`defaults { column = value, ... }`",
             Rule::row => "a row `(value, ...)`",
             Rule::test_ds | Rule::given | Rule::expect => "`ds`, `given` or `expect`",
             Rule::sql_relation => "`sql`",

@@ -51,6 +51,23 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     parsed
 }
 
+/// Serialises detailed parses: pest's error-detail switch is process-global, and a file parsed
+/// on another thread must not turn it off under a detailed parse (its diagnostics would then
+/// depend on timing). Plain parses ignore the switch's value except for speed.
+static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Parses `chunk` collecting error details (the tokens tried at the failure). They cost time, so
+/// only broken files pay.
+fn parse_detailed(
+    chunk: &str,
+) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    let _alone = DETAIL.lock().unwrap_or_else(|e| e.into_inner());
+    pest::set_error_detail(true);
+    let result = PipeParser::parse(Rule::file, chunk);
+    pest::set_error_detail(false);
+    result
+}
+
 /// Splits the text at top-level keywords that start a line and parses each chunk on its own,
 /// so that one broken item does not hide the errors of the others.
 fn recover(file: FileId, text: &str, parsed: &mut Parsed) {
@@ -65,11 +82,7 @@ fn recover(file: FileId, text: &str, parsed: &mut Parsed) {
     starts.push(text.len());
     for w in starts.windows(2) {
         let chunk = &text[w[0]..w[1]];
-        // Error details (the tokens tried at the failure) cost time, so only broken chunks pay.
-        pest::set_error_detail(true);
-        let result = PipeParser::parse(Rule::file, chunk);
-        pest::set_error_detail(false);
-        match result {
+        match parse_detailed(chunk) {
             Ok(mut pairs) => {
                 let mut b = Builder {
                     file,
@@ -118,6 +131,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_continuous
             | Rule::kw_cron
             | Rule::kw_daily
+            | Rule::kw_defaults
             | Rule::kw_define
             | Rule::kw_derive
             | Rule::kw_desc
@@ -434,9 +448,17 @@ impl Builder {
                 }
                 Schedule::Daily { at, tz }
             }
-            Rule::sched_hourly => Schedule::Hourly {
-                at: parts.into_iter().next().map(|p| self.text_lit(p)),
-            },
+            Rule::sched_hourly => {
+                let mut at = None;
+                let mut tz = None;
+                for p in parts {
+                    match p.as_rule() {
+                        Rule::minute_mark => at = Some(self.text_lit(p)),
+                        _ => tz = Some(self.string(p)),
+                    }
+                }
+                Schedule::Hourly { at, tz }
+            }
             Rule::sched_cron => {
                 let mut it = parts.into_iter();
                 let expr = self.string(it.next().expect("cron expr"));
@@ -444,7 +466,10 @@ impl Builder {
                 Schedule::Cron { expr, tz }
             }
             Rule::sched_every => {
-                Schedule::Every(self.expr_atom(parts.into_iter().next().expect("duration")))
+                let mut it = parts.into_iter();
+                let period = self.expr_atom(it.next().expect("duration"));
+                let tz = it.next().map(|p| self.string(p));
+                Schedule::Every { period, tz }
             }
             Rule::sched_after => {
                 Schedule::After(parts.into_iter().map(|p| self.ident(p)).collect())
@@ -505,7 +530,7 @@ impl Builder {
         let mut it = kids(pair);
         let name = self.ident(it.next().expect("name"));
         let origin = self.call(it.next().expect("origin"));
-        let schema = self.schema(it.next().expect("schema"));
+        let schema = it.next().map(|p| self.schema(p));
         SourceDecl {
             name,
             origin,
@@ -671,17 +696,20 @@ impl Builder {
             Rule::window_step => {
                 let mut partition = Vec::new();
                 let mut order = Vec::new();
+                let mut frame = None;
                 let mut functions = Vec::new();
                 for p in it {
                     match p.as_rule() {
                         Rule::expr_list => partition = kids(p).map(|e| self.expr(e)).collect(),
                         Rule::sort_key => order.push(self.sort_key(p)),
+                        Rule::window_frame => frame = self.window_frame(p),
                         _ => functions = self.assignments(p),
                     }
                 }
                 StepKind::Window {
                     partition,
                     order,
+                    frame,
                     functions,
                 }
             }
@@ -692,6 +720,51 @@ impl Builder {
             }
         };
         Step { kind, span }
+    }
+
+    /// `rows between a and b`; `None` (after an error) when a row count does not fit.
+    fn window_frame(&mut self, pair: P<'_>) -> Option<WindowFrame> {
+        let span = self.span(&pair);
+        let mut bounds = Vec::new();
+        for b in kids(pair).filter(|b| {
+            matches!(
+                b.as_rule(),
+                Rule::frame_unbounded_preceding
+                    | Rule::frame_unbounded_following
+                    | Rule::frame_current
+                    | Rule::frame_preceding
+                    | Rule::frame_following
+            )
+        }) {
+            let rule = b.as_rule();
+            let count = kids(b)
+                .find(|k| k.as_rule() == Rule::integer)
+                .map(|k| (self.span(&k), k.as_str().parse::<i64>().map(|n| n as u64)));
+            let n = match count {
+                Some((_, Ok(n))) => n,
+                Some((nspan, Err(_))) => {
+                    self.diags.push(Diagnostic::error(
+                        codes::BAD_LITERAL,
+                        nspan,
+                        "row count out of range",
+                        "too large",
+                    ));
+                    return None;
+                }
+                None => 0,
+            };
+            bounds.push(match rule {
+                Rule::frame_unbounded_preceding => FrameBound::UnboundedPreceding,
+                Rule::frame_unbounded_following => FrameBound::UnboundedFollowing,
+                Rule::frame_current => FrameBound::CurrentRow,
+                Rule::frame_preceding => FrameBound::Preceding(n),
+                _ => FrameBound::Following(n),
+            });
+        }
+        let [start, end] = bounds[..] else {
+            return None;
+        };
+        Some(WindowFrame { start, end, span })
     }
 
     fn sink(&mut self, pair: P<'_>) -> SinkDecl {
@@ -767,9 +840,11 @@ impl Builder {
         let span = self.span(&pair);
         let mut columns = Vec::new();
         let mut rows = Vec::new();
+        let mut defaults = Vec::new();
         for p in kids(pair) {
             match p.as_rule() {
                 Rule::ident => columns.push(self.ident(p)),
+                Rule::fixture_defaults => defaults = kids(p).map(|a| self.assign(a)).collect(),
                 _ => {
                     let rspan = self.span(&p);
                     rows.push(Row {
@@ -782,6 +857,7 @@ impl Builder {
         Fixture {
             columns,
             rows,
+            defaults,
             span,
         }
     }
@@ -966,6 +1042,16 @@ impl Builder {
                     current = Some(Expr {
                         kind: ExprKind::Call(Call { name, args, span }),
                         span,
+                    });
+                }
+                Rule::tuple_rest => {
+                    let first = current.take().unwrap_or_else(|| operands.pop().0);
+                    let mut items = vec![first];
+                    items.extend(kids(p).map(|x| self.expr(x)));
+                    let s = items[0].span.to(span);
+                    current = Some(Expr {
+                        kind: ExprKind::Tuple(items),
+                        span: s,
                     });
                 }
                 Rule::infix => {

@@ -16,7 +16,7 @@ syn sync minlines=200
 " ---------------------------------------------------------------- keywords
 syn keyword pipeDeclaration import as pipeline source transform sink check test define
 syn keyword pipeStep        filter derive select except join inner left right full on using
-syn keyword pipeStep        group aggregate sort asc desc take distinct union window partition order by sql
+syn keyword pipeStep        group aggregate sort asc desc take distinct union window partition order by sql rows between unbounded preceding following current row
 syn keyword pipeSetting     schedule start catchup retries backoff timeout alert owner tags description
 syn keyword pipeSchedule    daily hourly cron every after file continuous at
 syn keyword pipeSink        mode append replace merge incremental
@@ -48,8 +48,8 @@ syn match   pipeTime        "\%(\<at\s\+\)\@<=:\d\{2}\>"
 syn match   pipeQuotedName  "`[^`]*`"
 syn match   pipeParam       "@\%(ds\|start\|end\)\>"
 syn match   pipeFunction    "\<\h\w*\%(\.\h\w*\)*\ze\s*("
-syn match   pipeBuiltin     "\<\%(lower\|upper\|trim\|length\|substr\|replace\|contains\|starts_with\|ends_with\|regexp_matches\|split_part\|concat\|abs\|round\|floor\|ceil\|sqrt\|ln\|exp\|power\|greatest\|least\|coalesce\|nullif\|if\|date_trunc\|year\|month\|day\|hour\|day_of_week\|days_between\|hours_between\|minutes_between\|seconds_between\|json_get\|md5\)\ze\s*("
-syn match   pipeBuiltin     "\<\%(count\|count_distinct\|count_if\|sum\|avg\|min\|max\|any_value\|stddev\|row_number\|rank\|dense_rank\|lag\|lead\|first_value\|last_value\)\ze\s*("
+syn match   pipeBuiltin     "\<\%(lower\|upper\|trim\|length\|substr\|replace\|contains\|starts_with\|ends_with\|regexp_matches\|split_part\|concat\|lpad\|rpad\|abs\|round\|floor\|ceil\|sqrt\|ln\|exp\|power\|greatest\|least\|coalesce\|nullif\|if\|date_trunc\|year\|month\|day\|hour\|day_of_week\|days_between\|hours_between\|minutes_between\|seconds_between\|make_date\|make_timestamp\|add_months\|format_time\|parse_time\|to_timezone\|from_timezone\|json_get\|md5\)\ze\s*("
+syn match   pipeBuiltin     "\<\%(count\|count_distinct\|count_if\|sum\|avg\|min\|max\|any_value\|stddev\|median\|percentile\|row_number\|rank\|dense_rank\|ntile\|lag\|lead\|first_value\|last_value\)\ze\s*("
 syn match   pipeCheckFn     "\<\%(not_null\|unique\|accepted_values\|in_range\|row_count\)\ze\s*("
 syn match   pipeRelation    "\%(\<given\s\+\)\@<=\h\w*"
 " A type after `:` (schemas, parameters) or `::` (casts); defined last so it wins over calls.
