@@ -4,7 +4,9 @@ use pipec_diag::{codes, did_you_mean, Diagnostic, Span};
 use pipec_syntax::ast::{self, BinaryOp, ExprKind as A, Literal, UnaryOp};
 
 use crate::functions;
-use crate::ir::{Expr, ExprKind, FnKind, RunParam, Schema, Side, Type};
+use std::collections::HashMap;
+
+use crate::ir::{Column, Expr, ExprKind, FnKind, RunParam, Schema, Side, Type};
 
 /// Where an expression is evaluated.
 pub(crate) struct Scope<'a> {
@@ -20,6 +22,57 @@ pub(crate) struct Scope<'a> {
     pub windows: bool,
     /// Inside an aggregate's arguments (nested aggregates are errors).
     pub in_aggregate: bool,
+    /// A name index of `schema`, when the caller keeps one (a wide `derive`): column lookups
+    /// are then hash lookups instead of scans.
+    pub index: Option<&'a ColumnIndex>,
+}
+
+impl Scope<'_> {
+    /// The column of the current relation named `name` (as [`Schema::get`]).
+    fn column(&self, name: &str) -> Option<&Column> {
+        match self.index {
+            Some(index) => index.get(self.schema, name),
+            None => self.schema.get(name),
+        }
+    }
+}
+
+/// Column positions of a schema by lower-cased name, kept up to date by [`ColumnIndex::set`],
+/// so that a step adding many columns one by one stays linear.
+pub(crate) struct ColumnIndex(HashMap<String, Vec<usize>>);
+
+impl ColumnIndex {
+    /// An index of `schema`'s columns.
+    pub fn new(schema: &Schema) -> Self {
+        let mut map: HashMap<String, Vec<usize>> = HashMap::with_capacity(schema.columns.len());
+        for (i, c) in schema.columns.iter().enumerate() {
+            map.entry(c.name.to_lowercase()).or_default().push(i);
+        }
+        ColumnIndex(map)
+    }
+
+    /// [`Schema::get`] through the index: the exact spelling first, else the first column
+    /// equal ignoring case.
+    pub fn get<'s>(&self, schema: &'s Schema, name: &str) -> Option<&'s Column> {
+        let found = self.0.get(&name.to_lowercase())?;
+        let at = found
+            .iter()
+            .find(|&&i| schema.columns[i].name == name)
+            .or_else(|| found.first())?;
+        Some(&schema.columns[*at])
+    }
+
+    /// [`Schema::set`] keeping the index in step.
+    pub fn set(&mut self, schema: &mut Schema, column: Column) {
+        let key = column.name.to_lowercase();
+        match self.0.get(&key).and_then(|f| f.first()) {
+            Some(&i) => schema.columns[i] = column,
+            None => {
+                self.0.insert(key, vec![schema.columns.len()]);
+                schema.columns.push(column);
+            }
+        }
+    }
 }
 
 impl<'a> Scope<'a> {
@@ -32,6 +85,7 @@ impl<'a> Scope<'a> {
             aggregates: false,
             windows: false,
             in_aggregate: false,
+            index: None,
         }
     }
 }
@@ -321,7 +375,7 @@ fn column(q: &ast::QName, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Opt
     let left_side = in_join.then_some(Side::Left);
     match qualifier {
         None => {
-            let left = scope.schema.get(&name.name);
+            let left = scope.column(&name.name);
             let right = scope.right.as_ref().and_then(|(_, s)| s.get(&name.name));
             match (left, right) {
                 (Some(_), Some(_)) => {
@@ -371,7 +425,7 @@ fn column(q: &ast::QName, scope: &Scope<'_>, diags: &mut Vec<Diagnostic>) -> Opt
                 }
             }
             if scope.left_names.contains(&rel.name.as_str()) {
-                return match scope.schema.get(&name.name) {
+                return match scope.column(&name.name) {
                     Some(c) => make(c, left_side, false),
                     None => {
                         diags.push(unknown_column(
@@ -496,6 +550,7 @@ fn type_call(
         aggregates: scope.aggregates,
         windows: false,
         in_aggregate: scope.in_aggregate || kind == FnKind::Aggregate,
+        index: scope.index,
     };
     let mut args = Vec::new();
     let mut failed = false;

@@ -549,6 +549,10 @@ pub struct FileOptions {
     pub on_error: OnError,
     /// Compression of the files (always `None` for parquet, compressed inside).
     pub compression: Compression,
+    /// `glob = true`: `*`, `?` and `[...]` in the path are patterns; else the path is literal.
+    pub glob: bool,
+    /// `allow_empty = true`: a 0-byte file is read as no rows instead of failing the run.
+    pub allow_empty: bool,
     /// CSV settings: set for every CSV source, `None` for the other formats.
     pub csv: Option<CsvOptions>,
 }
@@ -562,7 +566,8 @@ pub struct CsvOptions {
     pub delimiter: char,
     /// Quote character; default `"`.
     pub quote: char,
-    /// Texts read as null; default `[""]` (an empty field).
+    /// Unquoted fields read as null; default `[""]` (an empty field). A quoted field is never
+    /// null; with `[]` nothing is: an empty field is the empty string (an error in other types).
     pub nulls: Vec<String>,
     /// Lines skipped at the top, before the header; default 0.
     pub skip: u64,

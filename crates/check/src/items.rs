@@ -169,6 +169,13 @@ fn key_column(
     }
 }
 
+/// Schemas pipec keeps its state in (`_pipec`, the staging database `_pipec_stage`, and any
+/// other name starting with `_pipec`, ignoring case): sinks may not write them.
+fn reserved_schema(name: &str) -> bool {
+    name.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("_pipec"))
+}
+
 fn sink(
     p: &Pipeline,
     s: &ast::SinkDecl,
@@ -184,6 +191,22 @@ fn sink(
                 schema: "main".into(),
                 table: t.name.clone(),
             }),
+            [sc, _] if reserved_schema(&sc.name) => {
+                diags.push(
+                    Diagnostic::error(
+                        codes::RESERVED_SCHEMA,
+                        sc.span,
+                        format!("schema `{}` is reserved for pipec's own state", sc.name),
+                        "reserved",
+                    )
+                    .with_help(
+                        "schemas starting with `_pipec` hold run history, watermarks and staging; \
+                         sinks cannot write them (sources may read them with `table(...)`): \
+                         write to another schema, e.g. `mart.intervals`",
+                    ),
+                );
+                None
+            }
             [sc, t] => Some(SinkTarget::Table {
                 schema: sc.name.clone(),
                 table: t.name.clone(),
@@ -687,6 +710,7 @@ fn rule_exprs(
             aggregates: true,
             windows: false,
             in_aggregate: false,
+            index: None,
         };
         let Some(e) = type_expr(r, &scope, diags) else {
             continue;

@@ -8,7 +8,7 @@ use pipec_syntax::ast::{
 };
 
 use crate::expand;
-use crate::expr::{not_boolean, resolve_type, type_expr, unknown_column, Scope};
+use crate::expr::{not_boolean, resolve_type, type_expr, unknown_column, ColumnIndex, Scope};
 use crate::ir::{
     Column, Compression, CsvOptions, Expr, ExprKind, FileFormat, FileOptions, Head, HttpOptions,
     OnError, Paginate, Pipeline, PostgresRead, Relation, RelationKind, Schema, Side, SortKey,
@@ -558,21 +558,33 @@ impl<'w, 'u> Cx<'w, 'u> {
             }
             S::Derive(assigns) => {
                 let mut schema = cur.clone();
+                // Each assignment adds a column the next ones can read: look names up in an
+                // index kept in step, so a derive of many columns stays linear.
+                let mut index = ColumnIndex::new(&schema);
                 let mut typed = Vec::new();
                 let mut failed = false;
                 for a in assigns {
-                    if let Some(d) = case_clash(&schema, &a.name) {
-                        diags.push(d);
-                        failed = true;
-                        continue;
+                    if let Some(existing) = index.get(&schema, &a.name.name) {
+                        if existing.name != a.name.name {
+                            diags.push(case_duplicate(&a.name, &existing.name, true));
+                            failed = true;
+                            continue;
+                        }
                     }
-                    match type_expr(&a.value, &Scope::rows(&schema), diags) {
+                    let scope = Scope {
+                        index: Some(&index),
+                        ..Scope::rows(&schema)
+                    };
+                    match type_expr(&a.value, &scope, diags) {
                         Some(e) => {
-                            schema.set(Column {
-                                name: a.name.name.clone(),
-                                ty: concrete(e.ty),
-                                nullable: e.nullable,
-                            });
+                            index.set(
+                                &mut schema,
+                                Column {
+                                    name: a.name.name.clone(),
+                                    ty: concrete(e.ty),
+                                    nullable: e.nullable,
+                                },
+                            );
                             typed.push((a.name.name.clone(), e));
                         }
                         None => failed = true,
@@ -825,6 +837,7 @@ impl<'w, 'u> Cx<'w, 'u> {
                     aggregates: true,
                     windows: true,
                     in_aggregate: false,
+                    index: None,
                 };
                 let mut schema = cur.clone();
                 let mut funcs = Vec::new();
@@ -979,6 +992,7 @@ impl<'w, 'u> Cx<'w, 'u> {
             aggregates: false,
             windows: false,
             in_aggregate: false,
+            index: None,
         };
         let mut shared: Vec<String> = Vec::new();
         let on = match cond {
@@ -1391,6 +1405,7 @@ fn aggregates_of(
         aggregates: true,
         windows: false,
         in_aggregate: false,
+        index: None,
     };
     let mut out = Vec::new();
     let mut failed = false;
@@ -1551,12 +1566,16 @@ const CSV_OPTS: &[OptSpec] = &[
     o("skip", OptKind::Int, "skip = 1"),
     o("on_error", OptKind::Str, "on_error = \"reject\""),
     o("compression", OptKind::Str, "compression = \"gzip\""),
+    o("glob", OptKind::Bool, "glob = true"),
+    o("allow_empty", OptKind::Bool, "allow_empty = true"),
 ];
 const JSON_OPTS: &[OptSpec] = &[
     o("on_error", OptKind::Str, "on_error = \"reject\""),
     o("compression", OptKind::Str, "compression = \"gzip\""),
+    o("glob", OptKind::Bool, "glob = true"),
+    o("allow_empty", OptKind::Bool, "allow_empty = true"),
 ];
-const PARQUET_OPTS: &[OptSpec] = &[];
+const PARQUET_OPTS: &[OptSpec] = &[o("glob", OptKind::Bool, "glob = true")];
 const HTTP_OPTS: &[OptSpec] = &[
     o("rows", OptKind::Str, "rows = \"data.items\""),
     o("paginate", OptKind::Str, "paginate = \"page\""),
@@ -1907,9 +1926,31 @@ fn file_options(
     if let Some(n) = given.int("skip") {
         csv.skip = n;
     }
+    let glob = match given.get("glob") {
+        Some(Value::Bool(b)) => *b,
+        _ => {
+            if path.contains(['*', '?']) {
+                let at = call.args.first().map_or(call.span, |a| a.value.span);
+                diags.push(
+                    Diagnostic::error(
+                        codes::AMBIGUOUS_GLOB,
+                        at,
+                        "this path has `*` or `?`: say whether it is a pattern".to_string(),
+                        "read literally unless `glob = true`",
+                    )
+                    .with_help(format!("to read every file the pattern matches: {}(\"{path}\", glob = true); to read a file whose name has these characters: glob = false", call.name.dotted())),
+                );
+                ok = false;
+            }
+            false
+        }
+    };
+    let allow_empty = matches!(given.get("allow_empty"), Some(Value::Bool(true)));
     ok.then_some(FileOptions {
         on_error,
         compression,
+        glob,
+        allow_empty,
         csv: (format == FileFormat::Csv).then_some(csv),
     })
 }

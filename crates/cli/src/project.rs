@@ -15,37 +15,65 @@ impl Loader for FsLoader {
 }
 
 /// Every `.pipe` file named by `paths` (folders are searched recursively, in sorted order).
+/// Each real file is listed once, under the first path that reaches it: symbolic links to a
+/// file or folder already seen, including links that loop back to a parent, are skipped.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
+    let mut walk = Walk::default();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out).map_err(|e| format!("cannot read folder {}: {e}", p.display()))?;
+            walk.dir(p)
+                .map_err(|e| format!("cannot read folder {}: {e}", p.display()))?;
         } else if p.exists() {
-            out.push(p.clone());
+            walk.file(p.clone());
         } else {
             return Err(format!("no such file or folder: {}", p.display()));
         }
     }
-    Ok(out)
+    Ok(walk.out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for e in entries {
-        let name = e.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') || name == "target" || name == "node_modules" {
-            continue;
-        }
-        if e.is_dir() {
-            walk(&e, out)?;
-        } else if name.ends_with(".pipe") {
-            out.push(e);
+/// The files found so far, and the real (canonical) folders and files already visited.
+#[derive(Default)]
+struct Walk {
+    out: Vec<PathBuf>,
+    seen: std::collections::HashSet<PathBuf>,
+}
+
+impl Walk {
+    /// True the first time the real path behind `p` is seen (a path that cannot be resolved,
+    /// such as a broken link, is kept as written).
+    fn first_visit(&mut self, p: &Path) -> bool {
+        let real = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        self.seen.insert(real)
+    }
+
+    fn file(&mut self, p: PathBuf) {
+        if self.first_visit(&p) {
+            self.out.push(p);
         }
     }
-    Ok(())
+
+    fn dir(&mut self, dir: &Path) -> std::io::Result<()> {
+        if !self.first_visit(dir) {
+            return Ok(());
+        }
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            let name = e.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') || name == "target" || name == "node_modules" {
+                continue;
+            }
+            if e.is_dir() {
+                self.dir(&e)?;
+            } else if name.ends_with(".pipe") {
+                self.file(e);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A checked project with its sources.

@@ -125,3 +125,26 @@ fn graphs_render_as_dot_and_mermaid_with_schemas() {
         "{mermaid}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_in_a_folder_checks_each_real_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("days.pipe"),
+        "pipeline days { schedule daily }\n\
+         source days = calendar(from = 2024-01-01, to = 2024-01-31) { day: date }\n\
+         sink days -> mart.days\n",
+    )
+    .unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // `sub/up` leads back to the folder itself; `sub/again.pipe` is a second path to the file.
+    std::os::unix::fs::symlink(dir.path(), sub.join("up")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("days.pipe"), sub.join("again.pipe")).unwrap();
+    let out = pipec(&["check", dir.path().to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("E0104") && !err.contains("twice"), "{err}");
+    assert!(err.contains("checked 1 pipeline: no problems"), "{err}");
+}

@@ -1,57 +1,11 @@
 //! End-to-end tests of compressed file sources: gzip (`.gz`) and zstd (`.zst`) CSV and NDJSON
 //! files load like plain ones, and a bad row in one is named by its file and line.
 
+mod common;
+
+use common::*;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Writes `spec` to `spec.pipe` in `dir` and runs it for `date` on `dir/w.duckdb`.
-fn run_spec(dir: &Path, spec: &str, date: &str) -> Output {
-    let file = dir.join("spec.pipe");
-    std::fs::write(&file, spec).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_pipec"))
-        .env("NO_COLOR", "1")
-        .args(["run", file.to_str().unwrap(), "--date", date, "--warehouse"])
-        .arg(dir.join("w.duckdb"))
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-/// Asserts that a run failed (exit 1) with a message containing every one of `needles`.
-fn assert_failed_with(out: &Output, needles: &[&str]) {
-    let t = text(out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
-    for n in needles {
-        assert!(t.contains(n), "expected {n:?} in:\n{t}");
-    }
-}
-
-/// The rows of `sql` on the warehouse of `dir`, each rendered as text.
-fn query(dir: &Path, sql: &str) -> Vec<String> {
-    let conn = duckdb::Connection::open(dir.join("w.duckdb")).unwrap();
-    let mut stmt = conn
-        .prepare(&format!("SELECT CAST(x AS VARCHAR) FROM ({sql}) AS x"))
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
-fn write(dir: &Path, path: &str, bytes: &[u8]) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, bytes).unwrap();
-}
 
 /// `text` compressed with gzip (real deflate, by flate2).
 fn gzip(text: &str) -> Vec<u8> {
@@ -124,24 +78,24 @@ fn gzip_and_zstd_files_load() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     day(d, "2024-01-01", "r1,1,20\nr2,1,30\nr3,2,40\n", EVENTS);
-    let out = run_spec(d, SPEC, "2024-01-01");
+    let out = run_spec_in(d, SPEC, "2024-01-01");
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
-        query(d, "SELECT * FROM mart.per_station ORDER BY station_id"),
+        query_in(d, "SELECT * FROM mart.per_station ORDER BY station_id"),
         [
             "{'station_id': 1, 'rides': 2, 'minutes': 50}",
             "{'station_id': 2, 'rides': 1, 'minutes': 40}"
         ]
     );
     assert_eq!(
-        query(d, "SELECT * FROM raw.events ORDER BY event_id"),
+        query_in(d, "SELECT * FROM raw.events ORDER BY event_id"),
         [
             "{'event_id': e1, 'kind': open}",
             "{'event_id': e2, 'kind': NULL}"
         ]
     );
     assert_eq!(
-        query(d, "SELECT * FROM raw.stations ORDER BY station_id"),
+        query_in(d, "SELECT * FROM raw.stations ORDER BY station_id"),
         [
             "{'station_id': 1, 'name': Hangang}",
             "{'station_id': 2, 'name': Yeouido}"
@@ -156,20 +110,20 @@ fn a_bad_row_in_a_compressed_file_names_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     day(d, "2024-01-02", "r1,1,20\nr2,1,30\nr3,2,lots\n", EVENTS);
-    let out = run_spec(d, SPEC, "2024-01-02");
+    let out = run_spec_in(d, SPEC, "2024-01-02");
     assert_failed_with(&out, &["E0501", "2024-01-02.csv.gz line 4", "minutes"]);
 
     day(d, "2024-01-03", "r1,1,20\n,1,30\nr3,2,40\n", EVENTS);
-    let out = run_spec(d, SPEC, "2024-01-03");
+    let out = run_spec_in(d, SPEC, "2024-01-03");
     assert_failed_with(&out, &["E0502", "2024-01-03.csv.gz line 3", "ride_id"]);
 
     let events = "{\"event_id\": \"e1\"}\n{\"event_id\": \"e2\"}\n{\"kind\": \"open\"}\n";
     day(d, "2024-01-04", "r1,1,20\n", events);
-    let out = run_spec(d, SPEC, "2024-01-04");
+    let out = run_spec_in(d, SPEC, "2024-01-04");
     assert_failed_with(&out, &["E0502", "2024-01-04.ndjson.zst line 3", "event_id"]);
     let published =
         "SELECT table_name FROM information_schema.tables WHERE table_schema IN ('raw', 'mart')";
-    assert!(query(d, published).is_empty());
+    assert!(query_in(d, published).is_empty());
 }
 
 /// With `on_error = "reject"`, each row set aside from a gzip file is recorded with its file and
@@ -188,10 +142,10 @@ fn rejected_rows_of_a_gzip_file_keep_their_lines() {
         r#"csv("data/{ds}.csv.gz")"#,
         r#"csv("data/{ds}.csv.gz", on_error = "reject")"#,
     );
-    let out = run_spec(d, &spec, "2024-01-01");
+    let out = run_spec_in(d, &spec, "2024-01-01");
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
-        query(
+        query_in(
             d,
             "SELECT regexp_extract(file, '[^/]*$') AS file, line, column_name FROM _pipec.rejects ORDER BY line"
         ),
@@ -201,7 +155,7 @@ fn rejected_rows_of_a_gzip_file_keep_their_lines() {
         ]
     );
     assert_eq!(
-        query(d, "SELECT * FROM mart.per_station ORDER BY station_id"),
+        query_in(d, "SELECT * FROM mart.per_station ORDER BY station_id"),
         [
             "{'station_id': 1, 'rides': 1, 'minutes': 20}",
             "{'station_id': 2, 'rides': 1, 'minutes': 10}"

@@ -1,66 +1,10 @@
 //! End-to-end: the builtins' definitions (docs/language.md, "Functions") hold on DuckDB, and the
 //! SQL pipec writes for every new function and window frame runs.
 
-use std::path::Path;
+mod common;
+
+use common::*;
 use std::process::Command;
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Runs `spec` (with `nums.csv` beside it) for 2024-01-01 and returns the warehouse.
-fn run_spec(dir: &Path, spec: &str) -> duckdb::Connection {
-    let mut csv = String::from("k,i,v,w,s,day\n");
-    for i in 1..=10 {
-        let w = if i == 2 {
-            String::new()
-        } else {
-            format!("{i}.0")
-        };
-        let s = match i {
-            1 => "a",
-            2 => "",
-            _ => "bb",
-        };
-        csv.push_str(&format!("a,{i},{i}.0,{w},{s},2024-01-{i:02}\n"));
-    }
-    std::fs::write(dir.join("nums.csv"), csv).unwrap();
-    let file = dir.join("spec.pipe");
-    std::fs::write(&file, spec).unwrap();
-    let wh = dir.join("w.duckdb");
-    let out = Command::new(env!("CARGO_BIN_EXE_pipec"))
-        .env("NO_COLOR", "1")
-        .args(["run", file.to_str().unwrap(), "--date", "2024-01-01"])
-        .arg("--warehouse")
-        .arg(&wh)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    duckdb::Connection::open(&wh).unwrap()
-}
-
-/// The rows of `query`, each column as text (`NULL` for null), joined with `|`.
-fn rows(conn: &duckdb::Connection, query: &str) -> Vec<String> {
-    let mut st = conn.prepare(query).unwrap();
-    let mut out = Vec::new();
-    let mut rs = st.query([]).unwrap();
-    while let Some(r) = rs.next().unwrap() {
-        let n = r.as_ref().column_count();
-        let cells: Vec<String> = (0..n)
-            .map(|c| {
-                r.get::<_, Option<String>>(c)
-                    .unwrap()
-                    .unwrap_or_else(|| "NULL".into())
-            })
-            .collect();
-        out.push(cells.join("|"));
-    }
-    out
-}
 
 const SPEC: &str = r#"pipeline fns { schedule daily }
 
@@ -121,7 +65,7 @@ sink shaped -> mart.shaped
 #[test]
 fn builtins_keep_their_definitions_on_duckdb() {
     let dir = tempfile::tempdir().unwrap();
-    let conn = run_spec(dir.path(), SPEC);
+    let conn = run_spec_with_nums(dir.path(), SPEC);
 
     // Continuous percentiles: 1..10 at 0.9 is 9.1; nulls are left out (w has no 2).
     assert_eq!(

@@ -2,24 +2,10 @@
 //! and a `table(...)` source without a schema block reads the table with the schema of the sink
 //! that writes it.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn write_all(dir: &Path, files: &[(&str, &str)]) {
-    for (path, contents) in files {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-}
+use common::*;
+use std::process::Command;
 
 #[test]
 fn a_table_source_takes_its_writers_schema_and_columns_match_ignoring_case() {

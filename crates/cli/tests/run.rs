@@ -1,99 +1,11 @@
 //! End-to-end tests of `pipec run`, `pipec runs` and `pipec test` on real DuckDB warehouses,
 //! a real local HTTP server and (with `PIPEC_TEST_PG_URL`) a real PostgreSQL server.
 
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
-
-fn pipec() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pipec"));
-    c.env("NO_COLOR", "1");
-    c
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn run(args: &[&str], warehouse: &Path) -> Output {
-    let out = pipec()
-        .args(args)
-        .arg("--warehouse")
-        .arg(warehouse)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    out
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Writes `spec` to `spec.pipe` in `dir` and runs it for `date` on `dir/w.duckdb`; returns the
-/// output and the warehouse path.
-fn run_spec(dir: &Path, spec: &str, date: &str) -> (Output, PathBuf) {
-    let file = dir.join("spec.pipe");
-    std::fs::write(&file, spec).unwrap();
-    let wh = dir.join("w.duckdb");
-    let out = run(&["run", file.to_str().unwrap(), "--date", date], &wh);
-    (out, wh)
-}
-
-/// Asserts that a run failed (exit 1) with a message containing every one of `needles`.
-fn assert_failed_with(out: &Output, needles: &[&str]) {
-    let t = text(out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
-    for n in needles {
-        assert!(t.contains(n), "expected {n:?} in:\n{t}");
-    }
-}
-
-/// Every published table (not pipec's own schemas) with its rows, sorted: a content fingerprint.
-fn tables(warehouse: &Path) -> Vec<(String, Vec<String>)> {
-    if !warehouse.exists() {
-        return Vec::new();
-    }
-    let conn = duckdb::Connection::open(warehouse).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT table_schema, table_name FROM information_schema.tables
-             WHERE table_catalog NOT IN ('_pipec_stage', 'system', 'temp') AND table_schema <> '_pipec' AND table_type = 'BASE TABLE' ORDER BY 1, 2",
-        )
-        .unwrap();
-    let names: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    names
-        .into_iter()
-        .map(|(s, t)| {
-            let q = format!("SELECT CAST(x AS VARCHAR) FROM \"{s}\".\"{t}\" AS x ORDER BY 1");
-            let mut st = conn.prepare(&q).unwrap();
-            let rows: Vec<String> = st
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            (format!("{s}.{t}"), rows)
-        })
-        .collect()
-}
-
-fn counts(warehouse: &Path) -> Vec<(String, usize)> {
-    tables(warehouse)
-        .into_iter()
-        .map(|(n, r)| (n, r.len()))
-        .collect()
-}
 
 #[test]
 fn examples_run_and_reruns_leave_counts_unchanged() {
@@ -103,7 +15,7 @@ fn examples_run_and_reruns_leave_counts_unchanged() {
         let path = format!("examples/{example}");
         let first = run(&["run", &path, "--date", "2024-01-02"], &wh);
         assert!(first.status.success(), "{example}: {}", text(&first));
-        let after_first = counts(&wh);
+        let after_first = table_counts(&wh);
         assert!(
             after_first.iter().any(|(_, n)| *n > 0),
             "{example} wrote nothing: {after_first:?}"
@@ -114,7 +26,7 @@ fn examples_run_and_reruns_leave_counts_unchanged() {
         let forced = run(&["run", &path, "--date", "2024-01-02", "--force"], &wh);
         assert!(forced.status.success(), "{}", text(&forced));
         assert_eq!(
-            counts(&wh),
+            table_counts(&wh),
             after_first,
             "{example}: a forced re-run changed row counts"
         );
@@ -313,7 +225,7 @@ source rides = csv("data/{ds}.csv", header = true) {
 transform long_rides = rides | filter minutes > 10 | group station_id { n = count() }
 sink long_rides -> mart.long_rides { mode replace }
 "#;
-    let (out, wh) = run_spec(dir.path(), spec, "2024-01-01");
+    let (out, wh) = run_spec_from_root(dir.path(), spec, "2024-01-01");
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     let rides = t
@@ -323,11 +235,11 @@ sink long_rides -> mart.long_rides { mode replace }
     assert_eq!(cells[2], "3", "rows read: {t}");
     let before = tables(&wh);
 
-    let (out, _) = run_spec(dir.path(), spec, "2024-01-02");
+    let (out, _) = run_spec_from_root(dir.path(), spec, "2024-01-02");
     assert_failed_with(&out, &["E0502", "2024-01-02.csv line 3", "ride_id"]);
     assert_eq!(tables(&wh), before);
 
-    let (out, _) = run_spec(dir.path(), spec, "2024-01-03");
+    let (out, _) = run_spec_from_root(dir.path(), spec, "2024-01-03");
     assert_failed_with(&out, &["E0501", "2024-01-03.csv line 3", "score"]);
     assert_eq!(tables(&wh), before);
 }
@@ -353,7 +265,7 @@ fn the_project_config_names_the_warehouse() {
     let out = pipec_in(&["run", "p.pipe", "--date", "2024-01-01"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
-        counts(&dir.path().join("wh/dev.duckdb")),
+        table_counts(&dir.path().join("wh/dev.duckdb")),
         [("raw.s".to_string(), 2)]
     );
     assert!(!dir.path().join("warehouse.duckdb").exists());
@@ -368,7 +280,7 @@ fn the_project_config_names_the_warehouse() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
-        counts(&dir.path().join("other.duckdb")),
+        table_counts(&dir.path().join("other.duckdb")),
         [("raw.s".to_string(), 2)]
     );
 
@@ -413,7 +325,7 @@ transform big = sql """
 sink big -> mart.big { mode replace }
 "#;
     let started = std::time::Instant::now();
-    let (out, wh) = run_spec(dir.path(), spec, "2024-01-01");
+    let (out, wh) = run_spec_from_root(dir.path(), spec, "2024-01-01");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("E0513") && t.contains("timeout (1s)"), "{t}");
@@ -555,7 +467,7 @@ source src = csv("in.csv", header = true) { id: int, `a"b`: string }
 transform t = src | derive `it's` = "it's \"quoted\"\n{{ not a template }} 한국어", `a"b` = `a"b` ++ "'"
 sink t -> mart.`we"ird`
 "#;
-    let (out, wh) = run_spec(dir.path(), spec, "2024-01-01");
+    let (out, wh) = run_spec_from_root(dir.path(), spec, "2024-01-01");
     assert!(out.status.success(), "{}", text(&out));
     let conn = duckdb::Connection::open(&wh).unwrap();
     let (ab, s): (String, String) = conn
@@ -694,7 +606,7 @@ source t = http("http://127.0.0.1:{port}/big", rows = "items", max_bytes = 1000,
 sink t -> serving.big {{ mode replace }}
 "#
     );
-    let (out, wh) = run_spec(dir.path(), &spec, "2024-01-01");
+    let (out, wh) = run_spec_from_root(dir.path(), &spec, "2024-01-01");
     assert_failed_with(&out, &["E0505", "larger than `max_bytes`"]);
     assert_eq!(
         hits.lock().unwrap().len(),
@@ -747,11 +659,13 @@ fn postgres_nps_example_runs_incrementally() {
         "expected NPS 25.0 for 2024-01-02 (examples/nps/data/expected_nps.csv), got {nps}"
     );
     drop(conn);
-    let raw_before = counts(&wh);
+    let raw_before = table_counts(&wh);
     let out = go(&["run", "examples/nps", "--date", "2024-01-03"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
-        counts(&wh).iter().find(|(n, _)| n == "raw.survey_answers"),
+        table_counts(&wh)
+            .iter()
+            .find(|(n, _)| n == "raw.survey_answers"),
         raw_before.iter().find(|(n, _)| n == "raw.survey_answers"),
         "the incremental copy reads no new rows when the source has none"
     );

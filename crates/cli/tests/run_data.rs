@@ -2,65 +2,9 @@
 //! `table(...)` sources that do not fit their table, partitioned sinks, the constraints of the
 //! tables pipec creates, and `pipec test` fixtures.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn pipec() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pipec"));
-    c.env("NO_COLOR", "1");
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Writes `spec` to `name` in `dir` and runs it on `warehouse` with `args` (e.g. `--date D`).
-fn run_in(dir: &Path, name: &str, spec: &str, warehouse: &Path, args: &[&str]) -> Output {
-    let file = dir.join(name);
-    std::fs::write(&file, spec).unwrap();
-    pipec()
-        .arg("run")
-        .arg(&file)
-        .args(args)
-        .arg("--warehouse")
-        .arg(warehouse)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-/// Asserts that a run failed (exit 1) with a message containing every one of `needles`.
-fn assert_failed_with(out: &Output, needles: &[&str]) {
-    let t = text(out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
-    for n in needles {
-        assert!(t.contains(n), "expected {n:?} in:\n{t}");
-    }
-}
-
-fn write(dir: &Path, path: &str, content: &str) -> PathBuf {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, content).unwrap();
-    p
-}
-
-/// The rows of `sql` on `warehouse`, each rendered as text.
-fn query(warehouse: &Path, sql: &str) -> Vec<String> {
-    let conn = duckdb::Connection::open(warehouse).unwrap();
-    let mut stmt = conn
-        .prepare(&format!("SELECT CAST(x AS VARCHAR) FROM ({sql}) AS x"))
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
+use common::*;
 
 const REJECTS: &str = r#"pipeline rides {}
 source rides = csv("data/{ds}.csv", header = true, on_error = "reject") {

@@ -298,7 +298,7 @@ fn a_warehouse_of_the_old_layout_migrates_and_its_done_dates_stay_done() {
             d,
             "SELECT CAST(max(version) AS VARCHAR) FROM _pipec.schema_version"
         ),
-        ["2"]
+        ["3"]
     );
     assert_eq!(
         rows(
@@ -435,7 +435,7 @@ fn state_of_a_newer_layout_is_refused_and_a_failed_migration_changes_nothing() {
         let conn = duckdb::Connection::open(d.join("w.duckdb")).unwrap();
         conn.execute_batch(
             "CREATE SCHEMA _pipec; CREATE TABLE _pipec.schema_version (version INTEGER NOT NULL);
-             INSERT INTO _pipec.schema_version VALUES (3);
+             INSERT INTO _pipec.schema_version VALUES (4);
              CREATE TABLE _pipec.intervals (anything VARCHAR);",
         )
         .unwrap();
@@ -443,7 +443,7 @@ fn state_of_a_newer_layout_is_refused_and_a_failed_migration_changes_nothing() {
     let out = pipec(&["run", "spec.pipe", "--date", "2024-01-02"], d);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("E0525"), "{}", text(&out));
-    assert!(text(&out).contains("layout 3"), "{}", text(&out));
+    assert!(text(&out).contains("layout 4"), "{}", text(&out));
     let runs = pipec(&["runs"], d);
     assert!(text(&runs).contains("E0525"), "{}", text(&runs));
 

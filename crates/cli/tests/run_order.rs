@@ -1,57 +1,10 @@
 //! End-to-end tests of how `pipec run` orders and isolates intervals over several pipelines,
 //! how it retries (and says so), and how it reports a warehouse held open by another program.
 
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn pipec() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pipec"));
-    c.env("NO_COLOR", "1");
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// `pipec <args> --warehouse <dir>/w.duckdb`, run in `dir`.
-fn pipec_in(dir: &Path, args: &[&str]) -> Output {
-    pipec()
-        .args(args)
-        .arg("--warehouse")
-        .arg(dir.join("w.duckdb"))
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-/// The JSON report of a `--format json` run.
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(out)))
-}
-
-/// The interval of `pipeline` on `ds` in a run report.
-fn interval<'a>(report: &'a serde_json::Value, pipeline: &str, ds: &str) -> &'a serde_json::Value {
-    report["intervals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["pipeline"] == pipeline && i["ds"] == ds)
-        .unwrap_or_else(|| panic!("no interval {pipeline} {ds} in {report:#}"))
-}
-
-/// Writes `files` (path, contents) under `dir`, creating folders.
-fn write_all(dir: &Path, files: &[(&str, &str)]) {
-    for (path, contents) in files {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-}
 
 /// `up` loads events per day into `raw.events`; `down` counts every event published so far
 /// (through `table(...)`, no `schedule after`) per run date; `other` is independent.
@@ -91,20 +44,6 @@ sink o -> raw.other { mode append }
         ],
     );
     dir.join("specs")
-}
-
-/// `SELECT CAST(ds AS VARCHAR), n ...` of `mart.counts`.
-fn counts(warehouse: &Path) -> Vec<(String, i64)> {
-    let conn = duckdb::Connection::open(warehouse).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT CAST(ds AS VARCHAR), n FROM mart.counts ORDER BY ds")
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    rows
 }
 
 /// Defect 1: a backfill runs interval by interval, upstream before downstream, so the
@@ -149,7 +88,7 @@ fn a_backfill_runs_each_interval_upstream_first() {
     }
     assert!(pos("down 2024-01-01") < pos("up 2024-01-02"), "{order:?}");
     assert_eq!(
-        counts(&dir.path().join("w.duckdb")),
+        mart_counts(&dir.path().join("w.duckdb")),
         [
             ("2024-01-01".to_string(), 2),
             ("2024-01-02".to_string(), 5),
@@ -210,7 +149,7 @@ fn a_failure_skips_only_its_dependants_and_says_why() {
         serde_json::json!({"done": 5, "skipped": 3, "failed": 1})
     );
     assert_eq!(
-        counts(&dir.path().join("w.duckdb")),
+        mart_counts(&dir.path().join("w.duckdb")),
         [("2024-01-01".to_string(), 2)]
     );
 
@@ -270,7 +209,7 @@ fn a_failure_skips_only_its_dependants_and_says_why() {
         "{stdout}"
     );
     assert_eq!(
-        counts(&dir.path().join("w.duckdb")),
+        mart_counts(&dir.path().join("w.duckdb")),
         [
             ("2024-01-01".to_string(), 2),
             ("2024-01-02".to_string(), 5),

@@ -2,65 +2,11 @@
 //! path without placeholders, unchanged; an HTTP URL without placeholders) once per command,
 //! while every interval still computes what it computed before.
 
+mod common;
+
+use common::*;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
-
-fn pipec() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pipec"));
-    c.env("NO_COLOR", "1");
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Runs `pipec run <specs> <args> --warehouse dir/w.duckdb --format json --no-retry` in `dir`.
-fn run_json(dir: &Path, specs: &[&str], args: &[&str]) -> (Output, serde_json::Value) {
-    let out = pipec()
-        .arg("run")
-        .args(specs)
-        .args(args)
-        .args(["--format", "json", "--no-retry", "--warehouse"])
-        .arg(dir.join("w.duckdb"))
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-    (out, json)
-}
-
-/// The node `name` of each interval of `pipeline` in a JSON report: (ds, rows, reused).
-fn node_of(report: &serde_json::Value, pipeline: &str, name: &str) -> Vec<(String, u64, bool)> {
-    report["intervals"]
-        .as_array()
-        .expect("a JSON run report")
-        .iter()
-        .filter(|i| i["pipeline"] == pipeline)
-        .filter_map(|i| {
-            let n = i["nodes"].as_array()?.iter().find(|n| n["name"] == name)?;
-            Some((
-                i["ds"].as_str()?.to_string(),
-                n["rows"].as_u64()?,
-                n["reused"].as_bool().unwrap_or(false),
-            ))
-        })
-        .collect()
-}
-
-fn query(dir: &Path, sql: &str) -> Vec<String> {
-    let conn = duckdb::Connection::open(dir.join("w.duckdb")).unwrap();
-    let mut st = conn.prepare(sql).unwrap();
-    st.query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
 
 /// Rentals of each of the first three days of 2024, and the stations reference file.
 fn rentals_and_stations(dir: &Path, stations: &str) {
@@ -110,7 +56,7 @@ fn a_reference_file_is_read_once_per_backfill() {
     // The per-day file is read every day.
     assert!(node_of(&report, "rides", "rentals").iter().all(|n| !n.2));
     assert_eq!(
-        query(
+        query_strings_in(
             dir.path(),
             "SELECT ds || ' ' || district || ' ' || rides FROM mart.daily ORDER BY ALL"
         ),
@@ -123,7 +69,14 @@ fn a_reference_file_is_read_once_per_backfill() {
     );
     // The text summary says so too.
     let out = pipec()
-        .args(["run", "rides.pipe", "--from", "2024-01-01", "--to", "2024-01-02"])
+        .args([
+            "run",
+            "rides.pipe",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-02",
+        ])
         .args(["--force", "--warehouse", "w.duckdb"])
         .current_dir(dir.path())
         .output()
@@ -165,7 +118,7 @@ fn a_reference_file_changed_between_commands_is_read_again() {
         "{report:#}"
     );
     assert_eq!(
-        query(
+        query_strings_in(
             dir.path(),
             "SELECT ds || ' ' || district || ' ' || rides FROM mart.daily ORDER BY ALL"
         ),
@@ -213,7 +166,7 @@ sink copied -> mart.copied { mode replace partition by ds }
         "a changed file is not reused: {report:#}"
     );
     assert_eq!(
-        query(
+        query_strings_in(
             dir.path(),
             "SELECT ds || ' ' || seen || ' ' || station_id FROM mart.copied ORDER BY ALL"
         ),
@@ -290,7 +243,7 @@ fn rejects_of_a_reference_file_read_once_are_recorded_for_every_interval() {
         "{report:#}"
     );
     assert_eq!(
-        query(
+        query_strings_in(
             dir.path(),
             "SELECT ds || ' ' || source || ' ' || line FROM _pipec.rejects ORDER BY ALL"
         ),
@@ -343,7 +296,7 @@ fn an_http_source_is_fetched_once_per_backfill() {
         "{report:#}"
     );
     assert_eq!(
-        query(
+        query_strings_in(
             dir.path(),
             "SELECT ds || ' ' || district || ' ' || rides FROM mart.daily ORDER BY ALL"
         ),

@@ -31,6 +31,7 @@ codes! {
     BAD_LITERAL = "E0004": "invalid literal";
     BAD_ESCAPE = "E0005": "invalid escape sequence in a string";
     NOT_TEXT = "E0006": "file is not UTF-8 text";
+    NUL_IN_STRING = "E0007": "NUL character in a string";
     UNKNOWN_RELATION = "E0101": "unknown relation";
     UNKNOWN_COLUMN = "E0102": "unknown column";
     UNKNOWN_FUNCTION = "E0103": "unknown function";
@@ -46,6 +47,7 @@ codes! {
     UNKNOWN_PARAM = "E0113": "unknown run parameter";
     IMPORT_CYCLE = "E0114": "import cycle";
     NO_SCHEMA = "E0115": "source without a schema";
+    RESERVED_SCHEMA = "E0116": "schema reserved for pipec's state";
     TYPE_MISMATCH = "E0201": "type mismatch";
     NOT_BOOLEAN = "E0202": "condition is not boolean";
     AGGREGATE_NOT_ALLOWED = "E0203": "aggregate function not allowed here";
@@ -80,6 +82,7 @@ codes! {
     AFTER_INTERVALS_DIFFER = "E0314": "`after` pipelines with different intervals";
     PARTITION_SHORTER_THAN_DAY = "E0315": "`partition by` on intervals shorter than a day";
     BAD_COMPRESSION = "E0316": "compressed files pipec cannot read";
+    AMBIGUOUS_GLOB = "E0317": "path with `*` or `?` but no `glob` option";
     CYCLE = "E0401": "dependency cycle";
     PIPELINE_CYCLE = "E0402": "cycle between pipelines";
     BAD_ROW = "E0501": "a data value does not fit its declared type";
@@ -100,6 +103,9 @@ codes! {
     WAREHOUSE_LOCKED = "E0520": "warehouse file is held open by another program";
     NEWER_STATE = "E0525": "warehouse state is from a newer pipec";
     STATE_MIGRATION = "E0526": "pipec state could not be migrated";
+    FILE_SINK_UNWRITABLE = "E0532": "file sink cannot be written";
+    EMPTY_INPUT = "E0534": "input file is empty";
+    MALFORMED_LINE = "E0535": "line of an NDJSON file is not a JSON object";
     UNUSED_SOURCE = "W0001": "unused source";
     UNUSED_TRANSFORM = "W0002": "transform is never used";
     TAKE_WITHOUT_SORT = "W0003": "`take` without `sort`";

@@ -167,19 +167,35 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let lower = name.to_lowercase();
+    let len = lower.chars().count();
+    let max_distance = (name.chars().count().max(3) / 3).max(1);
     let mut best: Option<(f64, &'a str)> = None;
     for cand in candidates {
         if cand == name {
             continue;
         }
-        let score = strsim::jaro_winkler(&lower, &cand.to_lowercase());
-        let distance = strsim::damerau_levenshtein(&lower, &cand.to_lowercase());
-        let close = distance <= (name.chars().count().max(3) / 3).max(1) || score >= 0.88;
+        let cand_lower = cand.to_lowercase();
+        if !may_be_close(len, cand_lower.chars().count(), max_distance) {
+            continue;
+        }
+        let score = strsim::jaro_winkler(&lower, &cand_lower);
+        let distance = strsim::damerau_levenshtein(&lower, &cand_lower);
+        let close = distance <= max_distance || score >= 0.88;
         if close && best.is_none_or(|(b, _)| score > b) {
             best = Some((score, cand));
         }
     }
     best.map(|(_, c)| c)
+}
+
+/// Whether strings of `a` and `b` characters can pass [`did_you_mean`]'s test, judged by their
+/// lengths alone: the edit distance is at least the length difference, and Jaro is at most
+/// `(min/a + min/b + 1) / 3`, so Jaro-Winkler reaches 0.88 only if Jaro reaches 0.7. This keeps
+/// a huge misspelt name (a 100 KB string) from costing a quadratic comparison per candidate.
+fn may_be_close(a: usize, b: usize, max_distance: usize) -> bool {
+    let min = a.min(b) as f64;
+    let jaro_bound = (min / a.max(1) as f64 + min / b.max(1) as f64 + 1.0) / 3.0;
+    a.abs_diff(b) <= max_distance || jaro_bound >= 0.7
 }
 
 #[cfg(test)]
@@ -192,6 +208,19 @@ mod tests {
         assert_eq!(did_you_mean("staton_id", names), Some("station_id"));
         assert_eq!(did_you_mean("retuned_at", names), Some("returned_at"));
         assert_eq!(did_you_mean("zzz", names), None);
+    }
+
+    #[test]
+    fn a_huge_name_is_not_compared_with_far_shorter_candidates() {
+        assert!(!may_be_close(100_000, 20, 33_333));
+        assert!(may_be_close(40, 20, 13));
+        assert!(may_be_close(9, 10, 3));
+        let huge = "Asia/Seoul".repeat(10_000);
+        assert_eq!(did_you_mean(&huge, ["Asia/Seoul", "UTC"]), None);
+        assert_eq!(
+            did_you_mean("Asia/Seol", ["Asia/Seoul", "UTC"]),
+            Some("Asia/Seoul")
+        );
     }
 
     #[test]

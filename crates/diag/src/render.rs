@@ -1,9 +1,12 @@
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 use serde::Serialize;
 
-use crate::{Diagnostic, LineCol, Severity, SourceMap};
+use crate::{Diagnostic, LineCol, Severity, SourceFile, SourceMap};
 
 /// How to render diagnostics as text.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +28,7 @@ impl Default for RenderOptions {
 
 struct Adapter<'a> {
     diag: &'a Diagnostic,
-    source: NamedSource<String>,
+    source: Windowed<'a>,
     extra_help: Option<String>,
     in_file: Vec<LabeledSpan>,
 }
@@ -100,7 +103,7 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, options: RenderOptions) ->
     }
     let adapter = Adapter {
         diag,
-        source: NamedSource::new(file.name.clone(), file.text.clone()),
+        source: Windowed(file),
         extra_help: (!elsewhere.is_empty()).then(|| elsewhere.join("\n")),
         in_file,
     };
@@ -137,11 +140,43 @@ fn clamp(text: &str, span: crate::Span) -> (usize, usize) {
 }
 
 fn line_too_long(sources: &SourceMap, span: crate::Span) -> bool {
-    let text = &sources.get(span.file).text;
-    let (start, end) = clamp(text, span);
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
-    line_end - line_start > MAX_EXCERPT_LINE
+    let file = sources.get(span.file);
+    let (start, end) = clamp(&file.text, span);
+    let first = file.line_range(file.line_index(start));
+    let last = file.line_range(file.line_index(end));
+    first.end - first.start > MAX_EXCERPT_LINE || last.end - last.start > MAX_EXCERPT_LINE
+}
+
+/// A file as miette's source, read from the lines around each span only: miette's own
+/// `str` source counts lines from the file start on every label, which made rendering all
+/// diagnostics of a big file quadratic. Lines are found by binary search over the file's
+/// line starts; miette then reads just the excerpt and its context.
+struct Windowed<'a>(&'a SourceFile);
+
+impl SourceCode for Windowed<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
+        let file = self.0;
+        let offset = span.offset().min(file.text.len());
+        let first = file.line_index(offset).saturating_sub(context_lines_before);
+        let base = file.line_range(first).start;
+        let local = SourceSpan::new((offset - base).into(), span.len());
+        let inner =
+            file.text[base..].read_span(&local, context_lines_before, context_lines_after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            file.name.clone(),
+            inner.data(),
+            SourceSpan::new((inner.span().offset() + base).into(), inner.span().len()),
+            inner.line() + first,
+            inner.column(),
+            // miette counts lines from the start of its input (and merges excerpts by it).
+            inner.line_count() + first,
+        )))
+    }
 }
 
 fn render_plain(diag: &Diagnostic, sources: &SourceMap) -> String {

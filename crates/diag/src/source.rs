@@ -37,13 +37,29 @@ impl SourceFile {
         }
     }
 
+    /// The 0-based line holding byte `offset` (binary search over the line starts).
+    pub fn line_index(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset) - 1
+    }
+
+    /// The byte range of 0-based line `line` (clamped to the last line), without its `\n`.
+    pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
+        let line = line.min(self.line_starts.len() - 1);
+        let start = self.line_starts[line];
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.text.len(), |&next| next - 1);
+        start..end
+    }
+
     /// The line and column of byte `offset` (clamped to the text and to a char boundary).
     pub fn line_col(&self, offset: usize) -> LineCol {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let line = self.line_index(offset);
         let column = self.text[self.line_starts[line]..offset].chars().count() + 1;
         LineCol {
             line: line + 1,

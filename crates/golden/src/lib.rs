@@ -241,3 +241,79 @@ pub fn check_and_plan(files: &[(String, String)]) -> usize {
         .map(|p| p.graph.node_count())
         .unwrap_or(0)
 }
+
+/// Big single-file inputs that once made `check` quadratic (issue 8): each must stay linear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BigInput {
+    /// `n` repeated `import std.dates` lines: one duplicate-import diagnostic per line after the
+    /// first, every one rendered as text with its excerpt.
+    RepeatedImports,
+    /// One `derive` with `n` assignments, each reading the column made by the one before.
+    WideDerive,
+    /// A schedule whose time zone is an unknown name of `n` bytes.
+    LongTimeZone,
+}
+
+impl BigInput {
+    /// Every shape, in benchmark order.
+    pub const ALL: [BigInput; 3] = [
+        BigInput::RepeatedImports,
+        BigInput::WideDerive,
+        BigInput::LongTimeZone,
+    ];
+
+    /// A short name for benchmark ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            BigInput::RepeatedImports => "repeated_imports",
+            BigInput::WideDerive => "wide_derive",
+            BigInput::LongTimeZone => "long_time_zone",
+        }
+    }
+
+    /// The `.pipe` text of this shape at size `n`.
+    pub fn text(self, n: usize) -> String {
+        const TAIL: &str = "source rentals = csv(\"data/{ds}.csv\") { rental_id: int }\n";
+        match self {
+            BigInput::RepeatedImports => {
+                let mut t = "import std.dates\n".repeat(n);
+                t.push_str("pipeline p { schedule daily }\n");
+                t.push_str(TAIL);
+                t.push_str("sink rentals -> mart.r\n");
+                t
+            }
+            BigInput::WideDerive => {
+                let mut t = format!("pipeline p {{ schedule daily }}\n{TAIL}transform wide = rentals\n  | derive c0 = rental_id");
+                for i in 1..n {
+                    let _ = write!(t, ",\n    c{i} = c{} + 1", i - 1);
+                }
+                t.push_str("\nsink wide -> mart.wide\n");
+                t
+            }
+            BigInput::LongTimeZone => {
+                let zone = "Asia/Seoul".repeat(n / 10 + 1);
+                format!(
+                    "pipeline p {{ schedule daily at 03:00 \"{}\" }}\n{TAIL}sink rentals -> mart.r\n",
+                    &zone[..n]
+                )
+            }
+        }
+    }
+}
+
+/// Parses and checks one file and renders its diagnostics as text, as `pipec check` does;
+/// returns the number of diagnostics and the rendered text.
+pub fn check_and_render(text: &str) -> (usize, String) {
+    let mut sources = SourceMap::new();
+    let root = sources.add("big.pipe", text);
+    let checked = pipec_check::check(&mut sources, &[root], &NoFiles);
+    let rendered = pipec_diag::render_all(
+        &checked.diagnostics,
+        &sources,
+        RenderOptions {
+            color: false,
+            width: 100,
+        },
+    );
+    (checked.diagnostics.len(), rendered)
+}

@@ -6,6 +6,7 @@
 //! process leaves every published table as it was.
 
 mod deadline;
+mod exact;
 mod fetch;
 mod intervals;
 mod load;
@@ -162,7 +163,10 @@ pub fn run(
     });
     cache.close(&conn);
     match error {
-        Some(e) => Err(e),
+        Some(mut e) => {
+            secrets.redact_diagnostic(&mut e.diagnostic);
+            Err(e)
+        }
         None => Ok(report),
     }
 }
@@ -203,7 +207,17 @@ fn run_with_retries(
                 let deadline = &deadline;
                 scope.spawn(move || deadline.watch(limit));
             }
-            let result = run_interval(conn, p, ds, &run_id, (started, attempt), opts, secrets, &deadline, cache);
+            let result = run_interval(
+                conn,
+                p,
+                ds,
+                &run_id,
+                (started, attempt),
+                opts,
+                secrets,
+                &deadline,
+                cache,
+            );
             deadline.finish();
             result
         });
@@ -250,10 +264,7 @@ fn run_with_retries(
                     eprintln!("`{}` {}: {r}", p.name, ds.label);
                 }
                 let mut diagnostic = err.diagnostic.clone();
-                diagnostic.message = secrets.redact(&diagnostic.message);
-                for l in &mut diagnostic.labels {
-                    l.message = secrets.redact(&l.message);
-                }
+                secrets.redact_diagnostic(&mut diagnostic);
                 let _ = state::record_run(
                     conn,
                     &run_id,
@@ -475,8 +486,17 @@ fn run_interval(
         return Err((deadline::timed_out(p, &ds.label), nodes));
     }
     let t0 = Instant::now();
-    let written = publish::publish(conn, p, ds, (run_id, attempt), &stage, &run, &checks, &rejects)
-        .map_err(|e| (e, nodes.clone()))?;
+    let written = publish::publish(
+        conn,
+        p,
+        ds,
+        (run_id, attempt),
+        &stage,
+        &run,
+        &checks,
+        &rejects,
+    )
+    .map_err(|e| (e, nodes.clone()))?;
     let publish_ms = t0.elapsed().as_millis() as u64;
     for (name, rows) in written {
         let node = NodeReport {

@@ -371,8 +371,59 @@ fn resolve_path(base: &Path, path: &str) -> String {
     }
 }
 
-fn is_glob(path: &str) -> bool {
-    path.contains(['*', '?', '['])
+/// `path` as DuckDB's readers take it: with `glob` a pattern as written, else literal, its glob
+/// characters escaped as one-character classes (`[[]`, `[*]`, `[?]`, `[\]`).
+fn reader_path(path: &str, glob: bool) -> String {
+    if glob || !path.contains(['*', '?', '[']) {
+        return path.to_string();
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    for ch in path.chars() {
+        if matches!(ch, '[' | '*' | '?' | '\\') {
+            out.push('[');
+            out.push(ch);
+            out.push(']');
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Fails on a 0-byte local file (every file the pattern matches with `glob`): read as no rows,
+/// it would silently empty the interval's data. `allow_empty = true` reads it as no rows.
+fn not_empty(
+    conn: &Connection,
+    rel: &Relation,
+    path: &str,
+    options: &FileOptions,
+) -> Result<(), RunError> {
+    if options.allow_empty || path.contains("://") {
+        return Ok(());
+    }
+    let files: Vec<String> = if options.glob {
+        let mut stmt = conn
+            .prepare("SELECT file FROM glob(?) ORDER BY file")
+            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+        let rows = stmt
+            .query_map([path], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| exec_error(rel.span, &e.to_string()))?
+    } else {
+        vec![path.to_string()]
+    };
+    for f in files {
+        if std::fs::metadata(&f).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(RunError::new(
+                codes::EMPTY_INPUT,
+                rel.span,
+                format!("{f} is empty (0 bytes): `{}` would have no rows", rel.name),
+                "reads this file",
+                "an empty file is usually a failed export or an upload still in progress: fix it and run again; if no rows is a valid day, add `allow_empty = true`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Loads a source into its staging table, or stages it as a view for its only reader when it
@@ -412,9 +463,9 @@ fn cached(
     secrets: &Secrets,
 ) -> Result<Option<(u64, Vec<Reject>)>, RunError> {
     let (origin, stamp) = match src {
-        Source::File { path, .. } if !path.contains(['{', '}']) => {
+        Source::File { path, options, .. } if !path.contains(['{', '}']) => {
             let path = resolve_path(&crate::base_dir(p), path);
-            if is_glob(&path) || path.contains("://") {
+            if options.glob || path.contains("://") {
                 return Ok(None);
             }
             // A missing file gets the usual error from the usual path.
@@ -492,7 +543,7 @@ fn load_into(
     match src {
         Source::File { format, path, options } => {
             let path = resolve_path(&base, &run.expand(path, |_| None));
-            if !is_glob(&path) && !path.contains("://") && !Path::new(&path).exists() {
+            if !options.glob && !path.contains("://") && !Path::new(&path).exists() {
                 return Err(RunError::new(
                     codes::NO_INPUT,
                     rel.span,
@@ -500,6 +551,9 @@ fn load_into(
                     "reads this path",
                     "check the path template and that the data for this date has arrived",
                 ));
+            }
+            if format != &FileFormat::Parquet {
+                not_empty(conn, rel, &path, options)?;
             }
             let reject = options.on_error == OnError::Reject;
             match format {
@@ -509,13 +563,10 @@ fn load_into(
                     Ok((0, Vec::new()))
                 }
                 FileFormat::Csv => csv(conn, rel, options, &path, &target, reject),
-                FileFormat::Ndjson => {
-                    let raw = format!("SELECT filename AS _file, row_number() OVER (PARTITION BY filename) AS _row, json FROM read_ndjson_objects({}, filename = true, compression = {})", string(&path), compression(options.compression));
-                    json_rows(conn, rel, &raw, &path, &target, reject, "line")
-                }
+                FileFormat::Ndjson => ndjson(conn, rel, options, &path, &target, reject),
                 FileFormat::Parquet => {
                     let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("CAST({} AS {}) AS {}", ident(&c.name), type_sql(c.ty), ident(&c.name))).collect();
-                    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM read_parquet({})", cols.join(", "), string(&path));
+                    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM read_parquet({})", cols.join(", "), string(&reader_path(&path, options.glob)));
                     conn.execute_batch(&sql).map_err(|e| file_error(rel, &path, &e.to_string()))?;
                     not_null(conn, rel, &target, &|_| None, &path)?;
                     Ok((count(conn, &target, rel.span)?, Vec::new()))
@@ -577,9 +628,10 @@ fn table_source(
     let (schema, name) = table.split_once('.').unwrap_or(("main", table));
     let quoted = pipec_sql::table(schema, name);
     let written_here = p.sinks.iter().any(|s| match &s.target {
-        SinkTarget::Table { schema: sch, table: t } => {
-            sch.eq_ignore_ascii_case(schema) && t.eq_ignore_ascii_case(name)
-        }
+        SinkTarget::Table {
+            schema: sch,
+            table: t,
+        } => sch.eq_ignore_ascii_case(schema) && t.eq_ignore_ascii_case(name),
         SinkTarget::File { .. } => false,
     });
     let catalog = match &stage.cache {
@@ -648,15 +700,23 @@ fn table_view(
         ident(catalog),
         pipec_sql::table(schema, name)
     );
-    let failed = |e: duckdb::Error| table_source_error(conn, rel, table, (schema, name), &e.to_string());
+    let failed =
+        |e: duckdb::Error| table_source_error(conn, rel, table, (schema, name), &e.to_string());
     conn.execute_batch(&sql).map_err(failed)?;
     let mut counts = vec!["count(*)".to_string()];
-    counts.extend(rel.schema.columns.iter().map(|c| format!("count({})", ident(&c.name))));
+    counts.extend(
+        rel.schema
+            .columns
+            .iter()
+            .map(|c| format!("count({})", ident(&c.name))),
+    );
     let n = rel.schema.columns.len() + 1;
     let counted: Vec<i64> = conn
-        .query_row(&format!("SELECT {} FROM {target}", counts.join(", ")), [], |r| {
-            (0..n).map(|i| r.get::<_, i64>(i)).collect()
-        })
+        .query_row(
+            &format!("SELECT {} FROM {target}", counts.join(", ")),
+            [],
+            |r| (0..n).map(|i| r.get::<_, i64>(i)).collect(),
+        )
         .map_err(failed)?;
     let nulls = rel
         .schema
@@ -806,6 +866,49 @@ fn compression(c: Compression) -> String {
     })
 }
 
+/// For the types whose cast from text would round (`3.7` to the int `4`, `1.005` to the
+/// `decimal(10, 2)` `1.01`) or take other notations (`1e3`, `0x10`, `1_000`), the fractional
+/// digits a text may have: such columns are read as text and checked with
+/// [`crate::exact::exact`] (plain digits, `4.0` is the int `4`).
+fn exact_scale(t: Type) -> Option<u8> {
+    match t {
+        Type::Int | Type::BigInt => Some(0),
+        Type::Decimal(_, s) => Some(s),
+        _ => None,
+    }
+}
+
+/// SQL: text `v` is null or written exactly as [`exact_scale`] wants (a value too large for
+/// the type still fails its cast); `None` for the types whose cast is exact.
+fn written_exactly(v: &str, t: Type) -> Option<String> {
+    let scale = exact_scale(t)?;
+    Some(format!("{}({v}, {scale})", crate::exact::FUNCTION))
+}
+
+/// SQL: text `v` is null or holds a value of type `t` exactly; `None` for the types whose cast
+/// is exact.
+fn fits(v: &str, t: Type) -> Option<String> {
+    let written = written_exactly(v, t)?;
+    Some(format!(
+        "({written} AND ({v} IS NULL OR TRY_CAST({v} AS {}) IS NOT NULL))",
+        type_sql(t)
+    ))
+}
+
+/// The column of `rel` as read from a CSV file: cast exactly from the text the reader keeps for
+/// the types of [`exact_scale`], else as read.
+fn csv_value(c: &pipec_check::ir::Column) -> String {
+    match exact_scale(c.ty) {
+        Some(_) => format!(
+            "CAST({} AS {}) AS {}",
+            ident(&c.name),
+            type_sql(c.ty),
+            ident(&c.name)
+        ),
+        None => ident(&c.name),
+    }
+}
+
 /// The CSV settings of a CSV source (the checker sets them for every one).
 fn csv_settings(options: &FileOptions) -> CsvOptions {
     options.csv.clone().unwrap_or_default()
@@ -823,19 +926,36 @@ fn csv_options(rel: &Relation, options: &FileOptions) -> String {
         .schema
         .columns
         .iter()
-        .map(|c| format!("{}: {}", string(&c.name), string(&type_sql(c.ty))))
+        .map(|c| {
+            let ty = match exact_scale(c.ty) {
+                Some(_) => "VARCHAR".to_string(),
+                None => type_sql(c.ty),
+            };
+            format!("{}: {}", string(&c.name), string(&ty))
+        })
         .collect();
     opts.push(format!("columns = {{{}}}", columns.join(", ")));
     opts.push(format!("delim = {}", string(&csv.delimiter.to_string())));
     opts.push(format!("quote = {}", string(&csv.quote.to_string())));
-    opts.push(format!(
-        "nullstr = [{}]",
-        csv.nulls
-            .iter()
-            .map(|n| string(n))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    // A quoted field is a value, never null (`""` is the empty string).
+    opts.push("allow_quoted_nulls = false".to_string());
+    if csv.nulls.is_empty() {
+        // DuckDB needs a null text: with every column forced not null, none is read as null.
+        let all: Vec<String> = rel.schema.columns.iter().map(|c| string(&c.name)).collect();
+        opts.push(format!(
+            "nullstr = '', force_not_null = [{}]",
+            all.join(", ")
+        ));
+    } else {
+        opts.push(format!(
+            "nullstr = [{}]",
+            csv.nulls
+                .iter()
+                .map(|n| string(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if csv.skip > 0 {
         opts.push(format!("skip = {}", csv.skip));
     }
@@ -862,15 +982,27 @@ fn csv_view(
         .filter(|c| !c.nullable)
         .map(|c| format!("{} IS NULL", ident(&c.name)))
         .collect();
-    let ok = if nulls.is_empty() {
+    // Values that would be rounded fail the tally like nulls do (one too large fails its cast).
+    let mut checks: Vec<String> = rel
+        .schema
+        .columns
+        .iter()
+        .filter_map(|c| written_exactly(&ident(&c.name), c.ty))
+        .collect();
+    if !nulls.is_empty() {
+        checks.push(format!("NOT ({})", nulls.join(" OR ")));
+    }
+    let ok = if checks.is_empty() {
         "TRUE".to_string()
     } else {
-        format!("NOT ({})", nulls.join(" OR "))
+        checks.join(" AND ")
     };
+    let values: Vec<String> = rel.schema.columns.iter().map(csv_value).collect();
     let sql = format!(
-        "CREATE OR REPLACE VIEW {target} AS SELECT {cols} FROM read_csv({path}, {opts}) WHERE {tally}({slot}, {ok}, {cols})",
+        "CREATE OR REPLACE VIEW {target} AS SELECT {values} FROM read_csv({path}, {opts}) WHERE {tally}({slot}, {ok}, {cols})",
+        values = values.join(", "),
         cols = names.join(", "),
-        path = string(path),
+        path = string(&reader_path(path, options.glob)),
         opts = csv_options(rel, options),
         tally = crate::tally::FUNCTION,
     );
@@ -900,36 +1032,58 @@ fn csv_line(first: i64, k: i64, skipped: &[i64]) -> i64 {
     line
 }
 
-/// The rows of `table` (one CSV scan, in file order, with a `_file` column) holding a null in a
-/// non-null column (or only in column `c`, at most `n` rows, with `only = (c, n)`): (file, line,
-/// those columns).
-fn csv_null_rows(
+/// What is wrong with a value of a CSV row: a null in a non-null column, or a text that does not
+/// hold a value of its column's type exactly.
+#[derive(Debug, Clone, PartialEq)]
+enum Bad {
+    Null,
+    Inexact(String),
+}
+
+/// A CSV row that does not fit: (file, line, its bad columns).
+type BadRow = (String, i64, Vec<(String, Bad)>);
+
+/// The rows of `table` (one CSV scan, in file order, with a `_file` column, the columns of
+/// [`exact_scale`] types still text) holding a null in a non-null column or a value that does
+/// not fit exactly (or only in column `c`, at most `n` rows, with `only = (c, n)`).
+fn csv_bad_rows(
     conn: &Connection,
     rel: &Relation,
     table: &str,
     first: i64,
     skipped: &HashMap<String, Vec<i64>>,
     only: Option<(&str, usize)>,
-) -> Result<Vec<(String, i64, Vec<String>)>, RunError> {
-    let required: Vec<&str> = rel
+) -> Result<Vec<BadRow>, RunError> {
+    let checked: Vec<(&str, String)> = rel
         .schema
         .columns
         .iter()
-        .filter(|c| !c.nullable && only.is_none_or(|(o, _)| o == c.name))
-        .map(|c| c.name.as_str())
+        .filter(|c| only.is_none_or(|(o, _)| o == c.name))
+        .filter_map(|c| {
+            let v = format!("l.{}", ident(&c.name));
+            let null = (!c.nullable).then(|| format!("WHEN {v} IS NULL THEN 'n'"));
+            let inexact = fits(&v, c.ty).map(|f| format!("WHEN NOT {f} THEN 'v' || {v}"));
+            if null.is_none() && inexact.is_none() {
+                return None;
+            }
+            let flag = format!(
+                "CASE {} {} END",
+                null.unwrap_or_default(),
+                inexact.unwrap_or_default()
+            );
+            Some((c.name.as_str(), flag))
+        })
         .collect();
-    if required.is_empty() {
+    if checked.is_empty() {
         return Ok(Vec::new());
     }
-    let flags: Vec<String> = required
-        .iter()
-        .map(|c| format!("l.{} IS NULL", ident(c)))
-        .collect();
+    let flags: Vec<&str> = checked.iter().map(|(_, f)| f.as_str()).collect();
+    let any: Vec<String> = flags.iter().map(|f| format!("{f} IS NOT NULL")).collect();
     // A table created from a scan keeps the file's row order, so `rowid` counts rows per file.
     let sql = format!(
         "SELECT l._file, l.rowid - f.first + 1, {flags} FROM {table} AS l JOIN (SELECT _file, min(rowid) AS first FROM {table} GROUP BY _file) AS f USING (_file) WHERE {any} ORDER BY l.rowid{limit}",
         flags = flags.join(", "),
-        any = flags.join(" OR "),
+        any = any.join(" OR "),
         limit = only.map(|(_, n)| format!(" LIMIT {n}")).unwrap_or_default(),
     );
     let mut stmt = conn
@@ -940,9 +1094,11 @@ fn csv_null_rows(
             let file: String = r.get(0)?;
             let k: i64 = r.get(1)?;
             let mut cols = Vec::new();
-            for (i, c) in required.iter().enumerate() {
-                if r.get::<_, bool>(i + 2)? {
-                    cols.push(c.to_string());
+            for (i, (c, _)) in checked.iter().enumerate() {
+                match r.get::<_, Option<String>>(i + 2)? {
+                    Some(f) if f == "n" => cols.push((c.to_string(), Bad::Null)),
+                    Some(f) => cols.push((c.to_string(), Bad::Inexact(f[1..].to_string()))),
+                    None => {}
                 }
             }
             Ok((file, k, cols))
@@ -958,8 +1114,24 @@ fn csv_null_rows(
         .collect())
 }
 
+/// Why value `bad` of column `c` does not fit.
+fn bad_reason(rel: &Relation, column: &str, bad: &Bad) -> String {
+    match bad {
+        Bad::Null => format!("null in non-null column `{column}`"),
+        Bad::Inexact(v) => {
+            let ty = rel
+                .schema
+                .get(column)
+                .map(|c| c.ty.to_string())
+                .unwrap_or_default();
+            format!("value {v:?} does not fit {ty} exactly")
+        }
+    }
+}
+
 /// CSV through DuckDB's typed reader; bad rows are located (or rejected) with `store_rejects`.
-/// Every error and reject names the line of the file (the header is line 1).
+/// Integers and decimals are read as text and cast only when they fit exactly
+/// ([`exact_scale`]). Every error and reject names the line of the file (the header is line 1).
 fn csv(
     conn: &Connection,
     rel: &Relation,
@@ -970,7 +1142,12 @@ fn csv(
 ) -> Result<(u64, Vec<Reject>), RunError> {
     let opts = csv_options(rel, options);
     let first = csv_first_line(&csv_settings(options));
-    let scan = |extra: &str| format!("read_csv({}, {opts}{extra})", string(path));
+    let scan = |extra: &str| {
+        format!(
+            "read_csv({}, {opts}{extra})",
+            string(&reader_path(path, options.glob))
+        )
+    };
     let select_cols = rel
         .schema
         .columns
@@ -979,8 +1156,23 @@ fn csv(
         .collect::<Vec<_>>()
         .join(", ");
     if !reject {
+        // A value that does not fit exactly fails the statement; it is located below.
+        let values: Vec<String> = rel
+            .schema
+            .columns
+            .iter()
+            .map(|c| match fits(&ident(&c.name), c.ty) {
+                Some(f) => format!(
+                    "CASE WHEN {f} THEN CAST({n} AS {t}) ELSE error('pipec: inexact value') END AS {n}",
+                    n = ident(&c.name),
+                    t = type_sql(c.ty)
+                ),
+                None => ident(&c.name),
+            })
+            .collect();
         let sql = format!(
-            "CREATE OR REPLACE TABLE {target} AS SELECT {select_cols} FROM {}",
+            "CREATE OR REPLACE TABLE {target} AS SELECT {} FROM {}",
+            values.join(", "),
             scan("")
         );
         if let Err(e) = conn.execute_batch(&sql) {
@@ -993,6 +1185,30 @@ fn csv(
                 rel,
                 &scan(", store_rejects = true, ignore_errors = true"),
             )? {
+                return Err(bad_row(rel, &r));
+            }
+            let probe = "_pipec_probe_lines";
+            let inexact = conn
+                .execute_batch(&format!(
+                    "CREATE OR REPLACE TEMP TABLE {probe} AS SELECT {select_cols}, filename AS _file FROM {}",
+                    scan(", filename = true")
+                ))
+                .ok()
+                .and_then(|()| csv_bad_rows(conn, rel, probe, first, &HashMap::new(), None).ok())
+                .and_then(|rows| {
+                    rows.into_iter().find_map(|(file, line, cols)| {
+                        let (column, bad) = cols.into_iter().find(|(_, b)| *b != Bad::Null)?;
+                        Some(Reject {
+                            source: rel.name.clone(),
+                            file,
+                            line,
+                            error: bad_reason(rel, &column, &bad),
+                            column,
+                        })
+                    })
+                });
+            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {probe}"));
+            if let Some(r) = inexact {
                 return Err(bad_row(rel, &r));
             }
             let line = msg
@@ -1024,7 +1240,7 @@ fn csv(
                 scan(", filename = true")
             ))
             .ok()?;
-            let found = csv_null_rows(conn, rel, probe, first, &HashMap::new(), Some((column, 1)));
+            let found = csv_bad_rows(conn, rel, probe, first, &HashMap::new(), Some((column, 1)));
             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {probe}"));
             found.ok()?.into_iter().next().map(|(f, l, _)| (f, l))
         };
@@ -1051,35 +1267,65 @@ fn csv(
     for lines in skipped.values_mut() {
         lines.sort_unstable();
     }
-    // Then one per row with a null in a non-null column, which the reader keeps.
-    let nulls = csv_null_rows(conn, rel, target, first, &skipped, None)?;
-    if !nulls.is_empty() {
-        let any: Vec<String> = rel
-            .schema
+    // Then one per row the reader keeps with a null in a non-null column or a value that does
+    // not fit exactly.
+    let bad = csv_bad_rows(conn, rel, target, first, &skipped, None)?;
+    let mut fit: Vec<String> = rel
+        .schema
+        .columns
+        .iter()
+        .filter_map(|c| fits(&ident(&c.name), c.ty))
+        .collect();
+    fit.extend(
+        rel.schema
             .columns
             .iter()
             .filter(|c| !c.nullable)
-            .map(|c| format!("{} IS NULL", ident(&c.name)))
-            .collect();
-        conn.execute_batch(&format!("DELETE FROM {target} WHERE {}", any.join(" OR ")))
-            .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+            .map(|c| format!("{} IS NOT NULL", ident(&c.name))),
+    );
+    if !bad.is_empty() {
+        conn.execute_batch(&format!(
+            "DELETE FROM {target} WHERE NOT ({})",
+            fit.join(" AND ")
+        ))
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
     }
-    for (file, line, cols) in nulls {
-        let names: Vec<String> = cols.iter().map(|c| format!("`{c}`")).collect();
+    for (file, line, cols) in bad {
+        let (column, error) = match cols.iter().find(|(_, b)| *b != Bad::Null) {
+            Some((c, b)) => (c.clone(), bad_reason(rel, c, b)),
+            None => {
+                let names: Vec<String> = cols.iter().map(|(c, _)| format!("`{c}`")).collect();
+                (
+                    cols.first().map(|(c, _)| c.clone()).unwrap_or_default(),
+                    format!(
+                        "null in non-null column{} {}",
+                        if cols.len() == 1 { "" } else { "s" },
+                        names.join(", ")
+                    ),
+                )
+            }
+        };
         rejects.push(Reject {
             source: rel.name.clone(),
             file,
             line,
-            column: cols.first().cloned().unwrap_or_default(),
-            error: format!(
-                "null in non-null column{} {}",
-                if cols.len() == 1 { "" } else { "s" },
-                names.join(", ")
-            ),
+            column,
+            error,
         });
     }
     rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    conn.execute_batch(&format!("ALTER TABLE {target} DROP COLUMN _file"))
+    let mut alter = vec![format!("ALTER TABLE {target} DROP COLUMN _file")];
+    for c in &rel.schema.columns {
+        if exact_scale(c.ty).is_some() {
+            // `TRY_CAST`: the rewrite also meets the rows just deleted.
+            alter.push(format!(
+                "ALTER TABLE {target} ALTER COLUMN {0} SET DATA TYPE {1} USING TRY_CAST({0} AS {1})",
+                ident(&c.name),
+                type_sql(c.ty)
+            ));
+        }
+    }
+    conn.execute_batch(&alter.join("; "))
         .map_err(|e| exec_error(rel.span, &e.to_string()))?;
     Ok((count(conn, target, rel.span)?, rejects))
 }
@@ -1183,6 +1429,77 @@ fn not_null(
     Ok(())
 }
 
+/// An NDJSON file, read as lines so that every error and reject names its line exactly (blank
+/// lines count, a leading UTF-8 byte order mark is skipped): a line that is not a JSON object is
+/// an error naming it, or with `reject` a reject of that line alone; blank lines are skipped.
+fn ndjson(
+    conn: &Connection,
+    rel: &Relation,
+    options: &FileOptions,
+    path: &str,
+    target: &str,
+    reject: bool,
+) -> Result<(u64, Vec<Reject>), RunError> {
+    let lines = format!("{}__lines\"", target.trim_end_matches('"'));
+    // One VARCHAR column per line: no quoting, and a delimiter no JSON text holds (raw control
+    // characters are not allowed in JSON); an empty line is a null row, so lines keep their count.
+    let sql = format!(
+        "CREATE OR REPLACE TABLE {lines} AS SELECT filename AS _file, line AS json FROM read_csv({}, columns = {{'line': 'VARCHAR'}}, header = false, auto_detect = false, delim = '\u{1}\u{2}\u{3}\u{4}', quote = '', escape = '', nullstr = '', strict_mode = false, max_line_size = 16777216, compression = {}, filename = true)",
+        string(&reader_path(path, options.glob)),
+        compression(options.compression)
+    );
+    conn.execute_batch(&sql)
+        .map_err(|e| file_error(rel, path, e.to_string().lines().next().unwrap_or("")))?;
+    let numbered = format!("FROM {lines} AS l JOIN (SELECT _file, min(rowid) AS first FROM {lines} GROUP BY _file) AS f USING (_file)");
+    let blank = "(l.json IS NULL OR regexp_full_match(l.json, '[ \t\r]*'))";
+    let object =
+        "coalesce(CASE WHEN json_valid(l.json) THEN json_type(l.json) = 'OBJECT' END, false)";
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT l._file, l.rowid - f.first + 1, json_valid(l.json), left(l.json, 60) {numbered} WHERE NOT {blank} AND NOT {object} ORDER BY l.rowid{}",
+            if reject { "" } else { " LIMIT 1" }
+        ))
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    let malformed: Vec<Reject> = stmt
+        .query_map([], |r| {
+            let valid: bool = r.get(2)?;
+            let text: String = r.get(3)?;
+            Ok(Reject {
+                source: rel.name.clone(),
+                file: r.get(0)?,
+                line: r.get(1)?,
+                column: String::new(),
+                error: if valid {
+                    format!("not a JSON object: {text}")
+                } else {
+                    format!("malformed JSON: {text}")
+                },
+            })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    drop(stmt);
+    if let (false, Some(r)) = (reject, malformed.first()) {
+        let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {lines}"));
+        return Err(RunError::new(
+            codes::MALFORMED_LINE,
+            rel.span,
+            format!("{} line {}: {}", r.file, r.line, r.error),
+            format!("`{}` reads one JSON object per line", rel.name),
+            "fix the line, or add `on_error = \"reject\"` to set such lines aside",
+        ));
+    }
+    let raw = format!(
+        "SELECT l._file, l.rowid - f.first + 1 AS _row, CAST(l.json AS JSON) AS json {numbered} WHERE NOT {blank} AND {object}"
+    );
+    let result = json_rows(conn, rel, &raw, path, target, reject, "line");
+    let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {lines}"));
+    let (rows, mut rejects) = result?;
+    rejects.extend(malformed);
+    rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    Ok((rows, rejects))
+}
+
 /// JSON rows (`_file`, `_row`, `json`) → typed staging table. Values that do not cast are errors
 /// naming the file and row (`unit`: "line" for files, one object per line, else "row"), or
 /// rejects: one per row set aside, naming its first bad column.
@@ -1202,10 +1519,13 @@ fn json_rows(
     let mut bad_conds = Vec::new();
     for c in &rel.schema.columns {
         let v = value(&c.name);
-        let mut cond = format!(
-            "({v} IS NOT NULL AND TRY_CAST({v} AS {}) IS NULL)",
-            type_sql(c.ty)
-        );
+        let mut cond = match fits(&v, c.ty) {
+            Some(fits) => format!("(NOT {fits})"),
+            None => format!(
+                "({v} IS NOT NULL AND TRY_CAST({v} AS {}) IS NULL)",
+                type_sql(c.ty)
+            ),
+        };
         if !c.nullable {
             cond = format!("({cond} OR {v} IS NULL)");
         }
@@ -1305,9 +1625,3 @@ impl Drop for TempFile {
         let _ = std::fs::remove_file(&self.0);
     }
 }
-pub(crate) fn h8t(label: &str) {
-    if std::env::var_os("PIPEC_H8").is_none() {
-        return;
-    let mut t = T.lock().unwrap();
-    if let Some(p) = *t {
-        eprintln!("H8 {:>8.2}ms {label}", (now - p).as_secs_f64() * 1000.0);

@@ -170,7 +170,10 @@ fn columns_of(conn: &Connection, target: &str) -> duckdb::Result<Vec<String>> {
 }
 
 /// Writes every sink, the rejects and the interval's state (with its `_pipec.runs` row for
-/// attempt `(started, number)` of run `run_id`) in one transaction.
+/// attempt `(started, number)` of run `run_id`) in one transaction. File sinks are written to
+/// temp files first and recorded in `_pipec.pending_files`, marked committed in that transaction
+/// and renamed onto their targets after the commit; a killed run's renames are completed (or,
+/// uncommitted, its temp files removed) by the next run, so files and tables publish together.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn publish(
     conn: &Connection,
@@ -182,31 +185,7 @@ pub(crate) fn publish(
     checks: &[CheckReport],
     rejects: &[Reject],
 ) -> Result<Vec<(String, u64)>, RunError> {
-    // File sinks are written beside their targets first, then renamed inside the transaction
-    // window: a killed run leaves at worst a temporary file, never a half-written target.
-    let mut renames = Vec::new();
-    for s in &p.sinks {
-        if let SinkTarget::File { format, path } = &s.target {
-            let dest = crate::base_dir(p).join(run.expand(path, |_| None));
-            if let Some(dir) = dest.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| exec_error(s.span, &e.to_string()))?;
-            }
-            let tmp = dest.with_extension(format!("pipec-tmp-{}", std::process::id()));
-            let fmt = match format {
-                FileFormat::Parquet => "FORMAT parquet",
-                FileFormat::Csv => "FORMAT csv, HEADER true",
-                FileFormat::Ndjson => "FORMAT json",
-            };
-            let sql = format!(
-                "COPY (SELECT * FROM {}) TO {} ({fmt})",
-                stage.table(&s.relation),
-                string(&tmp.to_string_lossy())
-            );
-            conn.execute_batch(&sql)
-                .map_err(|e| exec_error(s.span, &e.to_string()))?;
-            renames.push((tmp, dest));
-        }
-    }
+    let files = write_files(conn, p, run_id, stage, run)?;
     // The columns of the sink tables that exist, read before the transaction (a failed probe
     // inside it would abort it): those need no `CREATE ... IF NOT EXISTS`.
     let mut existing: std::collections::HashMap<String, Vec<String>> = p
@@ -220,8 +199,10 @@ pub(crate) fn publish(
             SinkTarget::File { .. } => None,
         })
         .collect();
-    conn.execute_batch("BEGIN TRANSACTION")
-        .map_err(|e| exec_error(p.span, &e.to_string()))?;
+    if let Err(e) = conn.execute_batch("BEGIN TRANSACTION") {
+        discard_files(conn, p, run_id, &files);
+        return Err(exec_error(p.span, &e.to_string()));
+    }
     let result = (|| -> Result<Vec<(String, u64)>, RunError> {
         let mut written = Vec::new();
         let dsl = format!("DATE {}", string(&ds.ds().to_string()));
@@ -440,27 +421,208 @@ pub(crate) fn publish(
             ],
         )
         .map_err(|e| exec_error(p.span, &e.to_string()))?;
-        // One commit for the data and the run's record.
+        // One commit for the data, the run's record and the renames its files still need.
         crate::state::record_run(conn, run_id, p, ds, "done", started, attempt, None)?;
-        for (tmp, dest) in &renames {
-            std::fs::rename(tmp, dest).map_err(|e| {
-                exec_error(p.span, &format!("cannot publish {}: {e}", dest.display()))
-            })?;
+        if !files.is_empty() {
+            conn.execute(
+                "UPDATE _pipec.pending_files SET committed = true WHERE run_id = ? AND pipeline = ?",
+                params![run_id, p.name],
+            )
+            .map_err(|e| exec_error(p.span, &e.to_string()))?;
         }
+        pause_at("before-commit");
+        conn.execute_batch("COMMIT")
+            .map_err(|e| exec_error(p.span, &e.to_string()))?;
         Ok(written)
     })();
     match result {
         Ok(w) => {
-            conn.execute_batch("COMMIT")
-                .map_err(|e| exec_error(p.span, &e.to_string()))?;
+            pause_at("after-commit");
+            finish_files(conn, p, run_id, &files);
             Ok(w)
         }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            for (tmp, _) in &renames {
-                let _ = std::fs::remove_file(tmp);
-            }
+            discard_files(conn, p, run_id, &files);
             Err(e)
+        }
+    }
+}
+
+/// Test hook: with `PIPEC_TEST_PAUSE_AT=<point>` in the environment, the run prints
+/// `pipec: test hook: paused at <point>` to stderr and sleeps there for a minute, so that a test
+/// can kill it at that point. Points: `before-commit` (temp files and the transaction written,
+/// not committed), `after-commit` (committed, no file renamed), `mid-rename` (the first file
+/// renamed, the others not).
+fn pause_at(point: &str) {
+    if std::env::var_os("PIPEC_TEST_PAUSE_AT").is_some_and(|v| v == point) {
+        eprintln!("pipec: test hook: paused at {point}");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+/// One file sink's output: written to `tmp` beside `dest` before the commit, renamed after it.
+struct FileOut {
+    tmp: std::path::PathBuf,
+    dest: std::path::PathBuf,
+    span: pipec_diag::Span,
+}
+
+/// Writes every file sink of `p` to a temp file beside its target, named after the target's
+/// file name, the process and the sink's index (`out/x.csv.pipec-tmp-<pid>-<i>`), and records
+/// each in `_pipec.pending_files` (not yet committed) before writing it, so that the next run
+/// removes it if this one dies before its commit. On error nothing is left behind.
+fn write_files(
+    conn: &Connection,
+    p: &Pipeline,
+    run_id: &str,
+    stage: &Stage,
+    run: &Interval,
+) -> Result<Vec<FileOut>, RunError> {
+    let pid = std::process::id();
+    let mut files = Vec::new();
+    let mut formats = Vec::new();
+    for (i, s) in p.sinks.iter().enumerate() {
+        let SinkTarget::File { format, path } = &s.target else {
+            continue;
+        };
+        let rel = crate::base_dir(p).join(run.expand(path, |_| None));
+        let dest =
+            std::path::absolute(&rel).map_err(|e| unwritable(s.span, &rel, &e.to_string()))?;
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
+        let (Some(dir), Some(name)) = (dest.parent(), name) else {
+            return Err(unwritable(s.span, &dest, "not a file path"));
+        };
+        if dest.is_dir() {
+            return Err(unwritable(s.span, &dest, "it is a folder"));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| unwritable(s.span, &dest, &e.to_string()))?;
+        remove_orphans(dir);
+        files.push(FileOut {
+            tmp: dir.join(format!("{name}.pipec-tmp-{pid}-{i}")),
+            dest,
+            span: s.span,
+        });
+        formats.push((format, stage.table(&s.relation)));
+    }
+    if files.is_empty() {
+        return Ok(files);
+    }
+    let rows: Vec<String> = files
+        .iter()
+        .map(|f| {
+            format!(
+                "({}, {}, {}, {}, false)",
+                string(run_id),
+                string(&p.name),
+                string(&f.tmp.to_string_lossy()),
+                string(&f.dest.to_string_lossy())
+            )
+        })
+        .collect();
+    conn.execute_batch(&format!(
+        "INSERT INTO _pipec.pending_files VALUES {}",
+        rows.join(", ")
+    ))
+    .map_err(|e| exec_error(p.span, &e.to_string()))?;
+    for (f, (format, staged)) in files.iter().zip(formats) {
+        let fmt = match format {
+            FileFormat::Parquet => "FORMAT parquet",
+            FileFormat::Csv => "FORMAT csv, HEADER true",
+            FileFormat::Ndjson => "FORMAT json",
+        };
+        let sql = format!(
+            "COPY (SELECT * FROM {staged}) TO {} ({fmt})",
+            string(&f.tmp.to_string_lossy())
+        );
+        if let Err(e) = conn.execute_batch(&sql) {
+            discard_files(conn, p, run_id, &files);
+            return Err(unwritable(f.span, &f.dest, &e.to_string()));
+        }
+    }
+    Ok(files)
+}
+
+/// `E0532`: file sink target `dest` cannot be written, for `reason`.
+fn unwritable(span: pipec_diag::Span, dest: &std::path::Path, reason: &str) -> RunError {
+    RunError::new(
+        codes::FILE_SINK_UNWRITABLE,
+        span,
+        format!(
+            "cannot write file sink {}: {reason}; nothing was published",
+            dest.display()
+        ),
+        "this sink",
+        "make the path writable (remove or rename what is in the way, check the folder's permissions and free space), then run the interval again",
+    )
+}
+
+/// After the commit: renames each temp file onto its target, then drops the run's pending rows.
+/// A rename that fails stays pending (with a warning); the next run completes it.
+fn finish_files(conn: &Connection, p: &Pipeline, run_id: &str, files: &[FileOut]) {
+    let mut done = Vec::new();
+    for (n, f) in files.iter().enumerate() {
+        match std::fs::rename(&f.tmp, &f.dest) {
+            Ok(()) => done.push(string(&f.tmp.to_string_lossy())),
+            Err(e) => eprintln!(
+                "warning: `{}` was published but {} could not be put in place ({e}); the next `pipec run` on this warehouse completes it",
+                p.name,
+                f.dest.display()
+            ),
+        }
+        if n == 0 {
+            pause_at("mid-rename");
+        }
+    }
+    if !done.is_empty() {
+        let _ = conn.execute(
+            &format!(
+                "DELETE FROM _pipec.pending_files WHERE run_id = ? AND pipeline = ? AND tmp IN ({})",
+                done.join(", ")
+            ),
+            params![run_id, p.name],
+        );
+    }
+}
+
+/// A failed publish: removes the run's temp files and their pending rows; targets are untouched.
+fn discard_files(conn: &Connection, p: &Pipeline, run_id: &str, files: &[FileOut]) {
+    for f in files {
+        let _ = std::fs::remove_file(&f.tmp);
+    }
+    if !files.is_empty() {
+        let _ = conn.execute(
+            "DELETE FROM _pipec.pending_files WHERE run_id = ? AND pipeline = ? AND NOT committed",
+            params![run_id, p.name],
+        );
+    }
+}
+
+/// Removes temp files of killed runs in `dir`: `*.pipec-tmp-<pid>` (older pipec) or
+/// `*.pipec-tmp-<pid>-<i>` whose process is gone. Whether a process is alive is read from
+/// `/proc`; where there is none, such files are left (pending ones are removed by
+/// [`crate::state::recover_files`] all the same).
+fn remove_orphans(dir: &std::path::Path) {
+    let proc_fs = std::path::Path::new("/proc/self");
+    if !proc_fs.exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((_, tail)) = name.to_str().and_then(|n| n.rsplit_once(".pipec-tmp-")) else {
+            continue;
+        };
+        let pid = tail.split_once('-').map_or(tail, |(pid, _)| pid);
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let alive = pid == std::process::id()
+            || std::path::Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The warehouse file, its lock, and pipec's own state in the `_pipec` schema.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use duckdb::{params, Connection};
@@ -14,8 +14,9 @@ use crate::report::CheckReport;
 use crate::RunError;
 
 /// The layout of pipec's own tables; `_pipec.schema_version` holds the one a warehouse has.
-/// Version 1 (no version table) keyed intervals by a date; version 2 by the interval's start.
-pub(crate) const SCHEMA_VERSION: i32 = 2;
+/// Version 1 (no version table) keyed intervals by a date; version 2 by the interval's start;
+/// version 3 added `_pipec.pending_files`.
+pub(crate) const SCHEMA_VERSION: i32 = 3;
 
 const STATE_DDL: &str = "
 CREATE SCHEMA IF NOT EXISTS _pipec;
@@ -25,6 +26,9 @@ CREATE TABLE IF NOT EXISTS _pipec.runs (run_id VARCHAR, pipeline VARCHAR, interv
 CREATE TABLE IF NOT EXISTS _pipec.watermarks (pipeline VARCHAR, name VARCHAR, value VARCHAR, PRIMARY KEY (pipeline, name));
 CREATE TABLE IF NOT EXISTS _pipec.check_results (run_id VARCHAR, pipeline VARCHAR, interval_start TIMESTAMP, ds DATE, relation VARCHAR, rule VARCHAR, passed BOOLEAN, detail VARCHAR);
 CREATE TABLE IF NOT EXISTS _pipec.rejects (pipeline VARCHAR, interval_start TIMESTAMP, ds DATE, source VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, error VARCHAR);
+-- File sinks' temp files: recorded before they are written, marked committed in the
+-- transaction that publishes the tables, deleted once renamed onto dest.
+CREATE TABLE IF NOT EXISTS _pipec.pending_files (run_id VARCHAR, pipeline VARCHAR, tmp VARCHAR, dest VARCHAR, committed BOOLEAN);
 ";
 
 /// Version 1 tables keyed by `ds`, and how each becomes its version 2 table: the columns
@@ -50,7 +54,14 @@ const V1_TABLES: [(&str, &str); 4] = [
 
 /// Holds the warehouse's lock file while a run lasts.
 pub struct Lock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for Lock {
+    /// Clears the process id before the lock is released (the OS releases it at exit).
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
 }
 
 pub(crate) fn db_error(e: impl std::fmt::Display) -> RunError {
@@ -63,45 +74,135 @@ pub(crate) fn db_error(e: impl std::fmt::Display) -> RunError {
     )
 }
 
-/// Takes the warehouse lock: refuses when another run holds it, or waits with `wait`.
-pub(crate) fn lock(warehouse: &Path, wait: bool) -> Result<Lock, RunError> {
-    if let Some(dir) = warehouse.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(db_error)?;
+/// The file `warehouse` leads to: symlinks followed (also one to a file not created yet) and the
+/// folder made absolute and real, so that every path to one file shares one lock and one WAL.
+/// Creates the folder when missing.
+pub(crate) fn real_path(warehouse: &Path) -> Result<PathBuf, RunError> {
+    let mut path = warehouse.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path).map_err(db_error)?;
+                path = path.parent().unwrap_or(Path::new("")).join(target);
+            }
+            _ => break,
+        }
     }
-    let path = warehouse.with_extension("duckdb.lock");
-    let file = File::options()
+    let Some(name) = path.file_name().map(|n| n.to_os_string()) else {
+        return path.canonicalize().map_err(db_error);
+    };
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(db_error)?;
+    Ok(dir.canonicalize().map_err(db_error)?.join(name))
+}
+
+/// The lock file of the warehouse at real path `real`: its whole file name and `.lock`
+/// (`w.duckdb.lock`, `a.db.lock`), so `a.db` and `a.duckdb` have their own.
+fn lock_path(real: &Path) -> PathBuf {
+    let mut name = real.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    real.with_file_name(name)
+}
+
+/// The process id a running pipec wrote into lock file `path`, as ` (pid N)`, if any.
+fn holder(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .map(|pid| format!(" (pid {pid})"))
+        .unwrap_or_default()
+}
+
+/// Takes the warehouse lock: refuses when another run holds it, or waits with `wait`. The lock
+/// file is named after the real file (see [`real_path`]) and holds the process id of its holder.
+pub(crate) fn lock(warehouse: &Path, wait: bool) -> Result<Lock, RunError> {
+    let path = lock_path(&real_path(warehouse)?);
+    let mut file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
         .map_err(db_error)?;
     match file.try_lock() {
-        Ok(()) => Ok(Lock { _file: file }),
+        Ok(()) => {}
         Err(_) if wait => {
             eprintln!(
-                "waiting for another pipec run to release {} ...",
+                "waiting for another pipec run{} to release {} ...",
+                holder(&path),
                 warehouse.display()
             );
             file.lock().map_err(db_error)?;
-            Ok(Lock { _file: file })
         }
-        _ => Err(RunError::new(
+        _ => {
+            return Err(RunError::new(
+                codes::WAREHOUSE_BUSY,
+                Span::default(),
+                format!(
+                    "the warehouse {} is in use by another pipec run{}",
+                    warehouse.display(),
+                    holder(&path)
+                ),
+                "",
+                "wait for it to finish, or pass --wait to queue behind it",
+            ))
+        }
+    }
+    // Best effort: the pid only names the holder in other commands' messages.
+    let _ = file.set_len(0).and_then(|_| {
+        use std::io::Write;
+        writeln!(file, "{}", std::process::id())
+    });
+    Ok(Lock { file })
+}
+
+/// Takes the warehouse lock shared, for reading while no run writes: `E0508` naming the running
+/// pipec while one holds it. Without a lock file that can be created (a read-only folder) or
+/// locked, nothing is locked.
+fn lock_shared(warehouse: &Path, real: &Path) -> Result<Option<File>, RunError> {
+    let path = lock_path(real);
+    let Ok(file) = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .or_else(|_| File::open(&path))
+    else {
+        return Ok(None);
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(file)),
+        // A file system without locks: DuckDB's own lock still keeps a run out.
+        Err(std::fs::TryLockError::Error(_)) => Ok(None),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RunError::new(
             codes::WAREHOUSE_BUSY,
             Span::default(),
             format!(
-                "the warehouse {} is in use by another pipec run",
-                warehouse.display()
+                "the warehouse {} is busy: a pipec run is in progress{}",
+                warehouse.display(),
+                holder(&path)
             ),
             "",
-            "wait for it to finish, or pass --wait to queue behind it",
+            "DuckDB lets no other process read a file while a run writes it; run `pipec runs` again when the run has finished",
         )),
     }
 }
 
 /// Opens the warehouse file; another program holding it open is `E0520`, naming it when
 /// DuckDB's message does ("Conflicting lock is held in <program> (PID n)").
-fn connect(warehouse: &Path) -> Result<Connection, RunError> {
-    Connection::open(warehouse).map_err(|e| {
+/// The file is opened at its real path (see [`real_path`]), read-only with `read_only`.
+fn connect(warehouse: &Path, read_only: bool) -> Result<Connection, RunError> {
+    let real = real_path(warehouse)?;
+    let opened = if read_only {
+        duckdb::Config::default()
+            .access_mode(duckdb::AccessMode::ReadOnly)
+            .and_then(|config| Connection::open_with_flags(&real, config))
+    } else {
+        Connection::open(&real)
+    };
+    opened.map_err(|e| {
         let msg = e.to_string();
         if msg.contains("Could not set lock") {
             held_open(warehouse, &msg)
@@ -134,22 +235,65 @@ fn held_open(warehouse: &Path, msg: &str) -> RunError {
 }
 
 /// Opens (creating if needed) the warehouse and its state tables, migrating the state of an
-/// older pipec (see [`migrate_v1`]) with the interval rules of `project`.
+/// older pipec (see [`migrate_v1`]) with the interval rules of `project`, then completes the
+/// file renames of a killed run (see [`recover_files`]). Called with the warehouse lock held.
 pub(crate) fn open(warehouse: &Path, project: &Project) -> Result<Connection, RunError> {
-    let conn = connect(warehouse)?;
+    let conn = connect(warehouse, false)?;
     match version(&conn)? {
         Some(SCHEMA_VERSION) => {}
         Some(v) if v > SCHEMA_VERSION => return Err(newer(warehouse, v)),
-        Some(_) => migrate_v1(&conn, project)?,
-        None => conn
+        Some(1) => migrate_v1(&conn, project)?,
+        // Layout 2 lacks only `_pipec.pending_files`, which the DDL adds.
+        Some(_) | None => conn
             .execute_batch(&format!(
                 "BEGIN TRANSACTION; {STATE_DDL} INSERT INTO _pipec.schema_version VALUES ({SCHEMA_VERSION}); COMMIT;"
             ))
             .map_err(db_error)?,
     }
+    recover_files(&conn)?;
     crate::tally::TALLIES.register(&conn).map_err(db_error)?;
+    crate::exact::register(&conn).map_err(db_error)?;
     crate::zones::register(&conn).map_err(db_error)?;
     Ok(conn)
+}
+
+/// Completes what a killed run left in `_pipec.pending_files`: a committed run's temp files are
+/// renamed onto their targets (roll forward: its tables are published), an uncommitted run's
+/// temp files are removed (its tables are not). A rename that fails stays pending, with a warning.
+fn recover_files(conn: &Connection) -> Result<(), RunError> {
+    let pending: Vec<(String, String, bool)> = conn
+        .prepare("SELECT tmp, dest, committed FROM _pipec.pending_files")
+        .and_then(|mut st| {
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(db_error)?;
+    for (tmp, dest, committed) in pending {
+        let tmp_path = Path::new(&tmp);
+        let outcome = if !tmp_path.exists() {
+            Ok(())
+        } else if committed {
+            std::fs::rename(tmp_path, &dest)
+        } else {
+            std::fs::remove_file(tmp_path)
+        };
+        match outcome {
+            Ok(()) => {
+                conn.execute(
+                    "DELETE FROM _pipec.pending_files WHERE tmp = ?",
+                    params![tmp],
+                )
+                .map_err(db_error)?;
+            }
+            Err(e) if committed => eprintln!(
+                "warning: cannot put {dest} in place, published by a killed run ({e}); it stays pending"
+            ),
+            Err(e) => eprintln!(
+                "warning: cannot remove {tmp}, left by a killed run ({e}); it stays pending"
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// The layout of the state in `conn`: `None` without state, 1 for tables without a version.
@@ -401,10 +545,12 @@ pub fn history(warehouse: &Path) -> Result<Vec<HistoryRow>, RunError> {
     if !warehouse.exists() {
         return Ok(Vec::new());
     }
-    let conn = connect(warehouse)?;
+    // Shared with other readers, refused while a run writes; held until the rows are read.
+    let _lock = lock_shared(warehouse, &real_path(warehouse)?)?;
+    let conn = connect(warehouse, true)?;
     let (key, label) = match version(&conn)? {
         None => return Ok(Vec::new()),
-        Some(SCHEMA_VERSION) => ("interval_start", "r.label"),
+        Some(2 | SCHEMA_VERSION) => ("interval_start", "r.label"),
         Some(v) if v > SCHEMA_VERSION => return Err(newer(warehouse, v)),
         Some(_) => ("ds", "CAST(r.ds AS VARCHAR)"),
     };

@@ -351,12 +351,23 @@ impl Builder {
                             "invalid escape sequence in a string",
                             msg,
                         )
-                        .with_help("valid escapes are \\n \\t \\r \\\\ \\\" \\0 and \\u{XXXX}"),
+                        .with_help("valid escapes are \\n \\t \\r \\\\ \\\" and \\u{XXXX}"),
                     );
                     inner.to_string()
                 }
             }
         };
+        if value.contains('\0') {
+            self.diags.push(
+                Diagnostic::error(
+                    codes::NUL_IN_STRING,
+                    span,
+                    "a string cannot contain a NUL character",
+                    "holds a NUL (`\\0`)",
+                )
+                .with_help("remove it: databases, paths and URLs cannot carry NUL characters"),
+            );
+        }
         StrLit { value, span }
     }
 

@@ -1,0 +1,293 @@
+//! End-to-end tests of loading data exactly: values are never rounded, nulls are only the texts
+//! `nulls` lists, literal paths are literal, NDJSON lines are rejected one by one and named
+//! exactly, and a 0-byte file is an error unless the source allows it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pipec() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pipec"));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn write(dir: &Path, path: &str, content: &[u8]) {
+    let p = dir.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, content).unwrap();
+}
+
+/// Writes `spec` to `name` in `dir` and runs it for `date` on `dir/w.duckdb`.
+fn run(dir: &Path, name: &str, spec: &str, date: &str) -> Output {
+    std::fs::write(dir.join(name), spec).unwrap();
+    pipec()
+        .args(["run", name, "--date", date, "--force", "--no-retry"])
+        .args(["--warehouse", "w.duckdb"])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "{}", text(out));
+}
+
+/// Asserts that a run failed (exit 1) with a message containing every one of `needles`.
+fn assert_failed_with(out: &Output, needles: &[&str]) {
+    let t = text(out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    for n in needles {
+        assert!(t.contains(n), "expected {n:?} in:\n{t}");
+    }
+}
+
+/// The rows of `sql` on `dir/w.duckdb`, each rendered as text.
+fn query(dir: &Path, sql: &str) -> Vec<String> {
+    let conn = duckdb::Connection::open(dir.join("w.duckdb")).unwrap();
+    let mut stmt = conn
+        .prepare(&format!("SELECT CAST(x AS VARCHAR) FROM ({sql}) AS x"))
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// `3.7` in an int column (and `1.005` in a `decimal(10, 2)`) is never rounded: staged or
+/// streamed, the run fails naming the file, line and value; `4.0` and `-2` are exact.
+#[test]
+fn a_fraction_in_an_int_column_fails_the_csv_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "data/2024-01-01.csv", b"id,n\n1,4.0\n2,-2\n");
+    write(d, "data/2024-01-02.csv", b"id,n\n1,4\n2,3.7\n3,5\n");
+    let staged = r#"pipeline p {}
+source r = csv("data/{ds}.csv") { id: int, n: int }
+sink r -> raw.r
+"#;
+    assert_ok(&run(d, "p.pipe", staged, "2024-01-01"));
+    assert_eq!(
+        query(d, "SELECT n FROM raw.r ORDER BY id"),
+        ["{'n': 4}", "{'n': -2}"]
+    );
+    let out = run(d, "p.pipe", staged, "2024-01-02");
+    assert_failed_with(&out, &["E0501", "2024-01-02.csv line 3", "`n`", "3.7"]);
+    // Nothing of that day was published.
+    assert_eq!(query(d, "SELECT count(*) AS c FROM raw.r"), ["{'c': 2}"]);
+    // Streamed: read by one transform, not staged.
+    let streamed = r#"pipeline s {}
+source r = csv("data/{ds}.csv") { id: int, n: bigint }
+transform t = r | aggregate { total = sum(n) }
+sink t -> raw.t
+"#;
+    let out = run(d, "s.pipe", streamed, "2024-01-02");
+    assert_failed_with(&out, &["E0501", "2024-01-02.csv line 3", "`n`", "3.7"]);
+    write(d, "data/2024-01-03.csv", b"id,n\n1,1.00\n2,1.005\n");
+    let decimal = r#"pipeline m {}
+source r = csv("data/{ds}.csv") { id: int, n: decimal(10, 2) }
+sink r -> raw.m
+"#;
+    let out = run(d, "m.pipe", decimal, "2024-01-03");
+    assert_failed_with(&out, &["E0501", "2024-01-03.csv line 3", "1.005"]);
+}
+
+/// With `on_error = "reject"`, a value that would be rounded is a reject on its own line and the
+/// other rows load unchanged.
+#[test]
+fn a_fraction_in_an_int_column_is_a_reject() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "data/2024-01-01.csv", b"id,n\n1,4\n2,3.7\n3,1e3\n4,5\n");
+    let spec = r#"pipeline p {}
+source r = csv("data/{ds}.csv", on_error = "reject") { id: int, n: int? }
+sink r -> raw.r
+"#;
+    assert_ok(&run(d, "p.pipe", spec, "2024-01-01"));
+    assert_eq!(
+        query(d, "SELECT id, n FROM raw.r ORDER BY id"),
+        ["{'id': 1, 'n': 4}", "{'id': 4, 'n': 5}"]
+    );
+    assert_eq!(
+        query(
+            d,
+            "SELECT line, column_name, error LIKE '%3.7%' OR error LIKE '%1e3%' AS says FROM _pipec.rejects ORDER BY line"
+        ),
+        [
+            "{'line': 3, 'column_name': n, 'says': true}",
+            "{'line': 4, 'column_name': n, 'says': true}"
+        ]
+    );
+}
+
+/// NDJSON: `3.7` for an int fails the run naming its line, or is a reject of that line alone.
+#[test]
+fn a_fraction_in_an_ndjson_int_is_not_rounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "data/2024-01-01.ndjson",
+        b"{\"id\": 1, \"n\": 4}\n{\"id\": 2, \"n\": 3.7}\n{\"id\": 3, \"n\": 5.0}\n",
+    );
+    let spec = r#"pipeline j {}
+source r = ndjson("data/{ds}.ndjson") { id: int, n: int }
+sink r -> raw.r
+"#;
+    let out = run(d, "j.pipe", spec, "2024-01-01");
+    assert_failed_with(&out, &["E0501", "2024-01-01.ndjson line 2", "3.7"]);
+    let reject = spec.replace("ndjson\")", "ndjson\", on_error = \"reject\")");
+    assert_ok(&run(d, "j.pipe", &reject, "2024-01-01"));
+    assert_eq!(
+        query(d, "SELECT n FROM raw.r ORDER BY id"),
+        ["{'n': 4}", "{'n': 5}"]
+    );
+    assert_eq!(query(d, "SELECT line FROM _pipec.rejects"), ["{'line': 2}"]);
+}
+
+/// By default an unquoted empty field is null and a quoted `""` is the empty string; with
+/// `nulls = []` nothing is null: an empty field is the empty string, and in an int column an
+/// error.
+#[test]
+fn nulls_are_only_the_listed_unquoted_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "data/2024-01-01.csv", b"id,s\n1,\n2,\"\"\n3,x\n");
+    let spec = r#"pipeline p {}
+source r = csv("data/{ds}.csv") { id: int, s: string? }
+sink r -> raw.r
+"#;
+    assert_ok(&run(d, "p.pipe", spec, "2024-01-01"));
+    assert_eq!(
+        query(d, "SELECT s IS NULL AS null, s FROM raw.r ORDER BY id"),
+        [
+            "{'null': true, 's': NULL}",
+            "{'null': false, 's': ''}",
+            "{'null': false, 's': x}"
+        ]
+    );
+    let none = r#"pipeline q {}
+source r = csv("data/{ds}.csv", nulls = []) { id: int, s: string? }
+sink r -> raw.q
+"#;
+    assert_ok(&run(d, "q.pipe", none, "2024-01-01"));
+    assert_eq!(
+        query(d, "SELECT count(*) AS c FROM raw.q WHERE s = ''"),
+        ["{'c': 2}"]
+    );
+    write(d, "data/2024-01-02.csv", b"id,s\n1,x\n,y\n");
+    let out = run(d, "q.pipe", none, "2024-01-02");
+    assert_failed_with(&out, &["E0501", "2024-01-02.csv line 3", "`id`"]);
+}
+
+/// `[`, `*` and `?` in a path are literal: `data/br[ack]et/` is read, not the decoy
+/// `data/braet/`. `glob = true` makes the path a pattern; a `*` without `glob` is E0317.
+#[test]
+fn paths_are_literal_unless_glob() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "data/br[ack]et/2024-01-01.csv", b"id\n1\n");
+    write(d, "data/braet/2024-01-01.csv", b"id\n666\n");
+    let spec = r#"pipeline p {}
+source r = csv("data/br[ack]et/{ds}.csv") { id: int }
+sink r -> raw.r
+"#;
+    assert_ok(&run(d, "p.pipe", spec, "2024-01-01"));
+    assert_eq!(query(d, "SELECT id FROM raw.r"), ["{'id': 1}"]);
+    // The same as NDJSON and through the cached reference path.
+    write(d, "ref/st[a]tions.ndjson", b"{\"id\": 7}\n");
+    write(d, "ref/stations.ndjson", b"{\"id\": 666}\n");
+    let reference = r#"pipeline n {}
+source s = ndjson("ref/st[a]tions.ndjson") { id: int }
+sink s -> raw.s
+"#;
+    assert_ok(&run(d, "n.pipe", reference, "2024-01-01"));
+    assert_eq!(query(d, "SELECT id FROM raw.s"), ["{'id': 7}"]);
+    // A pattern reads every file it matches.
+    write(d, "many/a.csv", b"id\n1\n");
+    write(d, "many/b.csv", b"id\n2\n");
+    let glob = r#"pipeline g {}
+source r = csv("many/*.csv", glob = true) { id: int }
+sink r -> raw.g
+"#;
+    assert_ok(&run(d, "g.pipe", glob, "2024-01-01"));
+    assert_eq!(query(d, "SELECT sum(id) AS s FROM raw.g"), ["{'s': 3}"]);
+    let ambiguous = glob.replace(", glob = true", "");
+    std::fs::write(d.join("a.pipe"), ambiguous).unwrap();
+    let out = pipec()
+        .args(["check", "a.pipe"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("E0317"), "{}", text(&out));
+}
+
+/// NDJSON with `on_error = "reject"`: a malformed line is a reject of that line alone (blank
+/// lines counted); without it the error (E0535) names that line; a UTF-8 BOM is accepted.
+#[test]
+fn ndjson_lines_are_rejected_one_by_one_and_named_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "data/2024-01-01.ndjson",
+        b"\xef\xbb\xbf{\"id\": 1}\n\n{\"id\": 2\n[3]\n{\"id\": 4}\r\n",
+    );
+    let spec = r#"pipeline j {}
+source r = ndjson("data/{ds}.ndjson", on_error = "reject") { id: int }
+sink r -> raw.r
+"#;
+    assert_ok(&run(d, "j.pipe", spec, "2024-01-01"));
+    assert_eq!(
+        query(d, "SELECT id FROM raw.r ORDER BY id"),
+        ["{'id': 1}", "{'id': 4}"]
+    );
+    assert_eq!(
+        query(d, "SELECT line FROM _pipec.rejects ORDER BY line"),
+        ["{'line': 3}", "{'line': 4}"]
+    );
+    let fail = spec.replace(", on_error = \"reject\"", "");
+    let out = run(d, "f.pipe", &fail, "2024-01-01");
+    assert_failed_with(&out, &["E0535", "2024-01-01.ndjson line 3"]);
+    assert!(!text(&out).contains("line 4"), "{}", text(&out));
+    // A BOM alone is no reason to fail.
+    write(d, "data/2024-01-02.ndjson", b"\xef\xbb\xbf{\"id\": 5}\n");
+    assert_ok(&run(d, "f.pipe", &fail, "2024-01-02"));
+}
+
+/// A 0-byte file fails the run (E0534) and leaves the day's partition as it was, unless the
+/// source says `allow_empty = true`.
+#[test]
+fn an_empty_file_does_not_wipe_the_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "data/2024-01-01.csv", b"id\n1\n2\n");
+    let spec = r#"pipeline p {}
+source r = csv("data/{ds}.csv") { id: int }
+transform t = r | derive ds = @ds
+sink t -> raw.r { partition by ds }
+"#;
+    assert_ok(&run(d, "p.pipe", spec, "2024-01-01"));
+    write(d, "data/2024-01-01.csv", b"");
+    let out = run(d, "p.pipe", spec, "2024-01-01");
+    assert_failed_with(&out, &["E0534", "2024-01-01.csv", "allow_empty"]);
+    assert_eq!(query(d, "SELECT count(*) AS c FROM raw.r"), ["{'c': 2}"]);
+    let allowed = spec.replace("{ds}.csv\")", "{ds}.csv\", allow_empty = true)");
+    assert_ok(&run(d, "p.pipe", &allowed, "2024-01-01"));
+    assert_eq!(query(d, "SELECT count(*) AS c FROM raw.r"), ["{'c': 0}"]);
+    // NDJSON too.
+    write(d, "data/2024-01-02.ndjson", b"");
+    let json = r#"pipeline j {}
+source r = ndjson("data/{ds}.ndjson") { id: int }
+sink r -> raw.j
+"#;
+    assert_failed_with(&run(d, "j.pipe", json, "2024-01-02"), &["E0534"]);
+}
