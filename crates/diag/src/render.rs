@@ -144,7 +144,7 @@ fn line_too_long(sources: &SourceMap, span: crate::Span) -> bool {
     let (start, end) = clamp(&file.text, span);
     let first = file.line_range(file.line_index(start));
     let last = file.line_range(file.line_index(end));
-    first.end - first.start > MAX_EXCERPT_LINE || last.end - last.start > MAX_EXCERPT_LINE
+    last.end - first.start > MAX_EXCERPT_LINE
 }
 
 /// A file as miette's source, read from the lines around each span only: miette's own

@@ -239,7 +239,15 @@ fn run_with_retries(
             Err((err, nodes)) => {
                 let retryable = !matches!(
                     err.diagnostic.code.id,
-                    "E0501" | "E0502" | "E0504" | "E0507" | "E0509" | "E0510" | "E0515" | "E0516"
+                    "E0501"
+                        | "E0502"
+                        | "E0504"
+                        | "E0507"
+                        | "E0509"
+                        | "E0510"
+                        | "E0515"
+                        | "E0516"
+                        | "E0535"
                 );
                 let not_retried = not_retried(p, ds, &err, opts, chrono::Utc::now());
                 if retryable && not_retried.is_none() && attempt < attempts {

@@ -878,6 +878,17 @@ fn exact_scale(t: Type) -> Option<u8> {
     }
 }
 
+/// For `int` and `bigint`, the function that reads a column's text as its integer in one pass
+/// ([`crate::exact::INT`]): null for null, and the query fails on a text that is not exactly
+/// an integer of the type. Cheaper than [`crate::exact::exact`] and then DuckDB's cast.
+fn integer_function(t: Type) -> Option<&'static str> {
+    match t {
+        Type::Int => Some(crate::exact::INT),
+        Type::BigInt => Some(crate::exact::BIGINT),
+        _ => None,
+    }
+}
+
 /// SQL: text `v` is null or written exactly as [`exact_scale`] wants (a value too large for
 /// the type still fails its cast); `None` for the types whose cast is exact.
 fn written_exactly(v: &str, t: Type) -> Option<String> {
@@ -899,12 +910,24 @@ fn fits(v: &str, t: Type) -> Option<String> {
 /// the types of [`exact_scale`], else as read.
 fn csv_value(c: &pipec_check::ir::Column) -> String {
     match exact_scale(c.ty) {
+        // Already read as its integer by the view's inner projection ([`csv_read`]).
+        Some(_) if integer_function(c.ty).is_some() => ident(&c.name),
         Some(_) => format!(
             "CAST({} AS {}) AS {}",
             ident(&c.name),
             type_sql(c.ty),
             ident(&c.name)
         ),
+        None => ident(&c.name),
+    }
+}
+
+/// The column of `rel` as the streamed view's inner projection reads it: `int` and `bigint`
+/// columns through [`integer_function`] (so the tally above sees every value read, exactly or
+/// failing), others as read.
+fn csv_read(c: &pipec_check::ir::Column) -> String {
+    match integer_function(c.ty) {
+        Some(f) => format!("{f}({0}) AS {0}", ident(&c.name)),
         None => ident(&c.name),
     }
 }
@@ -987,6 +1010,7 @@ fn csv_view(
         .schema
         .columns
         .iter()
+        .filter(|c| integer_function(c.ty).is_none())
         .filter_map(|c| written_exactly(&ident(&c.name), c.ty))
         .collect();
     if !nulls.is_empty() {
@@ -998,9 +1022,13 @@ fn csv_view(
         checks.join(" AND ")
     };
     let values: Vec<String> = rel.schema.columns.iter().map(csv_value).collect();
+    let read: Vec<String> = rel.schema.columns.iter().map(csv_read).collect();
+    // The inner projection reads each integer once; the tally takes its result, so it is
+    // computed for every row even when the transform does not use the column.
     let sql = format!(
-        "CREATE OR REPLACE VIEW {target} AS SELECT {values} FROM read_csv({path}, {opts}) WHERE {tally}({slot}, {ok}, {cols})",
+        "CREATE OR REPLACE VIEW {target} AS SELECT {values} FROM (SELECT {read} FROM read_csv({path}, {opts})) WHERE {tally}({slot}, {ok}, {cols})",
         values = values.join(", "),
+        read = read.join(", "),
         cols = names.join(", "),
         path = string(&reader_path(path, options.glob)),
         opts = csv_options(rel, options),
@@ -1161,13 +1189,14 @@ fn csv(
             .schema
             .columns
             .iter()
-            .map(|c| match fits(&ident(&c.name), c.ty) {
-                Some(f) => format!(
+            .map(|c| match (integer_function(c.ty), fits(&ident(&c.name), c.ty)) {
+                (Some(f), _) => format!("{f}({0}) AS {0}", ident(&c.name)),
+                (None, Some(f)) => format!(
                     "CASE WHEN {f} THEN CAST({n} AS {t}) ELSE error('pipec: inexact value') END AS {n}",
                     n = ident(&c.name),
                     t = type_sql(c.ty)
                 ),
-                None => ident(&c.name),
+                (None, None) => ident(&c.name),
             })
             .collect();
         let sql = format!(
