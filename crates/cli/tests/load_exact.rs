@@ -1,6 +1,7 @@
 //! End-to-end tests of loading data exactly: values are never rounded, nulls are only the texts
 //! `nulls` lists, literal paths are literal, NDJSON lines are rejected one by one and named
-//! exactly, and a 0-byte file is an error unless the source allows it.
+//! exactly, an unclosed CSV quote rejects only its own line, and a 0-byte file is an error
+//! unless the source allows it.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -261,6 +262,99 @@ sink r -> raw.r
     // A BOM alone is no reason to fail.
     write(d, "data/2024-01-02.ndjson", b"\xef\xbb\xbf{\"id\": 5}\n");
     assert_ok(&run(d, "f.pipe", &fail, "2024-01-02"));
+}
+
+/// CSV: a quote never closed is a reject of its own line; the rows after it load (or are
+/// rejected one by one) with their own lines, also after a second such line and after `skip`.
+/// Without `reject` the run fails naming the line where the quote opened.
+#[test]
+fn an_unterminated_csv_quote_rejects_only_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "data/2024-01-01.csv",
+        b"id,name,n\n1,a,1\n2,\"bad,2\n3,c,3\n4,d,4\n5,e,5\n6,f,3.7\n",
+    );
+    let spec = r#"pipeline p {}
+source r = csv("data/{ds}.csv", on_error = "reject") { id: int, name: string, n: int }
+sink r -> raw.r
+"#;
+    assert_ok(&run(d, "p.pipe", spec, "2024-01-01"));
+    assert_eq!(
+        query(d, "SELECT id FROM raw.r ORDER BY id"),
+        ["{'id': 1}", "{'id': 3}", "{'id': 4}", "{'id': 5}"]
+    );
+    assert_eq!(
+        query(
+            d,
+            "SELECT line, error LIKE '%quote%' AS quote, error LIKE '%3.7%' AS value FROM _pipec.rejects ORDER BY line"
+        ),
+        [
+            "{'line': 3, 'quote': true, 'value': false}",
+            "{'line': 7, 'quote': false, 'value': true}"
+        ]
+    );
+    // Two such lines, a quoted value spanning lines before them, a badly typed row between
+    // them, and a skipped line on top.
+    write(
+        d,
+        "data/2024-01-02.csv",
+        b"skipped\nid,name,n\n1,\"a\nb\",1\n2,\"bad,2\n3,c,x\n4,d,4\n5,\"worse,5\n6,\"f\",6\n",
+    );
+    let skip = spec.replace("on_error = \"reject\"", "on_error = \"reject\", skip = 1");
+    assert_ok(&run(d, "s.pipe", &skip, "2024-01-02"));
+    assert_eq!(
+        query(d, "SELECT id FROM raw.r ORDER BY id"),
+        ["{'id': 1}", "{'id': 4}", "{'id': 6}"]
+    );
+    assert_eq!(
+        query(
+            d,
+            "SELECT line, error LIKE '%quote%' AS quote FROM _pipec.rejects WHERE ds = DATE '2024-01-02' ORDER BY line"
+        ),
+        [
+            "{'line': 4, 'quote': true}",
+            "{'line': 5, 'quote': false}",
+            "{'line': 7, 'quote': true}"
+        ]
+    );
+    // Each file of a glob on its own; a compressed file keeps the swallowed lines in one reject.
+    write(d, "data/g1.csv", b"id,name,n\n1,a,1\n2,\"q,2\n3,c,x\n");
+    write(d, "data/g2.csv", b"id,name,n\n5,e,5\n6,\"r,6\n7,g,7\n");
+    let glob = spec.replace("{ds}.csv\"", "g*.csv\", glob = true");
+    assert_ok(&run(d, "g.pipe", &glob, "2024-01-03"));
+    assert_eq!(
+        query(d, "SELECT id FROM raw.r ORDER BY id"),
+        ["{'id': 1}", "{'id': 5}", "{'id': 7}"]
+    );
+    assert_eq!(
+        query(
+            d,
+            "SELECT regexp_extract(file, 'g[0-9]') AS f, line FROM _pipec.rejects WHERE ds = DATE '2024-01-03' ORDER BY file, line"
+        ),
+        [
+            "{'f': g1, 'line': 3}",
+            "{'f': g1, 'line': 4}",
+            "{'f': g2, 'line': 3}"
+        ]
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"id,name,n\n1,a,1\n2,\"q,2\n3,c,3\n").unwrap();
+    write(d, "data/2024-01-04.csv.gz", &gz.finish().unwrap());
+    let gzip = spec.replace("{ds}.csv\"", "{ds}.csv.gz\", compression = \"gzip\"");
+    assert_ok(&run(d, "z.pipe", &gzip, "2024-01-04"));
+    assert_eq!(query(d, "SELECT id FROM raw.r ORDER BY id"), ["{'id': 1}"]);
+    assert_eq!(
+        query(
+            d,
+            "SELECT line FROM _pipec.rejects WHERE ds = DATE '2024-01-04'"
+        ),
+        ["{'line': 3}"]
+    );
+    let fail = spec.replace(", on_error = \"reject\"", "");
+    let out = run(d, "f.pipe", &fail, "2024-01-01");
+    assert_failed_with(&out, &["E0501", "2024-01-01.csv line 3"]);
 }
 
 /// A 0-byte file fails the run (E0534) and leaves the day's partition as it was, unless the

@@ -1276,18 +1276,88 @@ fn csv(
         not_null(conn, rel, target, &locate, path)?;
         return Ok((count(conn, target, rel.span)?, Vec::new()));
     }
+    let mut rejects = csv_reject_part(conn, rel, options, path, target, 0, 0)?;
+    rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    let mut alter = vec![format!("ALTER TABLE {target} DROP COLUMN _file")];
+    for c in &rel.schema.columns {
+        if exact_scale(c.ty).is_some() {
+            // `TRY_CAST`: the rewrite also meets the rows just deleted.
+            alter.push(format!(
+                "ALTER TABLE {target} ALTER COLUMN {0} SET DATA TYPE {1} USING TRY_CAST({0} AS {1})",
+                ident(&c.name),
+                type_sql(c.ty)
+            ));
+        }
+    }
+    conn.execute_batch(&alter.join("; "))
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    Ok((count(conn, target, rel.span)?, rejects))
+}
+
+/// How many unterminated quotes of one file are each rejected on their own line; past it, the
+/// rest of the file after the last one stays a single reject (bounds recursion and re-reading).
+const MAX_QUOTE_REREADS: usize = 32;
+
+/// The rows of CSV `path` read with `on_error = "reject"` into `target` (with a `_file` column,
+/// the columns of [`exact_scale`] types still text) and its rejects, their lines `offset` further.
+fn csv_reject_part(
+    conn: &Connection,
+    rel: &Relation,
+    options: &FileOptions,
+    path: &str,
+    target: &str,
+    offset: i64,
+    depth: usize,
+) -> Result<Vec<Reject>, RunError> {
+    let opts = csv_options(rel, options);
+    let settings = csv_settings(options);
+    let first = csv_first_line(&settings);
+    let select_cols = rel
+        .schema
+        .columns
+        .iter()
+        .map(|c| ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // A scan without errors may leave the tables of the previous one as they were.
+    let latest = || -> Option<i64> {
+        conn.query_row("SELECT max(scan_id) FROM reject_scans", [], |r| r.get(0))
+            .ok()
+            .flatten()
+    };
+    let before = latest();
     let sql = format!(
-        "CREATE OR REPLACE TABLE {target} AS SELECT {select_cols}, filename AS _file FROM {}",
-        scan(", store_rejects = true, ignore_errors = true, filename = true")
+        "CREATE OR REPLACE {temp}TABLE {target} AS SELECT {select_cols}, filename AS _file FROM read_csv({}, {opts}, store_rejects = true, ignore_errors = true, filename = true)",
+        string(&reader_path(path, options.glob)),
+        temp = if depth > 0 { "TEMP " } else { "" }
     );
     conn.execute_batch(&sql)
         .map_err(|e| file_error(rel, path, &e.to_string()))?;
     // One reject per line set aside by the reader (a line may have several errors).
     let mut rejects: Vec<Reject> = Vec::new();
-    for r in csv_rejects(conn, rel)? {
+    let found = if latest() == before {
+        Vec::new()
+    } else {
+        csv_rejects(conn, rel)?
+    };
+    for r in found {
         if !rejects.iter().any(|x| x.file == r.file && x.line == r.line) {
             rejects.push(r);
         }
+    }
+    // A quote never closed makes the reader run on across line ends: that row is a reject of
+    // its own line, and the lines after it are read again on their own (plain files only).
+    let mut reread: Vec<(String, i64)> = Vec::new();
+    if options.compression == Compression::None
+        && settings.quote.is_ascii()
+        && depth < MAX_QUOTE_REREADS
+    {
+        for r in &rejects {
+            if r.error.contains("unterminated quote") && !reread.iter().any(|(f, _)| *f == r.file) {
+                reread.push((r.file.clone(), r.line));
+            }
+        }
+        rejects.retain(|r| !reread.iter().any(|(f, l)| *f == r.file && r.line > *l));
     }
     let mut skipped: HashMap<String, Vec<i64>> = HashMap::new();
     for r in &rejects {
@@ -1295,6 +1365,18 @@ fn csv(
     }
     for lines in skipped.values_mut() {
         lines.sort_unstable();
+    }
+    for (file, line) in &reread {
+        let lines = skipped.get(file).map_or(&[][..], Vec::as_slice);
+        let mut kept = 0i64;
+        while csv_line(first, kept + 1, lines) < *line {
+            kept += 1;
+        }
+        conn.execute_batch(&format!(
+            "DELETE FROM {target} WHERE _file = {f} AND rowid >= (SELECT min(rowid) FROM {target} WHERE _file = {f}) + {kept}",
+            f = string(file)
+        ))
+        .map_err(|e| exec_error(rel.span, &e.to_string()))?;
     }
     // Then one per row the reader keeps with a null in a non-null column or a value that does
     // not fit exactly.
@@ -1342,21 +1424,100 @@ fn csv(
             error,
         });
     }
-    rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    let mut alter = vec![format!("ALTER TABLE {target} DROP COLUMN _file")];
-    for c in &rel.schema.columns {
-        if exact_scale(c.ty).is_some() {
-            // `TRY_CAST`: the rewrite also meets the rows just deleted.
-            alter.push(format!(
-                "ALTER TABLE {target} ALTER COLUMN {0} SET DATA TYPE {1} USING TRY_CAST({0} AS {1})",
-                ident(&c.name),
-                type_sql(c.ty)
-            ));
-        }
+    for r in &mut rejects {
+        r.line += offset;
     }
-    conn.execute_batch(&alter.join("; "))
+    for (file, line) in reread {
+        let content = std::fs::read(&file).map_err(|e| file_error(rel, &file, &e.to_string()))?;
+        let Some((header, rest)) = csv_after_line(&content, &settings, line) else {
+            continue;
+        };
+        let tmp = TempFile::new(".csv");
+        std::fs::write(tmp.path(), [header, rest].concat())
+            .map_err(|e| file_error(rel, &file, &e.to_string()))?;
+        let mut sub = options.clone();
+        sub.glob = false;
+        sub.csv = Some(CsvOptions {
+            skip: 0,
+            ..settings.clone()
+        });
+        let child = format!("_pipec_requote_{depth}");
+        let tmp_path = tmp.path().to_string_lossy().to_string();
+        let below = csv_reject_part(
+            conn,
+            rel,
+            &sub,
+            &tmp_path,
+            &child,
+            offset + line - i64::from(settings.header),
+            depth + 1,
+        )?;
+        rejects.extend(below.into_iter().map(|r| Reject {
+            file: file.clone(),
+            ..r
+        }));
+        conn.execute_batch(&format!(
+            "INSERT INTO {target} SELECT * FROM {child}; DROP TABLE {child}"
+        ))
         .map_err(|e| exec_error(rel.span, &e.to_string()))?;
-    Ok((count(conn, target, rel.span)?, rejects))
+    }
+    Ok(rejects)
+}
+
+/// The header of CSV `content` (empty without one) and the bytes after the physical line on
+/// which logical line `line` starts, as the reader counts lines (a quoted value spanning lines
+/// counts as one); `None` when nothing follows it.
+fn csv_after_line<'a>(
+    content: &'a [u8],
+    csv: &CsvOptions,
+    line: i64,
+) -> Option<(&'a [u8], &'a [u8])> {
+    let quote = u8::try_from(u32::from(csv.quote)).ok()?;
+    // A quote doubled inside a quoted value toggles twice, so counting quotes is enough.
+    let mut pos = 0usize;
+    let end_of_physical = |from: usize| {
+        content[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(content.len(), |i| from + i + 1)
+    };
+    for _ in 0..csv.skip {
+        pos = end_of_physical(pos);
+    }
+    let end_of_logical = |from: usize| {
+        let mut quoted = false;
+        for (i, &b) in content[from..].iter().enumerate() {
+            if b == quote {
+                quoted = !quoted;
+            } else if b == b'\n' && !quoted {
+                return from + i + 1;
+            }
+        }
+        content.len()
+    };
+    let mut logical = i64::try_from(csv.skip).ok()? + 1;
+    let mut header: &[u8] = &[];
+    if csv.header {
+        let end = end_of_logical(pos);
+        header = &content[pos..end];
+        pos = end;
+        logical += 1;
+    }
+    while logical < line && pos < content.len() {
+        pos = end_of_logical(pos);
+        logical += 1;
+    }
+    if logical != line {
+        return None;
+    }
+    let rest = &content[end_of_physical(pos)..];
+    if rest.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    if !header.is_empty() && !header.ends_with(b"\n") {
+        return None;
+    }
+    Some((header, rest))
 }
 
 /// The errors of the latest scan with `store_rejects` on this connection, by file and line.
