@@ -271,23 +271,8 @@ pub(crate) fn transform(
     let tables = |n: &str| stage.table(n);
     let select = pipec_sql::transform(t, &head_schema, &tables, run);
     let target = stage.table(&rel.name);
-    let cols: Vec<String> = rel
-        .schema
-        .columns
-        .iter()
-        .map(|c| {
-            format!(
-                "CAST({} AS {}) AS {}",
-                ident(&c.name),
-                type_sql(c.ty),
-                ident(&c.name)
-            )
-        })
-        .collect();
-    let sql = format!(
-        "CREATE OR REPLACE TABLE {target} AS SELECT {} FROM ({select}) AS t",
-        cols.join(", ")
-    );
+    let cols = cast_columns(&rel.schema);
+    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {cols} FROM ({select}) AS t");
     let streamed: Vec<(String, i32)> = {
         let map = stage.streamed();
         t.inputs()
@@ -565,8 +550,8 @@ fn load_into(
                 FileFormat::Csv => csv(conn, rel, options, &path, &target, reject),
                 FileFormat::Ndjson => ndjson(conn, rel, options, &path, &target, reject),
                 FileFormat::Parquet => {
-                    let cols: Vec<String> = rel.schema.columns.iter().map(|c| format!("CAST({} AS {}) AS {}", ident(&c.name), type_sql(c.ty), ident(&c.name))).collect();
-                    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {} FROM read_parquet({})", cols.join(", "), string(&reader_path(&path, options.glob)));
+                    let cols = cast_columns(&rel.schema);
+                    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {cols} FROM read_parquet({})", string(&reader_path(&path, options.glob)));
                     conn.execute_batch(&sql).map_err(|e| file_error(rel, &path, &e.to_string()))?;
                     not_null(conn, rel, &target, &|_| None, &path)?;
                     Ok((count(conn, &target, rel.span)?, Vec::new()))
@@ -641,23 +626,8 @@ fn table_source(
     if let Some(catalog) = catalog {
         return table_view(conn, rel, table, (schema, name), &catalog, target);
     }
-    let cols: Vec<String> = rel
-        .schema
-        .columns
-        .iter()
-        .map(|c| {
-            format!(
-                "CAST({} AS {}) AS {}",
-                ident(&c.name),
-                type_sql(c.ty),
-                ident(&c.name)
-            )
-        })
-        .collect();
-    let sql = format!(
-        "CREATE OR REPLACE TABLE {target} AS SELECT {} FROM {quoted}",
-        cols.join(", ")
-    );
+    let cols = cast_columns(&rel.schema);
+    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {cols} FROM {quoted}");
     if let Err(e) = conn.execute_batch(&sql) {
         return Err(table_source_error(
             conn,
@@ -681,22 +651,9 @@ fn table_view(
     catalog: &str,
     target: &str,
 ) -> Result<u64, RunError> {
-    let cols: Vec<String> = rel
-        .schema
-        .columns
-        .iter()
-        .map(|c| {
-            format!(
-                "CAST({} AS {}) AS {}",
-                ident(&c.name),
-                type_sql(c.ty),
-                ident(&c.name)
-            )
-        })
-        .collect();
+    let cols = cast_columns(&rel.schema);
     let sql = format!(
-        "CREATE OR REPLACE VIEW {target} AS SELECT {} FROM {}.{}",
-        cols.join(", "),
+        "CREATE OR REPLACE VIEW {target} AS SELECT {cols} FROM {}.{}",
         ident(catalog),
         pipec_sql::table(schema, name)
     );
@@ -1814,4 +1771,17 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// `CAST(c AS type) AS c, …` for every column of `schema`: rows shaped as declared.
+fn cast_columns(schema: &Schema) -> String {
+    schema
+        .columns
+        .iter()
+        .map(|c| {
+            let name = ident(&c.name);
+            format!("CAST({name} AS {}) AS {name}", type_sql(c.ty))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
