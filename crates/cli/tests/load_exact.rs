@@ -3,28 +3,12 @@
 //! exactly, an unclosed CSV quote rejects only its own line, and a 0-byte file is an error
 //! unless the source allows it.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn pipec() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pipec"));
-    c.env("NO_COLOR", "1");
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn write(dir: &Path, path: &str, content: &[u8]) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, content).unwrap();
-}
+use common::*;
 
 /// Writes `spec` to `name` in `dir` and runs it for `date` on `dir/w.duckdb`.
 fn run(dir: &Path, name: &str, spec: &str, date: &str) -> Output {
@@ -37,29 +21,9 @@ fn run(dir: &Path, name: &str, spec: &str, date: &str) -> Output {
         .unwrap()
 }
 
+/// Asserts that a run succeeded, showing its output when not.
 fn assert_ok(out: &Output) {
     assert!(out.status.success(), "{}", text(out));
-}
-
-/// Asserts that a run failed (exit 1) with a message containing every one of `needles`.
-fn assert_failed_with(out: &Output, needles: &[&str]) {
-    let t = text(out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
-    for n in needles {
-        assert!(t.contains(n), "expected {n:?} in:\n{t}");
-    }
-}
-
-/// The rows of `sql` on `dir/w.duckdb`, each rendered as text.
-fn query(dir: &Path, sql: &str) -> Vec<String> {
-    let conn = duckdb::Connection::open(dir.join("w.duckdb")).unwrap();
-    let mut stmt = conn
-        .prepare(&format!("SELECT CAST(x AS VARCHAR) FROM ({sql}) AS x"))
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
 }
 
 /// `3.7` in an int column (and `1.005` in a `decimal(10, 2)`) is never rounded: staged or
@@ -76,13 +40,13 @@ sink r -> raw.r
 "#;
     assert_ok(&run(d, "p.pipe", staged, "2024-01-01"));
     assert_eq!(
-        query(d, "SELECT n FROM raw.r ORDER BY id"),
+        query_in(d, "SELECT n FROM raw.r ORDER BY id"),
         ["{'n': 4}", "{'n': -2}"]
     );
     let out = run(d, "p.pipe", staged, "2024-01-02");
     assert_failed_with(&out, &["E0501", "2024-01-02.csv line 3", "`n`", "3.7"]);
     // Nothing of that day was published.
-    assert_eq!(query(d, "SELECT count(*) AS c FROM raw.r"), ["{'c': 2}"]);
+    assert_eq!(query_in(d, "SELECT count(*) AS c FROM raw.r"), ["{'c': 2}"]);
     // Streamed: read by one transform, not staged.
     let streamed = r#"pipeline s {}
 source r = csv("data/{ds}.csv") { id: int, n: bigint }
@@ -113,11 +77,11 @@ sink r -> raw.r
 "#;
     assert_ok(&run(d, "p.pipe", spec, "2024-01-01"));
     assert_eq!(
-        query(d, "SELECT id, n FROM raw.r ORDER BY id"),
+        query_in(d, "SELECT id, n FROM raw.r ORDER BY id"),
         ["{'id': 1, 'n': 4}", "{'id': 4, 'n': 5}"]
     );
     assert_eq!(
-        query(
+        query_in(
             d,
             "SELECT line, column_name, error LIKE '%3.7%' OR error LIKE '%1e3%' AS says FROM _pipec.rejects ORDER BY line"
         ),
@@ -147,10 +111,13 @@ sink r -> raw.r
     let reject = spec.replace("ndjson\")", "ndjson\", on_error = \"reject\")");
     assert_ok(&run(d, "j.pipe", &reject, "2024-01-01"));
     assert_eq!(
-        query(d, "SELECT n FROM raw.r ORDER BY id"),
+        query_in(d, "SELECT n FROM raw.r ORDER BY id"),
         ["{'n': 4}", "{'n': 5}"]
     );
-    assert_eq!(query(d, "SELECT line FROM _pipec.rejects"), ["{'line': 2}"]);
+    assert_eq!(
+        query_in(d, "SELECT line FROM _pipec.rejects"),
+        ["{'line': 2}"]
+    );
 }
 
 /// By default an unquoted empty field is null and a quoted `""` is the empty string; with
@@ -167,7 +134,7 @@ sink r -> raw.r
 "#;
     assert_ok(&run(d, "p.pipe", spec, "2024-01-01"));
     assert_eq!(
-        query(d, "SELECT s IS NULL AS null, s FROM raw.r ORDER BY id"),
+        query_in(d, "SELECT s IS NULL AS null, s FROM raw.r ORDER BY id"),
         [
             "{'null': true, 's': NULL}",
             "{'null': false, 's': ''}",
@@ -180,7 +147,7 @@ sink r -> raw.q
 "#;
     assert_ok(&run(d, "q.pipe", none, "2024-01-01"));
     assert_eq!(
-        query(d, "SELECT count(*) AS c FROM raw.q WHERE s = ''"),
+        query_in(d, "SELECT count(*) AS c FROM raw.q WHERE s = ''"),
         ["{'c': 2}"]
     );
     write(d, "data/2024-01-02.csv", b"id,s\n1,x\n,y\n");
@@ -201,7 +168,7 @@ source r = csv("data/br[ack]et/{ds}.csv") { id: int }
 sink r -> raw.r
 "#;
     assert_ok(&run(d, "p.pipe", spec, "2024-01-01"));
-    assert_eq!(query(d, "SELECT id FROM raw.r"), ["{'id': 1}"]);
+    assert_eq!(query_in(d, "SELECT id FROM raw.r"), ["{'id': 1}"]);
     // The same as NDJSON and through the cached reference path.
     write(d, "ref/st[a]tions.ndjson", b"{\"id\": 7}\n");
     write(d, "ref/stations.ndjson", b"{\"id\": 666}\n");
@@ -210,7 +177,7 @@ source s = ndjson("ref/st[a]tions.ndjson") { id: int }
 sink s -> raw.s
 "#;
     assert_ok(&run(d, "n.pipe", reference, "2024-01-01"));
-    assert_eq!(query(d, "SELECT id FROM raw.s"), ["{'id': 7}"]);
+    assert_eq!(query_in(d, "SELECT id FROM raw.s"), ["{'id': 7}"]);
     // A pattern reads every file it matches.
     write(d, "many/a.csv", b"id\n1\n");
     write(d, "many/b.csv", b"id\n2\n");
@@ -219,7 +186,7 @@ source r = csv("many/*.csv", glob = true) { id: int }
 sink r -> raw.g
 "#;
     assert_ok(&run(d, "g.pipe", glob, "2024-01-01"));
-    assert_eq!(query(d, "SELECT sum(id) AS s FROM raw.g"), ["{'s': 3}"]);
+    assert_eq!(query_in(d, "SELECT sum(id) AS s FROM raw.g"), ["{'s': 3}"]);
     let ambiguous = glob.replace(", glob = true", "");
     std::fs::write(d.join("a.pipe"), ambiguous).unwrap();
     let out = pipec()
@@ -248,11 +215,11 @@ sink r -> raw.r
 "#;
     assert_ok(&run(d, "j.pipe", spec, "2024-01-01"));
     assert_eq!(
-        query(d, "SELECT id FROM raw.r ORDER BY id"),
+        query_in(d, "SELECT id FROM raw.r ORDER BY id"),
         ["{'id': 1}", "{'id': 4}"]
     );
     assert_eq!(
-        query(d, "SELECT line FROM _pipec.rejects ORDER BY line"),
+        query_in(d, "SELECT line FROM _pipec.rejects ORDER BY line"),
         ["{'line': 3}", "{'line': 4}"]
     );
     let fail = spec.replace(", on_error = \"reject\"", "");
@@ -282,11 +249,11 @@ sink r -> raw.r
 "#;
     assert_ok(&run(d, "p.pipe", spec, "2024-01-01"));
     assert_eq!(
-        query(d, "SELECT id FROM raw.r ORDER BY id"),
+        query_in(d, "SELECT id FROM raw.r ORDER BY id"),
         ["{'id': 1}", "{'id': 3}", "{'id': 4}", "{'id': 5}"]
     );
     assert_eq!(
-        query(
+        query_in(
             d,
             "SELECT line, error LIKE '%quote%' AS quote, error LIKE '%3.7%' AS value FROM _pipec.rejects ORDER BY line"
         ),
@@ -305,11 +272,11 @@ sink r -> raw.r
     let skip = spec.replace("on_error = \"reject\"", "on_error = \"reject\", skip = 1");
     assert_ok(&run(d, "s.pipe", &skip, "2024-01-02"));
     assert_eq!(
-        query(d, "SELECT id FROM raw.r ORDER BY id"),
+        query_in(d, "SELECT id FROM raw.r ORDER BY id"),
         ["{'id': 1}", "{'id': 4}", "{'id': 6}"]
     );
     assert_eq!(
-        query(
+        query_in(
             d,
             "SELECT line, error LIKE '%quote%' AS quote FROM _pipec.rejects WHERE ds = DATE '2024-01-02' ORDER BY line"
         ),
@@ -325,11 +292,11 @@ sink r -> raw.r
     let glob = spec.replace("{ds}.csv\"", "g*.csv\", glob = true");
     assert_ok(&run(d, "g.pipe", &glob, "2024-01-03"));
     assert_eq!(
-        query(d, "SELECT id FROM raw.r ORDER BY id"),
+        query_in(d, "SELECT id FROM raw.r ORDER BY id"),
         ["{'id': 1}", "{'id': 5}", "{'id': 7}"]
     );
     assert_eq!(
-        query(
+        query_in(
             d,
             "SELECT regexp_extract(file, 'g[0-9]') AS f, line FROM _pipec.rejects WHERE ds = DATE '2024-01-03' ORDER BY file, line"
         ),
@@ -344,9 +311,12 @@ sink r -> raw.r
     write(d, "data/2024-01-04.csv.gz", &gz.finish().unwrap());
     let gzip = spec.replace("{ds}.csv\"", "{ds}.csv.gz\", compression = \"gzip\"");
     assert_ok(&run(d, "z.pipe", &gzip, "2024-01-04"));
-    assert_eq!(query(d, "SELECT id FROM raw.r ORDER BY id"), ["{'id': 1}"]);
     assert_eq!(
-        query(
+        query_in(d, "SELECT id FROM raw.r ORDER BY id"),
+        ["{'id': 1}"]
+    );
+    assert_eq!(
+        query_in(
             d,
             "SELECT line FROM _pipec.rejects WHERE ds = DATE '2024-01-04'"
         ),
@@ -373,10 +343,10 @@ sink t -> raw.r { partition by ds }
     write(d, "data/2024-01-01.csv", b"");
     let out = run(d, "p.pipe", spec, "2024-01-01");
     assert_failed_with(&out, &["E0534", "2024-01-01.csv", "allow_empty"]);
-    assert_eq!(query(d, "SELECT count(*) AS c FROM raw.r"), ["{'c': 2}"]);
+    assert_eq!(query_in(d, "SELECT count(*) AS c FROM raw.r"), ["{'c': 2}"]);
     let allowed = spec.replace("{ds}.csv\")", "{ds}.csv\", allow_empty = true)");
     assert_ok(&run(d, "p.pipe", &allowed, "2024-01-01"));
-    assert_eq!(query(d, "SELECT count(*) AS c FROM raw.r"), ["{'c': 0}"]);
+    assert_eq!(query_in(d, "SELECT count(*) AS c FROM raw.r"), ["{'c': 0}"]);
     // NDJSON too.
     write(d, "data/2024-01-02.ndjson", b"");
     let json = r#"pipeline j {}
