@@ -2,7 +2,7 @@
 //! its row with `retired: true`. Every code has a page at `docs/errors/<code>.md`.
 //!
 //! Ranges: `E00xx` syntax, `E01xx` names, `E02xx` types, `E03xx` pipelines and schedules,
-//! `E04xx` graph, `E05xx` run time, `W0xxx` warnings.
+//! `E04xx` graph, `E05xx` run time, `E06xx` emit targets, `W0xxx` warnings.
 
 /// One registered diagnostic code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +106,11 @@ codes! {
     FILE_SINK_UNWRITABLE = "E0532": "file sink cannot be written";
     EMPTY_INPUT = "E0534": "input file is empty";
     MALFORMED_LINE = "E0535": "line of an NDJSON file is not a JSON object";
+    TARGET_UNSUPPORTED = "E0601": "not supported on this target";
+    FUNCTION_UNSUPPORTED = "E0602": "function not supported in this target's SQL dialect";
+    NAME_UNSUPPORTED = "E0603": "name cannot be written for this target";
+    EMIT_DRIFT = "E0604": "emitted files differ from what emit would write";
+    AIRFLOW_SCHEDULE = "E0640": "schedule has no Airflow data-interval timetable";
     UNUSED_SOURCE = "W0001": "unused source";
     UNUSED_TRANSFORM = "W0002": "transform is never used";
     TAKE_WITHOUT_SORT = "W0003": "`take` without `sort`";

@@ -140,6 +140,38 @@ fn transform_sql(project: &pipec_check::ir::Project) -> String {
             let _ = writeln!(out, "{}", pipec_sql::transform(t, &head, &tables, &run));
         }
     }
+    // The emit dialects, with run values as the variables each target fills in (a DuckDB or
+    // PostgreSQL variable mark is shown as `§`).
+    for dialect in [pipec_sql::Dialect::Spark, pipec_sql::Dialect::Postgres] {
+        let ctx = pipec_sql::Ctx::vars(dialect);
+        let _ = writeln!(
+            out,
+            "--- sql ({}, run values as variables) ---",
+            dialect.name()
+        );
+        let tables = |n: &str| dialect.ident(n);
+        for p in &project.pipelines {
+            for r in &p.relations {
+                let RelationKind::Transform(t) = &r.kind else {
+                    continue;
+                };
+                let head = match &t.head {
+                    Head::Relation(n) => {
+                        p.relation(n).map(|r| r.schema.clone()).unwrap_or_default()
+                    }
+                    Head::Sql { .. } => Default::default(),
+                };
+                let _ = writeln!(out, "-- {}.{}", p.name, r.name);
+                for (b, why) in ctx.unsupported(t) {
+                    let _ = writeln!(out, "-- not supported: {b}: {why}");
+                }
+                let sql = ctx
+                    .transform(t, &head, &tables)
+                    .replace(pipec_sql::MARK, "§");
+                let _ = writeln!(out, "{sql}");
+            }
+        }
+    }
     out
 }
 

@@ -3,7 +3,7 @@
 use duckdb::{params, Connection};
 use pipec_check::ir::{FileFormat, Pipeline, RelationKind, Rule, SinkMode, SinkTarget, Source};
 use pipec_diag::codes;
-use pipec_sql::{ident, literal, string, table, type_sql, Interval};
+use pipec_sql::{ident, string, table, type_sql, Interval};
 
 use crate::intervals::Run;
 use crate::load::{exec_error, Reject, Stage};
@@ -24,84 +24,22 @@ pub(crate) fn run_checks(
     run: &Interval,
 ) -> Result<Vec<CheckReport>, RunError> {
     let mut out = Vec::new();
+    let ctx = pipec_sql::Ctx::duckdb(run);
     for check in &p.checks {
         let t = stage.table(&check.relation);
         for r in &check.rules {
-            let cols = |cs: &[String]| cs.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
-            let (passed, detail) = match &r.rule {
-                Rule::NotNull { columns } => {
-                    let cond = columns
-                        .iter()
-                        .map(|c| format!("{} IS NULL", ident(c)))
-                        .collect::<Vec<_>>()
-                        .join(" OR ");
-                    let n = scalar_i64(
-                        conn,
-                        &format!("SELECT count(*) FROM {t} WHERE {cond}"),
-                        r.span,
-                    )?;
-                    (n == 0, format!("{n} row(s) with nulls"))
-                }
-                Rule::Unique { columns } => {
-                    let n = scalar_i64(conn, &format!("SELECT count(*) FROM (SELECT {0} FROM {t} GROUP BY {0} HAVING count(*) > 1)", cols(columns)), r.span)?;
-                    (n == 0, format!("{n} duplicated key(s)"))
-                }
-                Rule::AcceptedValues { column, values } => {
-                    let list = values.iter().map(literal).collect::<Vec<_>>().join(", ");
-                    let n = scalar_i64(conn, &format!("SELECT count(*) FROM {t} WHERE {0} IS NOT NULL AND {0} NOT IN ({list})", ident(column)), r.span)?;
-                    (n == 0, format!("{n} row(s) with other values"))
-                }
-                Rule::InRange { column, min, max } => {
-                    let mut conds = Vec::new();
-                    if let Some(m) = min {
-                        conds.push(format!("{} < {}", ident(column), pipec_sql::expr(m, run)));
-                    }
-                    if let Some(m) = max {
-                        conds.push(format!("{} > {}", ident(column), pipec_sql::expr(m, run)));
-                    }
-                    let n = scalar_i64(
-                        conn,
-                        &format!("SELECT count(*) FROM {t} WHERE {}", conds.join(" OR ")),
-                        r.span,
-                    )?;
-                    (n == 0, format!("{n} row(s) out of range"))
-                }
-                Rule::RowCount { min, max } => {
-                    let n = scalar_i64(conn, &format!("SELECT count(*) FROM {t}"), r.span)?;
-                    (
-                        min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
-                        format!("{n} row(s)"),
-                    )
-                }
-                Rule::Row { expr } => {
-                    let n = scalar_i64(
-                        conn,
-                        &format!(
-                            "SELECT count(*) FROM {t} WHERE ({}) IS NOT TRUE",
-                            pipec_sql::expr(expr, run)
-                        ),
-                        r.span,
-                    )?;
-                    (n == 0, format!("{n} row(s) fail"))
-                }
-                Rule::Aggregate { expr } => {
-                    let v = scalar_i64(
-                        conn,
-                        &format!(
-                            "SELECT CAST(coalesce(({}), FALSE) AS INTEGER) FROM {t}",
-                            pipec_sql::expr(expr, run)
-                        ),
-                        r.span,
-                    )?;
-                    (
-                        v == 1,
-                        if v == 1 {
-                            "holds".into()
-                        } else {
-                            "does not hold".into()
-                        },
-                    )
-                }
+            let q = ctx.check(&r.rule, &t);
+            let n = scalar_i64(conn, &q.sql, r.span)?;
+            let passed = !q.failed(n);
+            let detail = match &r.rule {
+                Rule::NotNull { .. } => format!("{n} row(s) with nulls"),
+                Rule::Unique { .. } => format!("{n} duplicated key(s)"),
+                Rule::AcceptedValues { .. } => format!("{n} row(s) with other values"),
+                Rule::InRange { .. } => format!("{n} row(s) out of range"),
+                Rule::RowCount { .. } => format!("{n} row(s)"),
+                Rule::Row { .. } => format!("{n} row(s) fail"),
+                Rule::Aggregate { .. } if passed => "holds".into(),
+                Rule::Aggregate { .. } => "does not hold".into(),
             };
             out.push(CheckReport {
                 relation: check.relation.clone(),
@@ -206,8 +144,6 @@ pub(crate) fn publish(
     let result = (|| -> Result<Vec<(String, u64)>, RunError> {
         let mut written = Vec::new();
         let dsl = format!("DATE {}", string(&ds.ds().to_string()));
-        // The interval's start (UTC) tags the rows of a keyed append.
-        let tsl = format!("TIMESTAMP {}", string(&ds.interval.start_text()));
         for s in &p.sinks {
             let staged = stage.table(&s.relation);
             let schema = &p.relation(&s.relation).expect("checked relation").schema;
@@ -223,7 +159,9 @@ pub(crate) fn publish(
                 continue;
             };
             let target = table(sch, tbl);
-            let keyed_append = matches!(s.mode, SinkMode::Append) && s.partition_by.is_none();
+            // What the mode means (section 11) is decided once, in pipec-sql, for every engine.
+            let sink_plan = pipec_sql::sinks::SinkPlan::of(s, schema);
+            let keyed_append = sink_plan.interval_column;
             // A table pipec creates declares what the checker knows: non-null columns and the
             // merge key. Existing tables are left as they are.
             let mut defs: Vec<String> = schema
@@ -278,10 +216,7 @@ pub(crate) fn publish(
             };
             // With `partition by`, a run owns exactly its partition: the rows whose partition
             // column is the run's date. It writes no row outside it and changes none outside it.
-            let partition = match (&s.mode, s.partition_by.as_deref()) {
-                (SinkMode::Incremental { .. }, _) | (_, None) => None,
-                (_, Some(col)) => Some(ident(col)),
-            };
+            let partition = sink_plan.partition.as_deref().map(ident);
             if let Some(col) = &partition {
                 let outside = scalar_i64(
                     conn,
@@ -292,26 +227,16 @@ pub(crate) fn publish(
                     return Err(outside_partition(s, outside, &ds.ds().to_string()));
                 }
             }
+            let ctx = pipec_sql::Ctx::duckdb(run);
+            let delete_insert = |exec: &dyn Fn(String) -> Result<usize, RunError>| {
+                let mut n = 0;
+                for sql in sink_plan.delete_insert(&ctx, &staged, &target) {
+                    n = exec(sql)?;
+                }
+                Ok::<usize, RunError>(n)
+            };
             let n = match &s.mode {
-                SinkMode::Replace | SinkMode::Append if partition.is_some() => {
-                    let col = partition.as_deref().expect("partition");
-                    exec(format!("DELETE FROM {target} WHERE {col} = {dsl}"))?;
-                    exec(format!(
-                        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"
-                    ))?
-                }
-                SinkMode::Replace => {
-                    exec(format!("DELETE FROM {target}"))?;
-                    exec(format!(
-                        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"
-                    ))?
-                }
-                SinkMode::Append => {
-                    exec(format!(
-                        "DELETE FROM {target} WHERE \"_pipec_interval\" = {tsl}"
-                    ))?;
-                    exec(format!("INSERT INTO {target} ({cols}, \"_pipec_interval\") SELECT {cols}, {tsl} FROM {staged}"))?
-                }
+                SinkMode::Replace | SinkMode::Append => delete_insert(&exec)?,
                 SinkMode::Merge { keys } => {
                     let key_list = keys.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ");
                     let dups = scalar_i64(conn, &format!("SELECT count(*) FROM (SELECT {key_list} FROM {staged} GROUP BY {key_list} HAVING count(*) > 1)"), s.span)?;
@@ -324,20 +249,7 @@ pub(crate) fn publish(
                             "deduplicate first (e.g. `| dedupe.latest(...)` from std.dedupe) so each key has one row",
                         ));
                     }
-                    let on = keys
-                        .iter()
-                        .map(|k| format!("{target}.{0} IS NOT DISTINCT FROM s.{0}", ident(k)))
-                        .collect::<Vec<_>>()
-                        .join(" AND ");
-                    // Within a partition, only that partition's rows can match.
-                    let within = match &partition {
-                        Some(col) => format!("{target}.{col} = {dsl} AND "),
-                        None => String::new(),
-                    };
-                    exec(format!("DELETE FROM {target} WHERE {within}EXISTS (SELECT 1 FROM {staged} AS s WHERE {on})"))?;
-                    exec(format!(
-                        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}"
-                    ))?
+                    delete_insert(&exec)?
                 }
                 SinkMode::Incremental { column } => {
                     let name = format!("sink:{}", s.name());

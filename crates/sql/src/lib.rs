@@ -1,7 +1,14 @@
-//! Lowering of the typed IR to SQL text in DuckDB's dialect.
+//! Lowering of the typed IR to SQL text, in one generator for every dialect.
 //!
-//! Every identifier is quoted and every literal escaped here, in one place: a column named `a"b`
-//! or a string holding quotes, newlines and `{{ }}` round-trips unchanged.
+//! Dialect differences are data: [`Dialect`]'s methods (quoting, type names, literals) and the
+//! builtin table ([`templates`], one column per dialect). Run values (`@ds`, `@start`, `@end`,
+//! path and SQL placeholders) render as literals for `pipec run` or as variables for emitted
+//! artifacts ([`Params`]). Every identifier is quoted and every literal escaped here, in one
+//! place: a column named `a"b` or a string holding quotes, newlines, `{{ }}`, `${}` or `%`
+//! round-trips unchanged on every engine.
+
+pub mod checks;
+pub mod sinks;
 
 use pipec_check::functions::{literal_arg, parse_time_pattern, PatternPiece};
 use pipec_check::ir::{
@@ -10,34 +17,204 @@ use pipec_check::ir::{
 };
 use pipec_syntax::ast::{BinaryOp, JoinKind, Literal, UnaryOp};
 
-/// A quoted identifier: `a"b` → `"a""b"`.
+/// A quoted DuckDB identifier: `a"b` → `"a""b"`.
 pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    Dialect::DuckDb.ident(name)
 }
 
-/// A quoted string literal: `it's` → `'it''s'`.
+/// A quoted DuckDB string literal: `it's` → `'it''s'`.
 pub fn string(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
+    Dialect::DuckDb.string(value)
 }
 
-/// A qualified table name: `mart.daily` → `"mart"."daily"`.
+/// A qualified DuckDB table name: `mart.daily` → `"mart"."daily"`.
 pub fn table(schema: &str, name: &str) -> String {
-    format!("{}.{}", ident(schema), ident(name))
+    Dialect::DuckDb.table(schema, name)
 }
 
-/// The SQL type for a pipec type.
+/// The DuckDB type for a pipec type.
 pub fn type_sql(t: Type) -> String {
-    match t {
-        Type::Int => "INTEGER".into(),
-        Type::BigInt => "BIGINT".into(),
-        Type::Float => "DOUBLE".into(),
-        Type::Decimal(p, s) => format!("DECIMAL({p}, {s})"),
-        Type::Bool => "BOOLEAN".into(),
-        Type::String | Type::Null => "VARCHAR".into(),
-        Type::Date => "DATE".into(),
-        Type::Timestamp => "TIMESTAMP".into(),
-        Type::Interval => "INTERVAL".into(),
-        Type::Json => "JSON".into(),
+    Dialect::DuckDb.type_sql(t)
+}
+
+/// Marks a run variable in SQL rendered with [`Params::Vars`] for DuckDB and PostgreSQL:
+/// `\u{1}ds\u{1}`. An emitter replaces each marked name with the run's value at run time; string
+/// literals never contain the mark raw ([`Dialect::string`] writes it as `chr(1)`), so user text
+/// can never become a variable.
+pub const MARK: char = '\u{1}';
+
+/// A piece of a quoted template: text, or a run variable filled in at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Literal text.
+    Text(String),
+    /// A run variable (`ds`, `start`, ...).
+    Var(String),
+}
+
+/// Splits a path or SQL template into text and placeholders: `{{`/`}}` are literal braces,
+/// `{name}` is `var(name)` when that gives a piece, otherwise kept as written.
+pub fn template_pieces(template: &str, mut var: impl FnMut(&str) -> Option<Piece>) -> Vec<Piece> {
+    let mut out: Vec<Piece> = Vec::new();
+    let mut text = String::new();
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        text.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            text.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        if tail.starts_with('{') {
+            if let Some(close) = tail.find('}') {
+                match var(tail[1..close].trim()) {
+                    Some(Piece::Text(t)) => text.push_str(&t),
+                    Some(v) => {
+                        if !text.is_empty() {
+                            out.push(Piece::Text(std::mem::take(&mut text)));
+                        }
+                        out.push(v);
+                    }
+                    None => text.push_str(&tail[..=close]),
+                }
+                rest = &tail[close + 1..];
+                continue;
+            }
+        }
+        text.push_str(&tail[..1]);
+        rest = &tail[1..];
+    }
+    text.push_str(rest);
+    if !text.is_empty() || out.is_empty() {
+        out.push(Piece::Text(text));
+    }
+    out
+}
+
+/// Where run values come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Params<'a> {
+    /// Literals of one interval (`pipec run`).
+    Literal(&'a Interval),
+    /// Variables filled in by the target at run time: `${ds}` in Spark SQL (`--hivevar`), a
+    /// [`MARK`]ed name in DuckDB and PostgreSQL (the Airflow task substitutes it).
+    Vars,
+}
+
+/// How to render: a dialect and where run values come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The SQL dialect.
+    pub dialect: Dialect,
+    /// Run values.
+    pub params: Params<'a>,
+}
+
+impl<'a> Ctx<'a> {
+    /// DuckDB with the literals of `run`, as `pipec run` executes it.
+    pub fn duckdb(run: &'a Interval) -> Self {
+        Ctx {
+            dialect: Dialect::DuckDb,
+            params: Params::Literal(run),
+        }
+    }
+
+    /// `dialect` with run values as variables, for emitted artifacts.
+    pub fn vars(dialect: Dialect) -> Ctx<'static> {
+        Ctx {
+            dialect,
+            params: Params::Vars,
+        }
+    }
+
+    /// The text of a run value (`ds`, `start`, `end`, `hh`, `yyyy`, ...): the value itself or
+    /// the dialect's variable reference. `None` for an unknown name.
+    pub fn value(&self, name: &str) -> Option<String> {
+        match self.params {
+            Params::Literal(run) => run.placeholder(name),
+            Params::Vars => Interval::NAMES
+                .contains(&name)
+                .then(|| self.dialect.var(name)),
+        }
+    }
+
+    /// A run value as a piece: its text for literals, a variable otherwise.
+    fn piece(&self, name: &str) -> Option<Piece> {
+        match self.params {
+            Params::Literal(run) => run.placeholder(name).map(Piece::Text),
+            Params::Vars => Interval::NAMES
+                .contains(&name)
+                .then(|| Piece::Var(name.to_string())),
+        }
+    }
+
+    /// A path template (`data/{ds}.csv`) as a string literal of the dialect, placeholders filled
+    /// with run values or variables; `{{`/`}}` are literal braces.
+    pub fn path(&self, template: &str) -> String {
+        self.dialect
+            .quote(&template_pieces(template, |name| self.piece(name)))
+    }
+
+    /// One expression (outside any window).
+    pub fn expr(&self, e: &Expr) -> String {
+        Lower {
+            ctx: *self,
+            over: None,
+        }
+        .expr(e)
+    }
+
+    /// A transform as one `SELECT` (a chain of CTEs); `head_schema` is the schema of its head.
+    pub fn transform(&self, t: &Transform, head_schema: &Schema, tables: &dyn Tables) -> String {
+        lower_transform(*self, t, head_schema, tables)
+    }
+
+    /// The builtins used by `t` that this dialect cannot render, each with the reason.
+    pub fn unsupported(&self, t: &Transform) -> Vec<(Builtin, &'static str)> {
+        let mut out: Vec<(Builtin, &'static str)> = Vec::new();
+        let mut visit = |e: &Expr| {
+            e.walk(&mut |x| {
+                if let ExprKind::Call { func, .. } = &x.kind {
+                    if let Render::No(why) = templates(*func).get(self.dialect) {
+                        if !out.iter().any(|(b, _)| b == func) {
+                            out.push((*func, why));
+                        }
+                    }
+                }
+            })
+        };
+        for step in &t.steps {
+            step_exprs(&step.kind, &mut visit);
+        }
+        out
+    }
+}
+
+/// Calls `f` on every top-level expression of a step.
+pub fn step_exprs(step: &StepKind, f: &mut dyn FnMut(&Expr)) {
+    let pairs =
+        |v: &Vec<(String, Expr)>, f: &mut dyn FnMut(&Expr)| v.iter().for_each(|(_, e)| f(e));
+    match step {
+        StepKind::Filter(e) => f(e),
+        StepKind::Derive(v) | StepKind::Select(v) => pairs(v, f),
+        StepKind::Join { on, .. } => f(on),
+        StepKind::Group { keys, aggregates } => {
+            pairs(keys, f);
+            pairs(aggregates, f);
+        }
+        StepKind::Sort(keys) => keys.iter().for_each(|k| f(&k.value)),
+        StepKind::Take(_) | StepKind::Distinct | StepKind::Union(_) => {}
+        StepKind::Window {
+            partition,
+            order,
+            functions,
+            ..
+        } => {
+            partition.iter().for_each(&mut *f);
+            order.iter().for_each(|k| f(&k.value));
+            pairs(functions, f);
+        }
     }
 }
 
@@ -78,6 +255,10 @@ impl From<&pipec_check::schedule::Interval> for Interval {
 }
 
 impl Interval {
+    /// The placeholder names of paths and SQL templates.
+    pub const NAMES: &'static [&'static str] =
+        &["ds", "ds_nodash", "yyyy", "mm", "dd", "hh", "start", "end"];
+
     /// The value of a path or SQL template placeholder.
     pub fn placeholder(&self, name: &str) -> Option<String> {
         let d = &self.ds;
@@ -137,29 +318,175 @@ impl<F: Fn(&str) -> String> Tables for F {
     }
 }
 
-/// A literal in SQL.
+/// A literal in DuckDB's SQL.
 pub fn literal(l: &Literal) -> String {
-    match l {
-        Literal::Int(v) => v.to_string(),
-        Literal::Float(v) => format!("CAST({v:?} AS DOUBLE)"),
-        Literal::Str(s) => string(s),
-        Literal::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
-        Literal::Null => "NULL".into(),
-        Literal::Date(d) => format!("DATE {}", string(d)),
-        Literal::Timestamp(t) => format!("TIMESTAMP {}", string(t)),
-        Literal::Duration(us) => format!("to_microseconds(CAST({us} AS BIGINT))"),
-    }
+    Dialect::DuckDb.literal(l)
 }
 
-/// The SQL dialects builtins are rendered in. A dialect is a column of [`templates`] plus its
-/// time-pattern language ([`Dialect::time_pattern`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The SQL dialects. A dialect is a column of [`templates`] plus the methods below: quoting,
+/// type names, literals, run variables and its time-pattern language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
-    /// DuckDB, as `pipec run` executes it.
+    /// DuckDB, as `pipec run` executes it (and Airflow's DuckDB profile).
     DuckDb,
+    /// Spark SQL 4 with ANSI mode on and `spark.sql.timestampType=TIMESTAMP_NTZ`.
+    Spark,
+    /// PostgreSQL (Airflow's PostgreSQL profile).
+    Postgres,
 }
 
 impl Dialect {
+    /// Every dialect.
+    pub const ALL: &'static [Dialect] = &[Dialect::DuckDb, Dialect::Spark, Dialect::Postgres];
+
+    /// The dialect's name in diagnostics and docs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::DuckDb => "DuckDB",
+            Dialect::Spark => "Spark SQL",
+            Dialect::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// A quoted identifier: `"a""b"` (DuckDB, PostgreSQL), `` `a``b` `` (Spark).
+    pub fn ident(self, name: &str) -> String {
+        match self {
+            Dialect::Spark => format!("`{}`", name.replace('`', "``")),
+            _ => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
+
+    /// A qualified table name.
+    pub fn table(self, schema: &str, name: &str) -> String {
+        format!("{}.{}", self.ident(schema), self.ident(name))
+    }
+
+    /// A string literal holding exactly `value`. DuckDB and PostgreSQL double quotes and spell
+    /// [`MARK`] as `chr(1)`; Spark escapes with backslashes and writes `$` as `\u0024` and `;` as
+    /// `\u003B`, so that neither its variable substitution nor `spark-sql`'s statement splitter
+    /// ever sees user text.
+    pub fn string(self, value: &str) -> String {
+        self.quote(&[Piece::Text(value.to_string())])
+    }
+
+    /// A string literal of text pieces and run variables: each text piece exactly as written,
+    /// each variable as the dialect's reference (filled in by the target at run time).
+    pub fn quote(self, pieces: &[Piece]) -> String {
+        let mut out = String::from("'");
+        let mut concat = false;
+        for p in pieces {
+            match p {
+                Piece::Var(name) => out.push_str(&self.var(name)),
+                Piece::Text(value) => match self {
+                    Dialect::Spark => {
+                        for c in value.chars() {
+                            match c {
+                                '\'' => out.push_str("\\'"),
+                                '\\' => out.push_str("\\\\"),
+                                '$' => out.push_str("\\u0024"),
+                                ';' => out.push_str("\\u003B"),
+                                '\n' => out.push_str("\\n"),
+                                '\r' => out.push_str("\\r"),
+                                '\t' => out.push_str("\\t"),
+                                c if (c as u32) < 0x20 => {
+                                    out.push_str(&format!("\\u{:04X}", c as u32))
+                                }
+                                c => out.push(c),
+                            }
+                        }
+                    }
+                    _ => {
+                        for c in value.chars() {
+                            match c {
+                                '\'' => out.push_str("''"),
+                                MARK => {
+                                    concat = true;
+                                    out.push_str("' || chr(1) || '");
+                                }
+                                c => out.push(c),
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        out.push('\'');
+        if concat {
+            format!("({out})")
+        } else {
+            out
+        }
+    }
+
+    /// A reference to run variable `name` inside SQL text.
+    pub fn var(self, name: &str) -> String {
+        match self {
+            Dialect::Spark => format!("${{{name}}}"),
+            _ => format!("{MARK}{name}{MARK}"),
+        }
+    }
+
+    /// The SQL type for a pipec type.
+    pub fn type_sql(self, t: Type) -> String {
+        use Dialect::*;
+        match (self, t) {
+            (_, Type::Int) => "INTEGER".into(),
+            (_, Type::BigInt) => "BIGINT".into(),
+            (Postgres, Type::Float) => "DOUBLE PRECISION".into(),
+            (_, Type::Float) => "DOUBLE".into(),
+            (Postgres, Type::Decimal(p, s)) => format!("NUMERIC({p}, {s})"),
+            (_, Type::Decimal(p, s)) => format!("DECIMAL({p}, {s})"),
+            (_, Type::Bool) => "BOOLEAN".into(),
+            (DuckDb, Type::String | Type::Null) => "VARCHAR".into(),
+            (Spark, Type::String | Type::Null | Type::Json) => "STRING".into(),
+            (Postgres, Type::String | Type::Null) => "TEXT".into(),
+            (_, Type::Date) => "DATE".into(),
+            (Spark, Type::Timestamp) => "TIMESTAMP_NTZ".into(),
+            (_, Type::Timestamp) => "TIMESTAMP".into(),
+            (Spark, Type::Interval) => "INTERVAL DAY TO SECOND".into(),
+            (_, Type::Interval) => "INTERVAL".into(),
+            (DuckDb, Type::Json) => "JSON".into(),
+            (Postgres, Type::Json) => "JSONB".into(),
+        }
+    }
+
+    /// A literal.
+    pub fn literal(self, l: &Literal) -> String {
+        match l {
+            Literal::Int(v) => v.to_string(),
+            Literal::Float(v) => format!("CAST({v:?} AS {})", self.type_sql(Type::Float)),
+            Literal::Str(s) => self.string(s),
+            Literal::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
+            Literal::Null => "NULL".into(),
+            Literal::Date(d) => format!("DATE {}", self.string(d)),
+            Literal::Timestamp(t) => self.timestamp(&self.string(t)),
+            Literal::Duration(us) => self.duration(*us),
+        }
+    }
+
+    /// A timestamp literal from quoted text.
+    fn timestamp(self, quoted: &str) -> String {
+        match self {
+            Dialect::Spark => format!("TIMESTAMP_NTZ {quoted}"),
+            _ => format!("TIMESTAMP {quoted}"),
+        }
+    }
+
+    /// An interval of `us` microseconds.
+    fn duration(self, us: i64) -> String {
+        match self {
+            Dialect::DuckDb => format!("to_microseconds(CAST({us} AS BIGINT))"),
+            Dialect::Postgres => format!("(INTERVAL '1 microsecond' * {us})"),
+            Dialect::Spark => {
+                let sign = if us < 0 { "-" } else { "" };
+                let a = us.unsigned_abs();
+                let (secs, micros) = (a / 1_000_000, a % 1_000_000);
+                let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+                format!("INTERVAL '{sign}{d} {h:02}:{m:02}:{s:02}.{micros:06}' DAY TO SECOND")
+            }
+        }
+    }
+
     /// A checked time pattern (`%Y-%m-%d`) as a string literal in the dialect's pattern language.
     pub fn time_pattern(self, pieces: &[PatternPiece]) -> String {
         let mut out = String::new();
@@ -174,9 +501,31 @@ impl Dialect {
                     PatternPiece::Second => "%S".to_string(),
                     PatternPiece::Text(t) => t.replace('%', "%%"),
                 }),
+                // Java's DateTimeFormatter: letters are pattern letters, so text is quoted.
+                Dialect::Spark => out.push_str(&match p {
+                    PatternPiece::Year => "yyyy".to_string(),
+                    PatternPiece::Month => "MM".to_string(),
+                    PatternPiece::Day => "dd".to_string(),
+                    PatternPiece::Hour => "HH".to_string(),
+                    PatternPiece::Minute => "mm".to_string(),
+                    PatternPiece::Second => "ss".to_string(),
+                    PatternPiece::Text(t) => format!("'{}'", t.replace('\'', "''")),
+                }),
+                // PostgreSQL's to_char: text in double quotes.
+                Dialect::Postgres => out.push_str(&match p {
+                    PatternPiece::Year => "YYYY".to_string(),
+                    PatternPiece::Month => "MM".to_string(),
+                    PatternPiece::Day => "DD".to_string(),
+                    PatternPiece::Hour => "HH24".to_string(),
+                    PatternPiece::Minute => "MI".to_string(),
+                    PatternPiece::Second => "SS".to_string(),
+                    PatternPiece::Text(t) => {
+                        format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""))
+                    }
+                }),
             }
         }
-        string(&out)
+        self.string(&out)
     }
 }
 
@@ -184,6 +533,7 @@ impl Dialect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Render {
     /// A template: `{0}`, `{1}` are arguments; `{1?x}` is argument 1, or `x` when not given;
+    /// `{2|pre|post}` is argument 2 between `pre` and `post`, or nothing when not given;
     /// `{*}` is every argument joined with `, `; `{p1}` is argument 1, a literal time pattern,
     /// in the dialect's pattern language; `{ty}` is the SQL type of the result.
     T(&'static str),
@@ -198,6 +548,8 @@ pub enum Render {
         /// After the last argument.
         close: &'static str,
     },
+    /// Not expressible in this dialect with pipec's definition; the reason, for diagnostics.
+    No(&'static str),
 }
 
 /// One builtin's rendering in every dialect: a row of the table, one field per dialect.
@@ -205,6 +557,10 @@ pub enum Render {
 pub struct Templates {
     /// DuckDB.
     pub duckdb: Render,
+    /// Spark SQL.
+    pub spark: Render,
+    /// PostgreSQL.
+    pub postgres: Render,
 }
 
 impl Templates {
@@ -212,6 +568,8 @@ impl Templates {
     pub fn get(&self, dialect: Dialect) -> Render {
         match dialect {
             Dialect::DuckDb => self.duckdb,
+            Dialect::Spark => self.spark,
+            Dialect::Postgres => self.postgres,
         }
     }
 }
@@ -302,7 +660,173 @@ pub fn templates(b: Builtin) -> Templates {
         B::FirstValue => T("first_value({0})"),
         B::LastValue => T("last_value({0})"),
     };
-    Templates { duckdb }
+    Templates {
+        duckdb,
+        spark: spark(b),
+        postgres: postgres(b),
+    }
+}
+
+/// Spark SQL 4 (ANSI mode, `TIMESTAMP_NTZ` timestamps, session time zone UTC).
+fn spark(b: Builtin) -> Render {
+    use Builtin as B;
+    use Render::T;
+    match b {
+        B::Lower => T("lower({0})"),
+        B::Upper => T("upper({0})"),
+        B::Trim => T("trim({0})"),
+        B::Length => T("CAST(char_length({0}) AS BIGINT)"),
+        B::Substr => T("substring({*})"),
+        B::Replace => T("replace({0}, {1}, {2})"),
+        B::Contains => T("contains({0}, {1})"),
+        B::StartsWith => T("startswith({0}, {1})"),
+        B::EndsWith => T("endswith({0}, {1})"),
+        // Java regular expressions; `find` semantics like DuckDB's regexp_matches.
+        B::RegexpMatches => T("regexp_like({0}, {1})"),
+        B::SplitPart => T("split_part({0}, {1}, CAST({2} AS INT))"),
+        B::Concat => Render::Each {
+            open: "concat(",
+            item: "CAST({} AS STRING)",
+            sep: ", ",
+            close: ")",
+        },
+        B::Lpad => T("lpad({0}, CAST({1} AS INT), {2})"),
+        B::Rpad => T("rpad({0}, CAST({1} AS INT), {2})"),
+        B::Abs => T("abs({0})"),
+        // Spark rounds half up, as DuckDB does; floor/ceil return BIGINT there.
+        B::Round => T("CAST(round({0}, {1?0}) AS {ty})"),
+        B::Floor => T("CAST(floor({0}) AS {ty})"),
+        B::Ceil => T("CAST(ceil({0}) AS {ty})"),
+        B::Sqrt => T("sqrt({0})"),
+        B::Ln => T("ln({0})"),
+        B::Exp => T("exp({0})"),
+        B::Power => T("power({0}, {1})"),
+        B::Greatest => T("greatest({*})"),
+        B::Least => T("least({*})"),
+        B::Coalesce => T("coalesce({*})"),
+        B::Nullif => T("nullif({0}, {1})"),
+        B::If => T("CASE WHEN {0} THEN {1} ELSE {2} END"),
+        B::DateTrunc => T("CAST(date_trunc({0}, {1}) AS TIMESTAMP_NTZ)"),
+        B::Year => T("CAST(year({0}) AS BIGINT)"),
+        B::Month => T("CAST(month({0}) AS BIGINT)"),
+        B::Day => T("CAST(day({0}) AS BIGINT)"),
+        B::Hour => T("CAST(hour({0}) AS BIGINT)"),
+        B::DayOfWeek => T("CAST(extract(DAYOFWEEK_ISO FROM {0}) AS BIGINT)"),
+        B::DaysBetween => T("CAST(datediff(CAST({1} AS DATE), CAST({0} AS DATE)) AS BIGINT)"),
+        B::HoursBetween => T("(CAST(unix_micros(CAST(CAST({1} AS TIMESTAMP_NTZ) AS TIMESTAMP_LTZ)) - unix_micros(CAST(CAST({0} AS TIMESTAMP_NTZ) AS TIMESTAMP_LTZ)) AS DOUBLE) / 3600000000.0D)"),
+        B::MinutesBetween => T("(CAST(unix_micros(CAST(CAST({1} AS TIMESTAMP_NTZ) AS TIMESTAMP_LTZ)) - unix_micros(CAST(CAST({0} AS TIMESTAMP_NTZ) AS TIMESTAMP_LTZ)) AS DOUBLE) / 60000000.0D)"),
+        B::SecondsBetween => T("(CAST(unix_micros(CAST(CAST({1} AS TIMESTAMP_NTZ) AS TIMESTAMP_LTZ)) - unix_micros(CAST(CAST({0} AS TIMESTAMP_NTZ) AS TIMESTAMP_LTZ)) AS DOUBLE) / 1000000.0D)"),
+        B::MakeDate => T("make_date({0}, {1}, {2})"),
+        B::MakeTimestamp => {
+            T("make_timestamp_ntz({0}, {1}, {2}, {3}, {4}, CAST({5} AS DECIMAL(16, 6)))")
+        }
+        B::AddMonths => T("CAST(({0} + make_ym_interval(0, CAST({1} AS INT))) AS {ty})"),
+        B::FormatTime => T("date_format(CAST({0} AS TIMESTAMP_NTZ), {p1})"),
+        B::ParseTime => T("CAST(try_to_timestamp({0}, {p1}) AS TIMESTAMP_NTZ)"),
+        B::ToTimezone => T("CAST(from_utc_timestamp(CAST({0} AS TIMESTAMP_NTZ), {1}) AS TIMESTAMP_NTZ)"),
+        B::FromTimezone => T("CAST(to_utc_timestamp(CAST({0} AS TIMESTAMP_NTZ), {1}) AS TIMESTAMP_NTZ)"),
+        B::JsonGet => T("get_json_object({0}, {1})"),
+        B::Md5 => T("md5({0})"),
+        B::Count => T("count({0?*})"),
+        B::CountDistinct => T("count(DISTINCT {0})"),
+        B::CountIf => T("count_if({0})"),
+        B::Sum => T("CAST(sum({0}) AS {ty})"),
+        B::Avg => T("CAST(avg({0}) AS DOUBLE)"),
+        B::Min => T("min({0})"),
+        B::Max => T("max({0})"),
+        B::AnyValue => T("any_value({0})"),
+        B::Stddev => T("stddev_samp({0})"),
+        B::Median => T("percentile(CAST({0} AS DOUBLE), 0.5)"),
+        B::Percentile => T("percentile(CAST({0} AS DOUBLE), {1})"),
+        B::RowNumber => T("row_number()"),
+        B::Rank => T("rank()"),
+        B::DenseRank => T("dense_rank()"),
+        B::Ntile => T("ntile({0})"),
+        B::Lag => T("lag({*})"),
+        B::Lead => T("lead({*})"),
+        B::FirstValue => T("first_value({0})"),
+        B::LastValue => T("last_value({0})"),
+    }
+}
+
+/// PostgreSQL 15.
+fn postgres(b: Builtin) -> Render {
+    use Builtin as B;
+    use Render::T;
+    match b {
+        B::Lower => T("lower({0})"),
+        B::Upper => T("upper({0})"),
+        B::Trim => T("trim({0})"),
+        B::Length => T("CAST(char_length({0}) AS BIGINT)"),
+        B::Substr => T("substr({0}, CAST({1} AS INTEGER){2|, CAST(| AS INTEGER)})"),
+        B::Replace => T("replace({0}, {1}, {2})"),
+        B::Contains => T("(strpos({0}, {1}) > 0)"),
+        B::StartsWith => T("starts_with({0}, {1})"),
+        B::EndsWith => T("(right({0}, char_length({1})) = {1})"),
+        B::RegexpMatches => T("({0} ~ {1})"),
+        B::SplitPart => T("split_part({0}, {1}, CAST({2} AS INTEGER))"),
+        B::Concat => Render::Each {
+            open: "(",
+            item: "CAST({} AS TEXT)",
+            sep: " || ",
+            close: ")",
+        },
+        B::Lpad => T("lpad({0}, CAST({1} AS INTEGER), {2})"),
+        B::Rpad => T("rpad({0}, CAST({1} AS INTEGER), {2})"),
+        B::Abs => T("abs({0})"),
+        // PostgreSQL rounds a double half to even; numeric rounds half away from zero.
+        B::Round => T("CAST(round(CAST({0} AS NUMERIC), CAST({1?0} AS INTEGER)) AS {ty})"),
+        B::Floor => T("CAST(floor({0}) AS {ty})"),
+        B::Ceil => T("CAST(ceil({0}) AS {ty})"),
+        B::Sqrt => T("sqrt(CAST({0} AS DOUBLE PRECISION))"),
+        B::Ln => T("ln(CAST({0} AS DOUBLE PRECISION))"),
+        B::Exp => T("exp(CAST({0} AS DOUBLE PRECISION))"),
+        B::Power => T("power(CAST({0} AS DOUBLE PRECISION), CAST({1} AS DOUBLE PRECISION))"),
+        B::Greatest => T("greatest({*})"),
+        B::Least => T("least({*})"),
+        B::Coalesce => T("coalesce({*})"),
+        B::Nullif => T("nullif({0}, {1})"),
+        B::If => T("CASE WHEN {0} THEN {1} ELSE {2} END"),
+        B::DateTrunc => T("date_trunc({0}, CAST({1} AS TIMESTAMP))"),
+        B::Year => T("CAST(extract(year FROM {0}) AS BIGINT)"),
+        B::Month => T("CAST(extract(month FROM {0}) AS BIGINT)"),
+        B::Day => T("CAST(extract(day FROM {0}) AS BIGINT)"),
+        B::Hour => T("CAST(extract(hour FROM {0}) AS BIGINT)"),
+        B::DayOfWeek => T("CAST(extract(isodow FROM {0}) AS BIGINT)"),
+        B::DaysBetween => T("CAST((CAST({1} AS DATE) - CAST({0} AS DATE)) AS BIGINT)"),
+        B::HoursBetween => T("(CAST(extract(epoch FROM (CAST({1} AS TIMESTAMP) - CAST({0} AS TIMESTAMP))) AS DOUBLE PRECISION) / 3600.0)"),
+        B::MinutesBetween => T("(CAST(extract(epoch FROM (CAST({1} AS TIMESTAMP) - CAST({0} AS TIMESTAMP))) AS DOUBLE PRECISION) / 60.0)"),
+        B::SecondsBetween => T("CAST(extract(epoch FROM (CAST({1} AS TIMESTAMP) - CAST({0} AS TIMESTAMP))) AS DOUBLE PRECISION)"),
+        B::MakeDate => T("make_date(CAST({0} AS INTEGER), CAST({1} AS INTEGER), CAST({2} AS INTEGER))"),
+        B::MakeTimestamp => T("make_timestamp(CAST({0} AS INTEGER), CAST({1} AS INTEGER), CAST({2} AS INTEGER), CAST({3} AS INTEGER), CAST({4} AS INTEGER), CAST({5} AS DOUBLE PRECISION))"),
+        B::AddMonths => T("CAST(({0} + make_interval(months => CAST({1} AS INTEGER))) AS {ty})"),
+        B::FormatTime => T("to_char(CAST({0} AS TIMESTAMP), {p1})"),
+        B::ParseTime => Render::No("PostgreSQL has no parse that gives null on a mismatch"),
+        B::ToTimezone => T("((CAST({0} AS TIMESTAMP) AT TIME ZONE 'UTC') AT TIME ZONE {1})"),
+        B::FromTimezone => T("((CAST({0} AS TIMESTAMP) AT TIME ZONE {1}) AT TIME ZONE 'UTC')"),
+        B::JsonGet => T("(jsonb_path_query_first(CAST({0} AS JSONB), CAST({1} AS JSONPATH)) #>> '{}')"),
+        B::Md5 => T("md5({0})"),
+        B::Count => T("count({0?*})"),
+        B::CountDistinct => T("count(DISTINCT {0})"),
+        B::CountIf => T("count(*) FILTER (WHERE {0})"),
+        B::Sum => T("CAST(sum({0}) AS {ty})"),
+        B::Avg => T("CAST(avg({0}) AS DOUBLE PRECISION)"),
+        B::Min => T("min({0})"),
+        B::Max => T("max({0})"),
+        // Any value of the group: PostgreSQL 15 has no any_value.
+        B::AnyValue => T("min({0})"),
+        B::Stddev => T("stddev_samp({0})"),
+        B::Median => T("percentile_cont(0.5) WITHIN GROUP (ORDER BY {0})"),
+        B::Percentile => T("percentile_cont({1}) WITHIN GROUP (ORDER BY {0})"),
+        B::RowNumber => T("row_number()"),
+        B::Rank => T("rank()"),
+        B::DenseRank => T("dense_rank()"),
+        B::Ntile => T("ntile(CAST({0} AS INTEGER))"),
+        B::Lag => T("lag({*})"),
+        B::Lead => T("lead({*})"),
+        B::FirstValue => T("first_value({0})"),
+        B::LastValue => T("last_value({0})"),
+    }
 }
 
 /// Fills a template with rendered arguments. Argument text is never scanned for placeholders.
@@ -318,6 +842,8 @@ fn fill(render: Render, dialect: Dialect, args: &[Expr], sql: &[String], result:
             return format!("{open}{}{close}", items.join(sep));
         }
         Render::T(t) => t,
+        // Emitters reject these first (`Ctx::unsupported`); a call that slipped through fails.
+        Render::No(_) => return format!("pipec_unsupported_function({})", sql.join(", ")),
     };
     let mut out = String::new();
     let mut rest = t;
@@ -326,13 +852,22 @@ fn fill(render: Render, dialect: Dialect, args: &[Expr], sql: &[String], result:
         let close = rest[i..].find('}').map_or(rest.len(), |c| i + c);
         let hole = &rest[i + 1..close];
         rest = &rest[(close + 1).min(rest.len())..];
+        if let Some((n, wrap)) = hole.split_once('|') {
+            let (pre, post) = wrap.split_once('|').unwrap_or((wrap, ""));
+            if let Some(a) = n.parse::<usize>().ok().and_then(|n| sql.get(n)) {
+                out.push_str(pre);
+                out.push_str(a);
+                out.push_str(post);
+            }
+            continue;
+        }
         let (key, default) = match hole.split_once('?') {
             Some((k, d)) => (k, Some(d)),
             None => (hole, None),
         };
         match key {
             "*" => out.push_str(&sql.join(", ")),
-            "ty" => out.push_str(&type_sql(result)),
+            "ty" => out.push_str(&dialect.type_sql(result)),
             k if k.starts_with('p') => {
                 let n: usize = k[1..].parse().unwrap_or(0);
                 let pieces = args
@@ -379,26 +914,22 @@ struct Over {
 }
 
 struct Lower<'a> {
-    run: &'a Interval,
-    dialect: Dialect,
+    ctx: Ctx<'a>,
     /// Inside a window step: the OVER clause for window and aggregate calls.
     over: Option<Over>,
 }
 
 impl Lower<'_> {
     fn expr(&self, e: &Expr) -> String {
+        let d = self.ctx.dialect;
         match &e.kind {
-            ExprKind::Literal(l) => literal(l),
+            ExprKind::Literal(l) => d.literal(l),
             ExprKind::Column { name, side } => match side {
-                Some(pipec_check::ir::Side::Left) => format!("l.{}", ident(name)),
-                Some(pipec_check::ir::Side::Right) => format!("r.{}", ident(name)),
-                None => ident(name),
+                Some(pipec_check::ir::Side::Left) => format!("l.{}", d.ident(name)),
+                Some(pipec_check::ir::Side::Right) => format!("r.{}", d.ident(name)),
+                None => d.ident(name),
             },
-            ExprKind::Param(p) => match p {
-                RunParam::Ds => format!("DATE {}", string(&self.run.ds)),
-                RunParam::Start => format!("TIMESTAMP {}", string(&self.run.start)),
-                RunParam::End => format!("TIMESTAMP {}", string(&self.run.end)),
-            },
+            ExprKind::Param(p) => self.ctx.param(*p),
             ExprKind::Call { func, kind, args } => self.call(*func, *kind, args, e.ty),
             ExprKind::Unary(UnaryOp::Neg, x) => format!("(-{})", self.expr(x)),
             ExprKind::Unary(UnaryOp::Not, x) => format!("(NOT {})", self.expr(x)),
@@ -406,7 +937,10 @@ impl Lower<'_> {
                 let (a, b) = (self.expr(a), self.expr(b));
                 match op {
                     BinaryOp::Coalesce => format!("COALESCE({a}, {b})"),
-                    BinaryOp::Div => format!("(CAST({a} AS DOUBLE) / NULLIF({b}, 0))"),
+                    BinaryOp::Div => format!(
+                        "(CAST({a} AS {}) / NULLIF({b}, 0))",
+                        d.type_sql(Type::Float)
+                    ),
                     _ => {
                         let sym = match op {
                             BinaryOp::Or => "OR",
@@ -427,7 +961,7 @@ impl Lower<'_> {
                     }
                 }
             }
-            ExprKind::Cast(x, t) => format!("CAST({} AS {})", self.expr(x), type_sql(*t)),
+            ExprKind::Cast(x, t) => format!("CAST({} AS {})", self.expr(x), d.type_sql(*t)),
             ExprKind::IsNull { value, negated } => {
                 format!(
                     "({} IS {}NULL)",
@@ -455,13 +989,8 @@ impl Lower<'_> {
 
     fn call(&self, func: Builtin, kind: FnKind, args: &[Expr], ty: Type) -> String {
         let a: Vec<String> = args.iter().map(|x| self.expr(x)).collect();
-        let body = fill(
-            templates(func).get(self.dialect),
-            self.dialect,
-            args,
-            &a,
-            ty,
-        );
+        let dialect = self.ctx.dialect;
+        let body = fill(templates(func).get(dialect), dialect, args, &a, ty);
         let Some(over) = &self.over else {
             return body;
         };
@@ -498,62 +1027,87 @@ impl Lower<'_> {
     }
 }
 
-/// Lowers one expression (outside any window) with run parameters from `run`.
+/// Lowers one expression (outside any window) to DuckDB with run parameters from `run`.
 pub fn expr(e: &Expr, run: &Interval) -> String {
-    Lower {
-        run,
-        dialect: Dialect::DuckDb,
-        over: None,
-    }
-    .expr(e)
+    Ctx::duckdb(run).expr(e)
 }
 
-fn columns(schema: &Schema) -> String {
+fn columns(d: Dialect, schema: &Schema) -> String {
     schema
         .columns
         .iter()
-        .map(|c| ident(&c.name))
+        .map(|c| d.ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Expands an SQL escape hatch: `{relation}` → its table, `{ds}` → the quoted run value.
+/// Expands an SQL escape hatch for DuckDB: `{relation}` → its table, `{ds}` → the quoted value.
 pub fn sql_template(
     sql: &str,
     tables: &dyn Tables,
     run: &Interval,
     relations: &[String],
 ) -> String {
-    run.expand(sql, |name| {
-        if relations.iter().any(|r| r == name) {
-            Some(tables.table(name))
-        } else {
-            run.placeholder(name).map(|v| string(&v))
-        }
-    })
+    Ctx::duckdb(run).sql_template(sql, tables, relations)
 }
 
-/// Lowers a transform to one `SELECT` (a chain of CTEs). `head_schema` is the schema of the head.
+impl Ctx<'_> {
+    /// A run parameter (`@ds`, `@start`, `@end`) as a typed SQL value.
+    pub fn param(&self, p: RunParam) -> String {
+        let d = self.dialect;
+        let v = |name: &str| d.quote(&[self.piece(name).unwrap_or(Piece::Text(String::new()))]);
+        match p {
+            RunParam::Ds => format!("DATE {}", v("ds")),
+            RunParam::Start => d.timestamp(&v("start")),
+            RunParam::End => d.timestamp(&v("end")),
+        }
+    }
+
+    /// Expands an SQL escape hatch: `{relation}` → its table, `{ds}` → the quoted run value.
+    pub fn sql_template(&self, sql: &str, tables: &dyn Tables, relations: &[String]) -> String {
+        let pieces = template_pieces(sql, |name| {
+            if relations.iter().any(|r| r == name) {
+                Some(Piece::Text(tables.table(name)))
+            } else {
+                self.piece(name)
+                    .map(|v| Piece::Text(self.dialect.quote(&[v])))
+            }
+        });
+        // Raw SQL: text pieces are SQL, not values.
+        pieces
+            .into_iter()
+            .map(|p| match p {
+                Piece::Text(t) => t,
+                Piece::Var(v) => self.dialect.var(&v),
+            })
+            .collect()
+    }
+}
+
+/// Lowers a transform to one DuckDB `SELECT` (a chain of CTEs) with the literals of `run`.
+/// `head_schema` is the schema of the head.
 pub fn transform(
     t: &Transform,
     head_schema: &Schema,
     tables: &dyn Tables,
     run: &Interval,
 ) -> String {
-    let lower = Lower {
-        run,
-        dialect: Dialect::DuckDb,
-        over: None,
-    };
+    lower_transform(Ctx::duckdb(run), t, head_schema, tables)
+}
+
+fn lower_transform(ctx: Ctx, t: &Transform, head_schema: &Schema, tables: &dyn Tables) -> String {
+    let d = ctx.dialect;
+    let ident = |n: &str| d.ident(n);
+    let lower = Lower { ctx, over: None };
     let head = match &t.head {
         Head::Relation(name) => format!(
             "SELECT {} FROM {}",
-            columns(head_schema),
+            columns(d, head_schema),
             tables.table(name)
         ),
         Head::Sql { sql, refs } => format!(
             "SELECT * FROM ({}) AS q",
-            sql_template(sql, tables, run, refs)
+            ctx.sql_template(sql, tables, refs)
         ),
     };
     let mut layers: Vec<String> = vec![head];
@@ -570,7 +1124,7 @@ pub fn transform(
                 let mut schema = prev_schema.clone();
                 for (name, e) in assigns {
                     let from = format!("s{}", layers.len() - 1);
-                    layers.push(column_layer(&mut schema, &from, name, lower.expr(e), e));
+                    layers.push(column_layer(d, &mut schema, &from, name, lower.expr(e), e));
                 }
             }
             StepKind::Select(items) => {
@@ -652,7 +1206,7 @@ pub fn transform(
             StepKind::Take(n) => layers.push(format!("SELECT * FROM {prev} LIMIT {n}")),
             StepKind::Distinct => layers.push(format!("SELECT DISTINCT * FROM {prev}")),
             StepKind::Union(other) => {
-                let cols = columns(&step.schema);
+                let cols = columns(d, &step.schema);
                 layers.push(format!(
                     "SELECT {cols} FROM {prev} UNION ALL SELECT {cols} FROM {}",
                     tables.table(other)
@@ -683,8 +1237,7 @@ pub fn transform(
                     over.push_str(&lower.sort(order));
                 }
                 let wl = Lower {
-                    run,
-                    dialect: lower.dialect,
+                    ctx,
                     over: Some(Over {
                         spec: over,
                         frame: *frame,
@@ -693,7 +1246,7 @@ pub fn transform(
                 let mut schema = prev_schema.clone();
                 for (name, e) in functions {
                     let from = format!("s{}", layers.len() - 1);
-                    layers.push(column_layer(&mut schema, &from, name, wl.expr(e), e));
+                    layers.push(column_layer(d, &mut schema, &from, name, wl.expr(e), e));
                 }
             }
         }
@@ -714,7 +1267,15 @@ pub fn transform(
 
 /// A layer that adds column `name` (or replaces it where it stands); updates `schema`. One layer
 /// per column, so later columns of the same step can read earlier ones.
-fn column_layer(schema: &mut Schema, from: &str, name: &str, sql: String, e: &Expr) -> String {
+fn column_layer(
+    d: Dialect,
+    schema: &mut Schema,
+    from: &str,
+    name: &str,
+    sql: String,
+    e: &Expr,
+) -> String {
+    let ident = |n: &str| d.ident(n);
     let new_col = format!("{sql} AS {}", ident(name));
     let mut cols: Vec<String> = schema
         .columns
@@ -935,5 +1496,73 @@ mod tests {
             ]
         );
         assert_eq!(paths[22], "2024-03-10/23.csv");
+    }
+}
+
+#[cfg(test)]
+mod dialect_tests {
+    use super::*;
+
+    #[test]
+    fn user_text_never_becomes_a_variable_or_a_statement_break() {
+        let hostile = "it's \\ ${ds} {{x}} %s ; -- \n 새벽";
+        assert_eq!(
+            Dialect::Spark.string(hostile),
+            "'it\\'s \\\\ \\u0024{ds} {{x}} %s \\u003B -- \\n 새벽'"
+        );
+        assert_eq!(
+            Dialect::DuckDb.string(hostile),
+            "'it''s \\ ${ds} {{x}} %s ; -- \n 새벽'"
+        );
+        // The DuckDB/PostgreSQL variable mark in user text is spelled chr(1), never raw.
+        let marked = format!("a{MARK}ds{MARK}b");
+        let q = Dialect::Postgres.string(&marked);
+        assert!(!q.contains(MARK), "{q}");
+        assert_eq!(q, "('a' || chr(1) || 'ds' || chr(1) || 'b')");
+    }
+
+    #[test]
+    fn run_values_render_as_each_targets_variables() {
+        let spark = Ctx::vars(Dialect::Spark);
+        assert_eq!(spark.param(RunParam::Ds), "DATE '${ds}'");
+        assert_eq!(spark.param(RunParam::Start), "TIMESTAMP_NTZ '${start}'");
+        assert_eq!(
+            spark.path("data/{ds}/it's {{raw}}/{hh}.csv"),
+            "'data/${ds}/it\\'s {raw}/${hh}.csv'"
+        );
+        let duck = Ctx::vars(Dialect::DuckDb);
+        assert_eq!(
+            duck.param(RunParam::End),
+            format!("TIMESTAMP '{MARK}end{MARK}'")
+        );
+        let run = Interval::daily("2024-01-02", "2024-01-03");
+        assert_eq!(Ctx::duckdb(&run).path("d/{ds}.csv"), "'d/2024-01-02.csv'");
+        assert_eq!(Ctx::duckdb(&run).param(RunParam::Ds), "DATE '2024-01-02'");
+    }
+
+    #[test]
+    fn every_builtin_is_rendered_or_refused_in_every_dialect() {
+        for b in Builtin::ALL {
+            for d in Dialect::ALL {
+                match templates(*b).get(*d) {
+                    Render::T(t) => {
+                        assert_eq!(t.matches('{').count(), t.matches('}').count(), "{b} {d:?}")
+                    }
+                    Render::Each { item, .. } => assert!(item.contains("{}")),
+                    Render::No(why) => assert!(!why.is_empty()),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn types_follow_each_dialect() {
+        assert_eq!(Dialect::Spark.type_sql(Type::Timestamp), "TIMESTAMP_NTZ");
+        assert_eq!(Dialect::Postgres.type_sql(Type::Float), "DOUBLE PRECISION");
+        assert_eq!(Dialect::Spark.ident("a`b"), "`a``b`");
+        assert_eq!(
+            Dialect::Spark.literal(&Literal::Duration(90_061_000_001)),
+            "INTERVAL '1 01:01:01.000001' DAY TO SECOND"
+        );
     }
 }
