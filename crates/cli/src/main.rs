@@ -38,6 +38,22 @@ enum GraphFormat {
     Json,
 }
 
+#[derive(Copy, Clone, ValueEnum, PartialEq, Eq)]
+enum EmitTarget {
+    /// One Spark SQL job per pipeline, for `spark-sql -f`.
+    Spark,
+    /// One Airflow 3 DAG file per pipeline.
+    Airflow,
+}
+
+#[derive(Copy, Clone, ValueEnum, PartialEq, Eq)]
+enum AirflowProfile {
+    /// A DuckDB warehouse file.
+    Duckdb,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Type-check files or folders of `.pipe` files and report every problem at once.
@@ -115,6 +131,34 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DiagFormat,
     },
+    /// Write deployable artifacts for another engine: Spark SQL jobs or Airflow DAGs, with a
+    /// `manifest.json` saying how to run one interval of each pipeline.
+    #[command(
+        after_help = "Examples:\n  pipec emit examples/blog_visits --target spark --out build/spark\n  pipec emit examples/ --target airflow --out dags/\n  pipec emit examples/ --target airflow --profile postgres --out dags/ --check\n\nRelative paths in a spec resolve to the spec's folder; --base maps them under a URI instead\n(e.g. s3://bucket/prefix/<spec folder>/...). --check writes nothing and exits 1 when DIR differs\nfrom what emit would write (E0604). Exit codes: 0 success, 1 errors, 2 usage errors."
+    )]
+    Emit {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The target engine.
+        #[arg(long, value_enum)]
+        target: EmitTarget,
+        /// The warehouse the Airflow DAGs write to.
+        #[arg(long, value_enum, default_value = "duckdb")]
+        profile: AirflowProfile,
+        /// The output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Map relative paths of the specs under this URI (or folder) instead of the specs' folders.
+        #[arg(long)]
+        base: Option<String>,
+        /// Write nothing; exit 1 when OUT is not what emit would write.
+        #[arg(long)]
+        check: bool,
+        /// Output format of diagnostics.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
+    },
     /// Print the DAG of sources, transforms, checks and sinks.
     #[command(
         after_help = "Examples:\n  pipec graph examples/bike_share --format mermaid\n  pipec graph examples/ --format dot --schemas | dot -Tsvg > dag.svg"
@@ -136,6 +180,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format } => check(&paths, format),
+        Command::Emit {
+            paths,
+            target,
+            profile,
+            out,
+            base,
+            check,
+            format,
+        } => emit(&paths, target, profile, &out, base.as_deref(), check, format),
         Command::Graph {
             paths,
             format,
@@ -281,6 +334,187 @@ fn graph(paths: &[PathBuf], format: GraphFormat, schemas: bool) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The folder each spec's relative paths resolve to: `base` joined with the spec's folder
+/// relative to the working folder, or the spec's absolute folder.
+fn emit_roots(
+    project: &pipec_check::ir::Project,
+    base: Option<&str>,
+) -> std::collections::BTreeMap<String, String> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut roots = std::collections::BTreeMap::new();
+    for p in &project.pipelines {
+        let dir = Path::new(&p.file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let root = match base {
+            Some(b) => {
+                let rel = dir.strip_prefix(".").unwrap_or(&dir).to_string_lossy();
+                if rel.is_empty() {
+                    b.trim_end_matches('/').to_string()
+                } else {
+                    format!("{}/{}", b.trim_end_matches('/'), rel)
+                }
+            }
+            None => {
+                let abs = if dir.is_absolute() {
+                    dir.clone()
+                } else {
+                    cwd.join(&dir)
+                };
+                std::fs::canonicalize(&abs)
+                    .unwrap_or(abs)
+                    .to_string_lossy()
+                    .into_owned()
+            }
+        };
+        roots.insert(p.file.clone(), root);
+    }
+    roots
+}
+
+/// The files under `dir` (relative `/`-separated path → contents), for `emit --check`.
+fn read_tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n == "__pycache__") {
+                    continue;
+                }
+                walk(root, &path, out);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                let key = rel.to_string_lossy().replace('\\', "/");
+                out.insert(key, std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    paths: &[PathBuf],
+    target: EmitTarget,
+    profile: AirflowProfile,
+    out: &Path,
+    base: Option<&str>,
+    check_only: bool,
+    format: DiagFormat,
+) -> ExitCode {
+    let compiled = match load(paths) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut diags = compiled.checked.diagnostics.clone();
+    if compiled.checked.has_errors() {
+        report(&diags, &compiled.sources, format);
+        return ExitCode::from(1);
+    }
+    let project = &compiled.checked.project;
+    let plan = match pipec_plan::plan(project) {
+        Ok(p) => p,
+        Err(errs) => {
+            diags.extend(errs);
+            report(&diags, &compiled.sources, format);
+            return ExitCode::from(1);
+        }
+    };
+    let options = pipec_emit::Options {
+        roots: emit_roots(project, base),
+    };
+    let result = match target {
+        EmitTarget::Spark => pipec_spark::emit(project, &plan, &options),
+        EmitTarget::Airflow => pipec_airflow::emit(
+            project,
+            &plan,
+            &options,
+            match profile {
+                AirflowProfile::Duckdb => pipec_airflow::Profile::DuckDb,
+                AirflowProfile::Postgres => pipec_airflow::Profile::Postgres,
+            },
+        ),
+    };
+    let output = match result {
+        Ok(o) => o,
+        Err(errs) => {
+            diags.extend(errs);
+            report(&diags, &compiled.sources, format);
+            return ExitCode::from(1);
+        }
+    };
+    let files = output.all_files();
+    if check_only {
+        let drift = pipec_emit::drift(&files, &read_tree(out));
+        if drift.is_empty() {
+            if format == DiagFormat::Text {
+                eprintln!(
+                    "{} is up to date ({} files)",
+                    out.display(),
+                    files.len()
+                );
+            }
+            return ExitCode::SUCCESS;
+        }
+        eprintln!(
+            "error[{}]: {} differs from what `pipec emit` would write:",
+            pipec_diag::codes::EMIT_DRIFT.id,
+            out.display()
+        );
+        for d in &drift {
+            eprintln!("  {d}");
+        }
+        eprintln!("  help: run the same command without --check to rewrite it");
+        return ExitCode::from(1);
+    }
+    if let Err(e) = write_emitted(out, &files) {
+        return usage_error(&format!("cannot write {}: {e}", out.display()));
+    }
+    report(&diags, &compiled.sources, format);
+    if format == DiagFormat::Text {
+        eprintln!(
+            "wrote {} files for {} pipeline{} to {}",
+            files.len(),
+            output.manifest.pipelines.len(),
+            if output.manifest.pipelines.len() == 1 { "" } else { "s" },
+            out.display()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// Writes the emitted files; files of an earlier emit that this one does not write are removed,
+/// so the folder is exactly the emit's output.
+fn write_emitted(out: &Path, files: &[pipec_emit::File]) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let stale: Vec<String> = read_tree(out)
+        .into_keys()
+        .filter(|k| !files.iter().any(|f| &f.path == k))
+        .collect();
+    let manifest = out.join("manifest.json");
+    if !stale.is_empty() && !manifest.exists() {
+        return Err(std::io::Error::other(
+            "the folder holds files that pipec did not write (no manifest.json); choose an empty or pipec-written folder",
+        ));
+    }
+    for f in files {
+        let path = out.join(&f.path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, &f.contents)?;
+    }
+    for k in stale {
+        std::fs::remove_file(out.join(k))?;
+    }
+    Ok(())
 }
 
 /// The project config file, read from the working folder.

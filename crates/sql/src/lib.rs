@@ -535,7 +535,9 @@ pub enum Render {
     /// A template: `{0}`, `{1}` are arguments; `{1?x}` is argument 1, or `x` when not given;
     /// `{2|pre|post}` is argument 2 between `pre` and `post`, or nothing when not given;
     /// `{*}` is every argument joined with `, `; `{p1}` is argument 1, a literal time pattern,
-    /// in the dialect's pattern language; `{ty}` is the SQL type of the result.
+    /// in the dialect's pattern language; `{ty}` is the SQL type of the result; `{over}` is where
+    /// a window call's OVER clause goes when the template wraps the aggregate (else it follows
+    /// the whole template).
     T(&'static str),
     /// Every argument through `item` (`{}` marks it), joined by `sep`, between `open` and `close`.
     Each {
@@ -673,7 +675,8 @@ fn spark(b: Builtin) -> Render {
     use Render::T;
     match b {
         B::Lower => T("lower({0})"),
-        B::Upper => T("upper({0})"),
+        // Java upper-cases `ß` to `SS`; DuckDB (pipec run) to `ẞ`.
+        B::Upper => T("upper(replace({0}, '\\u00DF', '\\u1E9E'))"),
         B::Trim => T("trim({0})"),
         B::Length => T("CAST(char_length({0}) AS BIGINT)"),
         B::Substr => T("substring({*})"),
@@ -730,8 +733,9 @@ fn spark(b: Builtin) -> Render {
         B::Count => T("count({0?*})"),
         B::CountDistinct => T("count(DISTINCT {0})"),
         B::CountIf => T("count_if({0})"),
-        B::Sum => T("CAST(sum({0}) AS {ty})"),
-        B::Avg => T("CAST(avg({0}) AS DOUBLE)"),
+        B::Sum => T("CAST(sum({0}){over} AS {ty})"),
+        // Spark's avg of a decimal is a decimal rounded to 4 more digits: average doubles.
+        B::Avg => T("avg(CAST({0} AS DOUBLE))"),
         B::Min => T("min({0})"),
         B::Max => T("max({0})"),
         B::AnyValue => T("any_value({0})"),
@@ -755,7 +759,8 @@ fn postgres(b: Builtin) -> Render {
     use Render::T;
     match b {
         B::Lower => T("lower({0})"),
-        B::Upper => T("upper({0})"),
+        // PostgreSQL keeps `ß` in upper case; DuckDB (pipec run) gives `ẞ`.
+        B::Upper => T("upper(replace({0}, 'ß', 'ẞ'))"),
         B::Trim => T("trim({0})"),
         B::Length => T("CAST(char_length({0}) AS BIGINT)"),
         B::Substr => T("substr({0}, CAST({1} AS INTEGER){2|, CAST(| AS INTEGER)})"),
@@ -803,14 +808,16 @@ fn postgres(b: Builtin) -> Render {
         B::FormatTime => T("to_char(CAST({0} AS TIMESTAMP), {p1})"),
         B::ParseTime => Render::No("PostgreSQL has no parse that gives null on a mismatch"),
         B::ToTimezone => T("((CAST({0} AS TIMESTAMP) AT TIME ZONE 'UTC') AT TIME ZONE {1})"),
-        B::FromTimezone => T("((CAST({0} AS TIMESTAMP) AT TIME ZONE {1}) AT TIME ZONE 'UTC')"),
+        // A wall time repeated by a DST change takes the earlier offset, as pipec run and Spark
+        // (PostgreSQL alone takes the later one).
+        B::FromTimezone => T("(CASE WHEN (((((CAST({0} AS TIMESTAMP) AT TIME ZONE {1}) AT TIME ZONE 'UTC') - INTERVAL '1 hour') AT TIME ZONE 'UTC') AT TIME ZONE {1}) = CAST({0} AS TIMESTAMP) THEN (((CAST({0} AS TIMESTAMP) AT TIME ZONE {1}) AT TIME ZONE 'UTC') - INTERVAL '1 hour') ELSE ((CAST({0} AS TIMESTAMP) AT TIME ZONE {1}) AT TIME ZONE 'UTC') END)"),
         B::JsonGet => T("(jsonb_path_query_first(CAST({0} AS JSONB), CAST({1} AS JSONPATH)) #>> '{}')"),
         B::Md5 => T("md5({0})"),
         B::Count => T("count({0?*})"),
         B::CountDistinct => T("count(DISTINCT {0})"),
         B::CountIf => T("count(*) FILTER (WHERE {0})"),
-        B::Sum => T("CAST(sum({0}) AS {ty})"),
-        B::Avg => T("CAST(avg({0}) AS DOUBLE PRECISION)"),
+        B::Sum => T("CAST(sum({0}){over} AS {ty})"),
+        B::Avg => T("CAST(avg({0}){over} AS DOUBLE PRECISION)"),
         B::Min => T("min({0})"),
         B::Max => T("max({0})"),
         // Any value of the group: PostgreSQL 15 has no any_value.
@@ -868,6 +875,7 @@ fn fill(render: Render, dialect: Dialect, args: &[Expr], sql: &[String], result:
         match key {
             "*" => out.push_str(&sql.join(", ")),
             "ty" => out.push_str(&dialect.type_sql(result)),
+            "over" => out.push_str(OVER),
             k if k.starts_with('p') => {
                 let n: usize = k[1..].parse().unwrap_or(0);
                 let pieces = args
@@ -905,6 +913,10 @@ fn frame_sql(f: &Frame) -> String {
     };
     format!("ROWS BETWEEN {} AND {}", bound(f.start), bound(f.end))
 }
+
+/// Where a template's `{over}` puts the OVER clause of a window call; never left in SQL (string
+/// literals never hold the raw [`MARK`]).
+const OVER: &str = "\u{1}over\u{1}";
 
 /// The OVER clause of a window step: partition and order, and the frame its aggregates,
 /// `first_value` and `last_value` see (ranking functions, `lag`, `lead` and `ntile` take none).
@@ -992,10 +1004,10 @@ impl Lower<'_> {
         let dialect = self.ctx.dialect;
         let body = fill(templates(func).get(dialect), dialect, args, &a, ty);
         let Some(over) = &self.over else {
-            return body;
+            return body.replace(OVER, "");
         };
         if kind == FnKind::Scalar {
-            return body;
+            return body.replace(OVER, "");
         }
         let framed =
             kind == FnKind::Aggregate || matches!(func, Builtin::FirstValue | Builtin::LastValue);
@@ -1006,10 +1018,16 @@ impl Lower<'_> {
             }
             _ => None,
         };
-        match frame {
-            Some(f) if over.spec.is_empty() => format!("{body} OVER ({f})"),
-            Some(f) => format!("{body} OVER ({} {f})", over.spec),
-            None => format!("{body} OVER ({})", over.spec),
+        let clause = match frame {
+            Some(f) if over.spec.is_empty() => format!(" OVER ({f})"),
+            Some(f) => format!(" OVER ({} {f})", over.spec),
+            None => format!(" OVER ({})", over.spec),
+        };
+        // A template that wraps the aggregate (`CAST(sum(x) AS t)`) says where OVER goes.
+        if body.contains(OVER) {
+            body.replace(OVER, &clause)
+        } else {
+            format!("{body}{clause}")
         }
     }
 
