@@ -13,6 +13,7 @@ mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::Datelike;
 use pipec_check::ir::{
     Alert, IntervalRule, Pipeline, Project, RelationKind, Schedule, SinkTarget, Source,
 };
@@ -336,7 +337,7 @@ fn dag(
     if leaves.is_empty() {
         leaves = sensor_ids.clone();
     }
-    let publish = publish_ops(p, profile, names, &resolve, &mut diags);
+    let publish = publish_ops(p, profile, names, &resolve);
     tasks.push(Task {
         id: "publish".into(),
         kind: "publish",
@@ -459,7 +460,6 @@ fn pg_source(
                 "from": sources::Names::staged(&DuckNames, &rel.name, ""),
                 "create": format!("DROP TABLE IF EXISTS {staged}; CREATE TABLE {staged} ({})", defs.join(", ")),
                 "to": staged,
-                "columns": rel.schema.columns.iter().map(|c| json!({"name": c.name, "type": c.ty.to_string()})).collect::<Vec<_>>(),
             }));
             Ok(sources::Load {
                 ops,
@@ -482,7 +482,6 @@ fn publish_ops(
     profile: Profile,
     names: &dyn sources::Names,
     resolve: &dyn Fn(&str) -> String,
-    diags: &mut Vec<Diagnostic>,
 ) -> Vec<J> {
     let d = profile.dialect();
     let ctx = Ctx::vars(d);
@@ -529,26 +528,38 @@ fn publish_ops(
                 }
             }
             SinkTarget::File { format, path } => {
-                if profile == Profile::Postgres {
-                    diags.push(pipec_emit::unsupported(
-                        s.span,
-                        "a file sink with the PostgreSQL profile",
-                        "Airflow",
-                        "emit with `--profile duckdb`, or write the relation to a table",
-                    ));
-                    continue;
-                }
                 let fmt = match format {
                     pipec_check::ir::FileFormat::Parquet => "FORMAT parquet",
                     pipec_check::ir::FileFormat::Csv => "FORMAT csv, HEADER true",
                     pipec_check::ir::FileFormat::Ndjson => "FORMAT json",
                 };
-                files.push(json!({
+                let mut op = json!({
                     "op": "file_sink",
                     "path": sources::marked(&sources::pieces(&resolve(path))),
                     "select": format!("SELECT * FROM {staged}"),
                     "format": fmt,
-                }));
+                });
+                if profile == Profile::Postgres {
+                    // The rows are exported from PostgreSQL as CSV and written by DuckDB, as
+                    // read with the relation's declared types.
+                    let cols: Vec<String> = rel
+                        .schema
+                        .columns
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{}: {}",
+                                Dialect::DuckDb.string(&c.name),
+                                Dialect::DuckDb.string(&Dialect::DuckDb.type_sql(c.ty))
+                            )
+                        })
+                        .collect();
+                    op["export"] = json!(format!(
+                        "header = false, auto_detect = false, delim = ',', quote = '\"', escape = '\"', nullstr = '', allow_quoted_nulls = false, columns = {{{}}}",
+                        cols.join(", ")
+                    ));
+                }
+                files.push(op);
             }
         }
     }
@@ -630,20 +641,26 @@ fn timetable(p: &Pipeline) -> Result<J, Diagnostic> {
         IntervalRule::Cron { expr, tz } => json!({"cron": expr, "tz": tz}),
         IntervalRule::Slots { minutes, tz } => {
             let m = *minutes;
+            // A cron timetable fires at local clock times; pipec's slots count elapsed time
+            // from local midnight. They agree on every day for a day, an hour or a divisor of
+            // an hour, and for whole hours only on days of 24 hours.
             let cron = if m == 1440 {
                 Some("0 0 * * *".to_string())
             } else if m == 60 {
                 Some("0 * * * *".to_string())
             } else if m < 60 && 60 % m == 0 {
                 Some(format!("*/{m} * * * *"))
-            } else if m % 60 == 0 && 1440 % m == 0 {
+            } else if m % 60 == 0 && 1440 % m == 0 && !has_short_or_long_days(&p.interval) {
                 Some(format!("0 */{} * * *", m / 60))
             } else {
                 None
             };
             match cron {
                 Some(c) => json!({"cron": c, "tz": tz}),
-                None if tz == "UTC" => json!({"minutes": m, "tz": tz}),
+                // Fixed steps from a local midnight stay aligned where every day has 24 hours.
+                None if tz == "UTC" || !has_short_or_long_days(&p.interval) => {
+                    json!({"minutes": m, "tz": tz})
+                }
                 None => {
                     return Err(Diagnostic::error(
                         codes::AIRFLOW_SCHEDULE,
@@ -651,11 +668,32 @@ fn timetable(p: &Pipeline) -> Result<J, Diagnostic> {
                         format!("`every {m}m` in \"{tz}\" has no Airflow data-interval timetable"),
                         "this schedule",
                     )
-                    .with_help("Airflow's delta timetable counts elapsed time across daylight-saving changes: use a period that divides an hour or is whole hours, or the \"UTC\" zone"));
+                    .with_help(format!("\"{tz}\" has days of 23 or 25 hours, on which Airflow's timetables cut a day differently from pipec: use a period that divides an hour, a `cron` schedule, or the \"UTC\" zone")));
                 }
             }
         }
     })
+}
+
+/// Whether the rule's zone has days that are not 24 hours long (daylight saving), in
+/// 2020–2039.
+fn has_short_or_long_days(rule: &IntervalRule) -> bool {
+    let Some(r) = pipec_check::schedule::Rule::new(rule) else {
+        return true;
+    };
+    let Some(mut d) = chrono::NaiveDate::from_ymd_opt(2020, 1, 1) else {
+        return true;
+    };
+    let mut start = r.day_start(d);
+    while d.year() < 2040 {
+        let next = d + chrono::Duration::days(1);
+        let next_start = r.day_start(next);
+        if next_start - start != chrono::Duration::hours(24) {
+            return true;
+        }
+        (d, start) = (next, next_start);
+    }
+    false
 }
 
 /// The DAG file.
@@ -899,6 +937,24 @@ mod tests {
         }
         let manual = dag_of(&format!("pipeline p {{ start 2024-01-01 }}\n{BODY}"));
         assert!(manual.contains("schedule=None,"));
+    }
+
+    #[test]
+    fn whole_hour_periods_are_cron_only_where_days_have_24_hours() {
+        let seoul = dag_of(&format!(
+            "pipeline p {{ schedule every 120m \"Asia/Seoul\" }}\n{BODY}"
+        ));
+        assert!(seoul.contains(
+            "schedule=CronDataIntervalTimetable(\"0 */2 * * *\", timezone=\"Asia/Seoul\"),"
+        ));
+        let errs = emit_text(
+            &format!("pipeline p {{ schedule every 120m \"Europe/Berlin\" }}\n{BODY}"),
+            Profile::DuckDb,
+        )
+        .unwrap_err();
+        assert_eq!(errs[0].code.id, "E0640");
+        let utc = dag_of(&format!("pipeline p {{ schedule every 120m }}\n{BODY}"));
+        assert!(utc.contains("CronDataIntervalTimetable(\"0 */2 * * *\", timezone=\"UTC\")"));
     }
 
     #[test]

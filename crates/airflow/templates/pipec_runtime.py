@@ -437,6 +437,12 @@ class _Pg:
                 (pipeline, key, value),
             )
 
+    def export_csv(self, select):
+        fd, path = tempfile.mkstemp(prefix="pipec-", suffix=".csv")
+        with os.fdopen(fd, "w", encoding="utf-8") as f, self.con.cursor() as cur:
+            cur.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", f)
+        return path
+
     def copy_in(self, create, table, csv_path):
         with self.con.cursor() as cur:
             cur.execute(create)
@@ -544,7 +550,18 @@ def run_task(pipeline, task_id, context):
                 os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
                 tmp = f"{dest}.pipec-tmp-{os.getpid()}-{len(pending)}"
                 pending.append((tmp, dest))
-                db.execute(f"COPY ({_sub(op['select'], values)}) TO {_quote(tmp)} ({op['format']})")
+                if op.get("export"):
+                    # PostgreSQL profile: the staged rows as CSV, written by DuckDB.
+                    path = db.export_csv(_sub(op["select"], values))
+                    temps.append(path)
+                    if duck is None:
+                        duck = _Duck(":memory:")
+                    duck.execute(
+                        f"COPY (SELECT * FROM read_csv({_quote(path)}, {op['export']})) "
+                        f"TO {_quote(tmp)} ({op['format']})"
+                    )
+                else:
+                    db.execute(f"COPY ({_sub(op['select'], values)}) TO {_quote(tmp)} ({op['format']})")
             elif kind == "begin":
                 db.begin()
                 in_tx = True

@@ -225,13 +225,14 @@ fn env() -> BTreeMap<String, String> {
 /// The POSIX shell command running one interval of a job: `spark-sql` with the in-memory
 /// catalog (tables are declared by the job over their folders) and the run's variables, taken
 /// from the environment ([`env`]) so that no value needs quoting. Variables other than
-/// `ds`/`start`/`end`/`warehouse` that the job uses are computed here.
+/// `ds`/`start`/`end`/`warehouse` that the job uses are computed here. `PIPEC_SPARK_OPTS`, when
+/// set, adds `spark-sql` options (split at spaces), e.g. `--master local[2]`.
 fn run_command(p: &Pipeline, file: &str, extra: &[&str]) -> String {
     let mut cmd = String::from(
         "case \"$PIPEC_WAREHOUSE\" in ''|*\\'*|*\\\\*|*'${'*) echo 'pipec: PIPEC_WAREHOUSE must be an absolute folder path without quotes, backslashes or ${' >&2; exit 2;; esac; ",
     );
     cmd.push_str(
-        "spark-sql --conf spark.sql.catalogImplementation=in-memory \
+        "spark-sql ${PIPEC_SPARK_OPTS:-} --conf spark.sql.catalogImplementation=in-memory \
          --conf spark.sql.hive.manageFilesourcePartitions=false --conf spark.ui.enabled=false \
          --conf \"spark.sql.warehouse.dir=$PIPEC_WAREHOUSE\" --hivevar \"ds=$PIPEC_DS\" \
          --hivevar \"start=$PIPEC_START\" --hivevar \"end=$PIPEC_END\" \

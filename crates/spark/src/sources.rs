@@ -86,18 +86,9 @@ pub(crate) fn source(
                 return Err(diags);
             }
             let location = file_path(&options.resolve(&p.file, path), fo.glob);
+            // `allow_empty` has no effect: Spark lists a 0-byte file but reads no rows and no
+            // file name from it, so a job cannot tell it from a file with a header only.
             let mut statements = Vec::new();
-            if !fo.allow_empty && *format != FileFormat::Parquet {
-                let files = format!("`_pipec_files_{i}`");
-                statements.push(format!(
-                    "CREATE OR REPLACE TEMPORARY VIEW {files} USING binaryFile OPTIONS (path {location})"
-                ));
-                statements.push(format!(
-                    "SELECT CASE WHEN count(*) > 0 THEN raise_error(concat({}, min(path), {})) END AS empty_files FROM {files} WHERE length = 0",
-                    D.string(&format!("pipec [E0534] source `{}`: the file ", rel.name)),
-                    D.string(" is empty (0 bytes); set allow_empty = true to read it as no rows"),
-                ));
-            }
             let reject = fo.on_error == OnError::Reject;
             match format {
                 FileFormat::Csv => {
@@ -141,7 +132,11 @@ pub(crate) fn source(
         }
         Source::Table { table } => {
             let (schema, name) = table_name(project, table);
-            let location = D.quote(&crate::table_location(&schema, &name));
+            // Read as a path, so glob characters in the names are escaped.
+            let location = D.quote(&[
+                Piece::Var("warehouse".into()),
+                Piece::Text(escape_glob(&format!("/{schema}/{name}"), false)),
+            ]);
             let typed: Vec<String> = rel
                 .schema
                 .columns
@@ -224,6 +219,7 @@ fn implied_compression(path: &str) -> Compression {
     }
 }
 
+/// The option value naming a compression.
 fn compression_name(c: Compression) -> &'static str {
     match c {
         Compression::None => "none",
@@ -243,25 +239,28 @@ pub(crate) fn file_path(resolved: &str, glob: bool) -> String {
     })
     .into_iter()
     .map(|p| match p {
-        Piece::Text(t) => {
-            let special: &[char] = if glob {
-                &['\\', '{', '}']
-            } else {
-                &['\\', '{', '}', '*', '?', '[', ']']
-            };
-            let mut out = String::with_capacity(t.len());
-            for c in t.chars() {
-                if special.contains(&c) {
-                    out.push('\\');
-                }
-                out.push(c);
-            }
-            Piece::Text(out)
-        }
+        Piece::Text(t) => Piece::Text(escape_glob(&t, glob)),
         v => v,
     })
     .collect();
     D.quote(&pieces)
+}
+
+/// `text` with Hadoop's glob characters escaped (with `glob`, only `{`, `}` and `\`).
+fn escape_glob(text: &str, glob: bool) -> String {
+    let special: &[char] = if glob {
+        &['\\', '{', '}']
+    } else {
+        &['\\', '{', '}', '*', '?', '[', ']']
+    };
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if special.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `a STRING, b STRING, ...`: the schema a text-read source is read with.
