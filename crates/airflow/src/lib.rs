@@ -853,13 +853,17 @@ fn alerts_empty(p: &Pipeline) -> bool {
     !p.alerts.iter().any(|a| matches!(a, Alert::Slack { .. }))
 }
 
-fn template_env() -> minijinja::Environment<'static> {
-    let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env.set_keep_trailing_newline(true);
-    env.add_template("dag", DAG_TEMPLATE)
-        .expect("the DAG template parses");
-    env
+/// The DAG template, parsed once per process.
+fn template_env() -> &'static minijinja::Environment<'static> {
+    static ENV: std::sync::OnceLock<minijinja::Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_keep_trailing_newline(true);
+        env.add_template("dag", DAG_TEMPLATE)
+            .expect("the DAG template parses");
+        env
+    })
 }
 
 #[cfg(test)]

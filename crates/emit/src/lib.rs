@@ -144,9 +144,9 @@ pub fn pipeline_order<'a>(project: &'a Project, plan: &Plan) -> Vec<&'a Pipeline
         }
         if out.len() == before {
             // A cycle is rejected by the planner; keep file order for the rest.
-            for i in 0..n {
-                if !done[i] {
-                    done[i] = true;
+            for (i, d) in done.iter_mut().enumerate() {
+                if !*d {
+                    *d = true;
                     out.push(&project.pipelines[i]);
                 }
             }

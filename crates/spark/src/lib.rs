@@ -34,6 +34,19 @@ const JOB: &str = include_str!("../templates/job.sql");
 /// when a job uses them.
 const DERIVED: &[&str] = &["ds_nodash", "yyyy", "mm", "dd", "hh"];
 
+/// The job template, parsed once per process.
+fn job_env() -> &'static minijinja::Environment<'static> {
+    static ENV: std::sync::OnceLock<minijinja::Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_keep_trailing_newline(true);
+        env.add_template("job.sql", JOB)
+            .expect("job template parses");
+        env
+    })
+}
+
 /// Emits one Spark SQL job per pipeline of `project` and the manifest that runs them. Every
 /// problem of every pipeline is reported at once.
 pub fn emit(project: &Project, plan: &Plan, options: &Options) -> Result<Output, Vec<Diagnostic>> {
@@ -125,12 +138,8 @@ fn job(
     let file = format!("{}.sql", p.name);
     let header = pipec_emit::header("--", &names::comment(&p.file));
     let render = |extra: &[&str]| {
-        let mut env = minijinja::Environment::new();
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.set_keep_trailing_newline(true);
-        env.add_template("job.sql", JOB)
-            .expect("job template parses");
-        env.get_template("job.sql")
+        job_env()
+            .get_template("job.sql")
             .expect("job template is registered")
             .render(minijinja::context! {
                 header => header,
