@@ -188,7 +188,15 @@ fn main() -> ExitCode {
             base,
             check,
             format,
-        } => emit(&paths, target, profile, &out, base.as_deref(), check, format),
+        } => emit(
+            &paths,
+            target,
+            profile,
+            &out,
+            base.as_deref(),
+            check,
+            format,
+        ),
         Command::Graph {
             paths,
             format,
@@ -455,11 +463,7 @@ fn emit(
         let drift = pipec_emit::drift(&files, &read_tree(out));
         if drift.is_empty() {
             if format == DiagFormat::Text {
-                eprintln!(
-                    "{} is up to date ({} files)",
-                    out.display(),
-                    files.len()
-                );
+                eprintln!("{} is up to date ({} files)", out.display(), files.len());
             }
             return ExitCode::SUCCESS;
         }
@@ -483,7 +487,11 @@ fn emit(
             "wrote {} files for {} pipeline{} to {}",
             files.len(),
             output.manifest.pipelines.len(),
-            if output.manifest.pipelines.len() == 1 { "" } else { "s" },
+            if output.manifest.pipelines.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
             out.display()
         );
     }
