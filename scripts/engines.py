@@ -544,6 +544,13 @@ def main():
             sh = spark_home()
             tenv["SPARK_HOME"] = sh
             tenv["SPARK_LOCAL_IP"] = "127.0.0.1"
+            # Test data is tiny: two local cores and two shuffle partitions instead of 200
+            # (a deployment sets its own; the job's results do not depend on it).
+            tenv.setdefault(
+                "PIPEC_SPARK_OPTS",
+                "--master local[2] --conf spark.sql.shuffle.partitions=2 "
+                "--conf spark.ui.enabled=false --driver-memory 1g",
+            )
             tenv["PATH"] = os.path.join(sh, "bin") + os.pathsep + tenv["PATH"]
             warehouse = os.path.join(work, "spark-warehouse")
             if os.path.exists(warehouse):

@@ -206,7 +206,6 @@ fn example(name: &str, dates: &str, rerun: &str, target: &str) {
     if let Some(reason) = unsupported(&src, target, &work) {
         let note = format!("SKIPPED example {name} on {target}: {reason}");
         println!("{note}");
-        eprintln!("{note}");
         return;
     }
     let mut env = vec![("SLACK_WEBHOOK", SLACK_WEBHOOK.to_string())];
@@ -219,7 +218,14 @@ fn example(name: &str, dates: &str, rerun: &str, target: &str) {
         env.push(("NPS_DB_URL", url));
     }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    conform(&work, &[src.clone()], dates, rerun, target, &env);
+    conform(
+        &work,
+        std::slice::from_ref(&src),
+        dates,
+        rerun,
+        target,
+        &env,
+    );
 }
 
 const DAYS: &str = "2024-01-01,2024-01-02,2024-01-03";
