@@ -614,7 +614,29 @@ fn builtin_rule(c: &ast::Call, schema: &Schema, diags: &mut Vec<Diagnostic>) -> 
 
 fn source_text(world: &World<'_>, span: Span) -> String {
     let text = &world.sources.get(span.file).text;
-    text.get(span.start as usize..span.end as usize)
+    let mut end = span.end as usize;
+    // An expression ending in a parenthesized operand (`a >= (b ?? 0)`) has a span that stops
+    // before the closing parenthesis: take the `)`s that balance it.
+    let inside = text.get(span.start as usize..end).unwrap_or("");
+    let mut open = inside
+        .matches('(')
+        .count()
+        .saturating_sub(inside.matches(')').count());
+    let rest = text.get(end..).unwrap_or("");
+    for (i, c) in rest.char_indices() {
+        if open == 0 {
+            break;
+        }
+        match c {
+            ')' => {
+                open -= 1;
+                end = span.end as usize + i + 1;
+            }
+            c if c.is_whitespace() => {}
+            _ => break,
+        }
+    }
+    text.get(span.start as usize..end)
         .unwrap_or("")
         .split_whitespace()
         .collect::<Vec<_>>()

@@ -4,7 +4,8 @@
 //! - `Slots { minutes, tz }` (`daily`, `hourly`, `every`, and manual pipelines): each local day of
 //!   `tz`, from its first instant (local midnight) to the next day's, is cut into consecutive
 //!   slots of `minutes` of elapsed time; the day's last slot ends at the next midnight. A day
-//!   that loses an hour to daylight saving has 23 hourly slots, one that gains an hour 25.
+//!   that loses an hour to daylight saving has 23 hourly slots, one that gains an hour 25; a
+//!   daily slot is the whole local day (23 or 25 hours long on those days).
 //! - `Cron { expr, tz }`: from one fire time to the next, the fire times taken in `tz`.
 //!
 //! An interval belongs to the local date of its start (`@ds`, `{ds}`), and `{hh}` is the local
@@ -131,6 +132,10 @@ impl Rule {
     fn slots_of_day(&self, d: NaiveDate, minutes: i64) -> Vec<Interval> {
         let (first, next) = (self.day_start(d), self.day_start(d + Duration::days(1)));
         let mut out = Vec::new();
+        // A daily slot is the whole local day: 23 or 25 hours when daylight saving changes.
+        if minutes >= 1440 {
+            return vec![self.interval(first, next)];
+        }
         let mut t = first;
         while t < next {
             let end = (t + Duration::minutes(minutes)).min(next);
@@ -340,6 +345,25 @@ mod tests {
         assert_eq!(day[0].ds(), date("2024-01-01"));
         assert_eq!(day[0].hh(), "00");
         assert_eq!(day[0].start_text(), "2023-12-31 15:00:00");
+    }
+
+    #[test]
+    fn a_daily_interval_on_a_25_hour_day_is_the_whole_day() {
+        // Europe/Berlin falls back on 2024-10-27: one run for the day, 25 hours long (before,
+        // a 24-hour slot and a 1-hour slot, both with ds 2024-10-27, the second overwriting
+        // the first's partition).
+        let rule = slots(1440, "Europe/Berlin");
+        let day = rule.day(date("2024-10-27"));
+        assert_eq!(day.len(), 1);
+        assert_eq!(day[0].start, utc("2024-10-26T22:00:00Z"));
+        assert_eq!(day[0].end, utc("2024-10-27T23:00:00Z"));
+        let spring = rule.day(date("2024-03-31"));
+        assert_eq!(spring.len(), 1);
+        assert_eq!(spring[0].end - spring[0].start, Duration::hours(23));
+        assert_eq!(
+            rule.containing(utc("2024-10-27T22:30:00Z")).map(|i| i.ds()),
+            Some(date("2024-10-27"))
+        );
     }
 
     #[test]
