@@ -277,32 +277,16 @@ impl Interval {
 
     /// Expands `{ds}`-style placeholders; `{{` and `}}` are literal braces. Unknown names are kept.
     pub fn expand(&self, template: &str, mut other: impl FnMut(&str) -> Option<String>) -> String {
-        let mut out = String::with_capacity(template.len());
-        let mut rest = template;
-        while let Some(i) = rest.find(['{', '}']) {
-            out.push_str(&rest[..i]);
-            let tail = &rest[i..];
-            if tail.starts_with("{{") || tail.starts_with("}}") {
-                out.push_str(&tail[..1]);
-                rest = &tail[2..];
-                continue;
-            }
-            if tail.starts_with('{') {
-                if let Some(close) = tail.find('}') {
-                    let name = tail[1..close].trim();
-                    match other(name).or_else(|| self.placeholder(name)) {
-                        Some(v) => out.push_str(&v),
-                        None => out.push_str(&tail[..=close]),
-                    }
-                    rest = &tail[close + 1..];
-                    continue;
-                }
-            }
-            out.push_str(&tail[..1]);
-            rest = &tail[1..];
-        }
-        out.push_str(rest);
-        out
+        template_pieces(template, |name| {
+            other(name)
+                .or_else(|| self.placeholder(name))
+                .map(Piece::Text)
+        })
+        .into_iter()
+        .map(|p| match p {
+            Piece::Text(t) | Piece::Var(t) => t,
+        })
+        .collect()
     }
 }
 
