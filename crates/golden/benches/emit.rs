@@ -3,38 +3,17 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pipec_diag::SourceMap;
-
-struct NoFiles;
-
-impl pipec_check::Loader for NoFiles {
-    fn load(&self, _: &str) -> Option<String> {
-        None
-    }
-}
 
 /// Checks, plans and emits both targets; the number of bytes emitted.
 fn check_plan_emit(files: &[(String, String)]) -> usize {
-    let mut sources = SourceMap::new();
-    let roots: Vec<_> = files
-        .iter()
-        .map(|(n, t)| sources.add(n.clone(), t.clone()))
-        .collect();
-    let checked = pipec_check::check(&mut sources, &roots, &NoFiles);
-    assert!(!checked.has_errors(), "generated project must check clean");
-    let plan = pipec_plan::plan(&checked.project).expect("plans");
+    let (project, plan) = pipec_golden::check_and_plan_project(files);
     let mut options = pipec_emit::Options::default();
-    for p in &checked.project.pipelines {
+    for p in &project.pipelines {
         options.roots.insert(p.file.clone(), "/data".into());
     }
-    let spark = pipec_spark::emit(&checked.project, &plan, &options).expect("spark emits");
-    let airflow = pipec_airflow::emit(
-        &checked.project,
-        &plan,
-        &options,
-        pipec_airflow::Profile::DuckDb,
-    )
-    .expect("airflow emits");
+    let spark = pipec_spark::emit(&project, &plan, &options).expect("spark emits");
+    let airflow = pipec_airflow::emit(&project, &plan, &options, pipec_airflow::Profile::DuckDb)
+        .expect("airflow emits");
     [spark, airflow]
         .iter()
         .flat_map(|o| o.all_files())

@@ -260,8 +260,10 @@ sink daily -> mart.daily_{i} {{ mode replace partition by day }}
         .collect()
 }
 
-/// Checks and plans a generated project; returns the number of DAG nodes.
-pub fn check_and_plan(files: &[(String, String)]) -> usize {
+/// Checks a generated project (files in memory) and plans it; panics if it does not check clean.
+pub fn check_and_plan_project(
+    files: &[(String, String)],
+) -> (pipec_check::ir::Project, pipec_plan::Plan) {
     let mut sources = SourceMap::new();
     let roots: Vec<_> = files
         .iter()
@@ -269,9 +271,13 @@ pub fn check_and_plan(files: &[(String, String)]) -> usize {
         .collect();
     let checked = pipec_check::check(&mut sources, &roots, &NoFiles);
     assert!(!checked.has_errors(), "generated project must check clean");
-    pipec_plan::plan(&checked.project)
-        .map(|p| p.graph.node_count())
-        .unwrap_or(0)
+    let plan = pipec_plan::plan(&checked.project).expect("generated project plans");
+    (checked.project, plan)
+}
+
+/// Checks and plans a generated project; returns the number of DAG nodes.
+pub fn check_and_plan(files: &[(String, String)]) -> usize {
+    check_and_plan_project(files).1.graph.node_count()
 }
 
 /// Big single-file inputs that once made `check` quadratic (issue 8): each must stay linear.
