@@ -71,9 +71,11 @@ pub fn emit(
     let mut files = Vec::new();
     let mut entries = Vec::new();
     let mut specs = BTreeSet::new();
-    for p in pipec_emit::pipeline_order(project, plan) {
+    let order = pipec_emit::pipeline_order(project, plan);
+    let dags = pipec_emit::par_map(&order, |p| dag(project, p, options, profile));
+    for (p, dag) in order.into_iter().zip(dags) {
         specs.insert(p.file.clone());
-        match dag(project, p, options, profile) {
+        match dag {
             Ok(text) => {
                 let path = format!("{}.py", p.name);
                 files.push(File {
@@ -140,6 +142,7 @@ fn entry(p: &Pipeline, path: String) -> PipelineEntry {
             shell_word(&path)
         ),
         env,
+        uploads: Vec::new(),
     }
 }
 
@@ -271,13 +274,14 @@ fn dag(
                 }
             }
             RelationKind::Transform(t) => {
+                let none = pipec_check::ir::Schema::default();
                 let head_schema = match &t.head {
                     pipec_check::ir::Head::Relation(n) => {
-                        p.relation(n).map(|h| h.schema.clone()).unwrap_or_default()
+                        p.relation(n).map_or(&none, |h| &h.schema)
                     }
-                    pipec_check::ir::Head::Sql { .. } => Default::default(),
+                    pipec_check::ir::Head::Sql { .. } => &none,
                 };
-                let select = ctx.transform(t, &head_schema, &|n: &str| staged(n));
+                let select = ctx.transform(t, head_schema, &|n: &str| staged(n));
                 let mut upstream: Vec<String> = t
                     .inputs()
                     .iter()
@@ -291,7 +295,11 @@ fn dag(
                     kind: "transform",
                     upstream,
                     warehouse: false,
-                    ops: vec![json!({"op": "sql", "sql": create_table_as(profile, &staged(&r.name), &select)})],
+                    ops: vec![sources::sql_op(create_table_as(
+                        profile,
+                        &staged(&r.name),
+                        &select,
+                    ))],
                 });
             }
         }
@@ -355,10 +363,15 @@ fn dag(
             ));
         }
     }
+    diags.extend(pipec_emit::retention_unsupported(
+        p,
+        "Airflow",
+        "delete old partitions with a task of your own",
+    ));
     if !diags.is_empty() {
         return Err(diags);
     }
-    Ok(render(p, profile, &tasks, &sensors, &timetable))
+    Ok(render(p, profile, tasks, &sensors, &timetable))
 }
 
 /// `CREATE TABLE ... AS`: replaced in DuckDB, dropped first in PostgreSQL.
@@ -395,11 +408,11 @@ fn pg_source(
     match src {
         Source::Table { table } => {
             let (schema, name) = table.split_once('.').unwrap_or(("main", table));
-            let mut ops = vec![json!({"op": "sql", "sql": create_table_as(
+            let mut ops = vec![sources::sql_op(create_table_as(
                 Profile::Postgres,
                 &staged,
                 &format!("SELECT {casts} FROM {}", pg.table(schema, name)),
-            )})];
+            ))];
             let required: Vec<String> = rel
                 .schema
                 .columns
@@ -427,7 +440,7 @@ fn pg_source(
             })
         }
         Source::Calendar { from, to } => Ok(sources::Load {
-            ops: vec![json!({"op": "sql", "sql": create_table_as(
+            ops: vec![sources::sql_op(create_table_as(
                 Profile::Postgres,
                 &staged,
                 &format!(
@@ -435,7 +448,7 @@ fn pg_source(
                     pg.string(from),
                     pg.string(to)
                 ),
-            )})],
+            ))],
             warehouse: true,
         }),
         _ => {
@@ -521,10 +534,15 @@ fn publish_ops(
                     Profile::DuckDb => format!("\"wh\".{}", d.ident(schema)),
                     Profile::Postgres => d.ident(schema),
                 };
-                writes.push(json!({"op": "sql", "sql": format!("CREATE SCHEMA IF NOT EXISTS {schema_name}")}));
-                writes.push(json!({"op": "sql", "sql": format!("CREATE TABLE IF NOT EXISTS {target} ({})", defs.join(", "))}));
+                writes.push(sources::sql_op(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {schema_name}"
+                )));
+                writes.push(sources::sql_op(format!(
+                    "CREATE TABLE IF NOT EXISTS {target} ({})",
+                    defs.join(", ")
+                )));
                 for stmt in plan.delete_insert(&ctx, &staged, &target) {
-                    writes.push(json!({"op": "sql", "sql": stmt}));
+                    writes.push(sources::sql_op(stmt));
                 }
             }
             SinkTarget::File { format, path } => {
@@ -697,7 +715,13 @@ fn has_short_or_long_days(rule: &IntervalRule) -> bool {
 }
 
 /// The DAG file.
-fn render(p: &Pipeline, profile: Profile, tasks: &[Task], sensors: &[J], timetable: &J) -> String {
+fn render(
+    p: &Pipeline,
+    profile: Profile,
+    tasks: Vec<Task>,
+    sensors: &[J],
+    timetable: &J,
+) -> String {
     let rule_tz = match &p.interval {
         IntervalRule::Slots { tz, .. } | IntervalRule::Cron { tz, .. } => tz.clone(),
     };
@@ -709,23 +733,53 @@ fn render(p: &Pipeline, profile: Profile, tasks: &[Task], sensors: &[J], timetab
             Alert::Email { .. } => None,
         })
         .collect();
-    let task_specs: serde_json::Map<String, J> = tasks
+    let task_lines: Vec<String> = tasks
         .iter()
         .map(|t| {
-            (
-                t.id.clone(),
-                json!({"kind": t.kind, "warehouse": t.warehouse, "ops": t.ops}),
+            format!(
+                "t[{0}] = rt.PipecTask(task_id={0}, pipeline=PIPELINE)",
+                py_str(&t.id)
             )
         })
         .collect();
-    let spec = json!({
-        "name": p.name,
-        "profile": profile.name(),
-        "tz": rule_tz,
-        "manual": matches!(p.schedule, Schedule::Manual),
-        "alerts": alerts,
-        "tasks": task_specs,
-    });
+    let edge_lines: Vec<String> = tasks
+        .iter()
+        .filter(|t| !t.upstream.is_empty())
+        .map(|t| {
+            let mut line = String::from("[");
+            for (i, u) in t.upstream.iter().enumerate() {
+                line.push_str(if i == 0 { "t[" } else { ", t[" });
+                pylit::push_str_lit(&mut line, u);
+                line.push(']');
+            }
+            line.push_str("] >> t[");
+            pylit::push_str_lit(&mut line, &t.id);
+            line.push(']');
+            line
+        })
+        .collect();
+    // Built from the tasks' own values (`json!` would copy every operation).
+    let task_specs: serde_json::Map<String, J> = tasks
+        .into_iter()
+        .map(|t| {
+            let mut spec = serde_json::Map::new();
+            spec.insert("kind".into(), J::from(t.kind));
+            spec.insert("warehouse".into(), J::Bool(t.warehouse));
+            spec.insert("ops".into(), J::Array(t.ops));
+            (t.id, J::Object(spec))
+        })
+        .collect();
+    let mut spec = serde_json::Map::new();
+    spec.insert("name".into(), J::from(p.name.as_str()));
+    spec.insert("profile".into(), J::from(profile.name()));
+    spec.insert("tz".into(), J::String(rule_tz));
+    spec.insert(
+        "manual".into(),
+        J::Bool(matches!(p.schedule, Schedule::Manual)),
+    );
+    spec.insert("alerts".into(), J::Array(alerts));
+    spec.insert("tasks".into(), J::Object(task_specs));
+    let spec = J::Object(spec);
     let schedule_py = match timetable {
         J::Null => "None".to_string(),
         t if t.get("cron").is_some() => format!(
@@ -799,27 +853,6 @@ fn render(p: &Pipeline, profile: Profile, tasks: &[Task], sensors: &[J], timetab
                     py(&s["path"])
                 ),
             }
-        })
-        .collect();
-    let task_lines: Vec<String> = tasks
-        .iter()
-        .map(|t| {
-            format!(
-                "t[{0}] = rt.PipecTask(task_id={0}, pipeline=PIPELINE)",
-                py_str(&t.id)
-            )
-        })
-        .collect();
-    let edge_lines: Vec<String> = tasks
-        .iter()
-        .filter(|t| !t.upstream.is_empty())
-        .map(|t| {
-            let ups: Vec<String> = t
-                .upstream
-                .iter()
-                .map(|u| format!("t[{}]", py_str(u)))
-                .collect();
-            format!("[{}] >> t[{}]", ups.join(", "), py_str(&t.id))
         })
         .collect();
     let needs_delta = sensors.iter().any(|s| s["kind"] == "delay");
@@ -901,6 +934,27 @@ mod tests {
     }
 
     const BODY: &str = "source s = csv(\"in/{ds}.csv\") { id: int, v: string }\nsink s -> mart.t\n";
+
+    #[test]
+    fn retention_is_refused_for_each_sink_and_source() {
+        let errs = emit_text(
+            "pipeline p { schedule daily }\nsource s = csv(\"in/{ds}.csv\") { id: int }\n  archive after 30d\ntransform t = s | derive ds = @ds\nsink t -> mart.t { partition by ds  expire after 90d }\n",
+            Profile::DuckDb,
+        )
+        .expect_err("refused");
+        let msgs: Vec<String> = errs
+            .iter()
+            .map(|d| format!("{} {}", d.code.id, d.message))
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                "E0601 retention on sink `mart.t` is not supported on the Airflow target",
+                "E0601 retention on source `s` is not supported on the Airflow target",
+            ],
+            "{msgs:?}"
+        );
+    }
 
     #[test]
     fn schedules_become_data_interval_timetables_in_their_zone() {

@@ -135,7 +135,28 @@ fn typed_value(v: &str, c: &Column, place: &str) -> String {
 
 /// An assertion: the query gives one row with column `n`; `fail` is the condition on `n`.
 pub(crate) fn assert_op(sql: String, fail: &str, message: String, detail: Option<String>) -> J {
-    json!({ "op": "assert", "sql": sql, "fail": fail, "message": message, "detail": detail })
+    object([
+        ("op", J::from("assert")),
+        ("sql", J::String(sql)),
+        ("fail", J::from(fail)),
+        ("message", J::String(message)),
+        ("detail", detail.map_or(J::Null, J::String)),
+    ])
+}
+
+/// The operation running one SQL statement.
+pub(crate) fn sql_op(sql: String) -> J {
+    object([("op", J::from("sql")), ("sql", J::String(sql))])
+}
+
+/// A JSON object of `fields`, which it takes as they are (`json!` copies each value).
+fn object<const N: usize>(fields: [(&str, J); N]) -> J {
+    J::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 /// The assertion that no non-null column of `rel` holds a null in `table`.
@@ -200,11 +221,11 @@ fn json_ops(rel: &Relation, lines: &str, staged: &str, unit: &str, out: &mut Vec
             format!("{} AS {}", typed_value(&v, c, &place), D.ident(&c.name))
         })
         .collect();
-    out.push(json!({"op": "sql", "sql": format!(
+    out.push(sql_op(format!(
         "CREATE OR REPLACE TABLE {staged} AS SELECT {} FROM (SELECT _file, _row, _at, CAST(json AS JSON) AS json FROM {numbered} AS l WHERE NOT {blank}) AS r ORDER BY _at",
         cols.join(", ")
-    )}));
-    out.push(json!({"op": "sql", "sql": format!("DROP TABLE IF EXISTS {lines}")}));
+    )));
+    out.push(sql_op(format!("DROP TABLE IF EXISTS {lines}")));
 }
 
 /// Reads `path` (an SQL expression) line by line into `lines`, as the runner reads NDJSON.
@@ -330,21 +351,21 @@ pub(crate) fn load(
                             }
                         })
                         .collect();
-                    ops.push(json!({"op": "sql", "sql": format!(
+                    ops.push(sql_op(format!(
                         "CREATE OR REPLACE TABLE {staged} AS SELECT {} FROM read_csv({reader}, {})",
                         cols.join(", "),
                         csv_options(rel, options)
-                    )}));
+                    )));
                 }
                 FileFormat::Ndjson => {
-                    ops.push(json!({"op": "sql", "sql": lines_sql(&lines, &reader, options.compression)}));
+                    ops.push(sql_op(lines_sql(&lines, &reader, options.compression)));
                     json_ops(rel, &lines, &staged, "line", &mut ops);
                 }
                 FileFormat::Parquet => {
-                    ops.push(json!({"op": "sql", "sql": format!(
+                    ops.push(sql_op(format!(
                         "CREATE OR REPLACE TABLE {staged} AS SELECT {} FROM read_parquet({reader})",
                         cast_columns(&rel.schema)
-                    )}));
+                    )));
                 }
             }
             ops.extend(not_null(rel, &staged, &format!("`{}`", rel.name)));
@@ -373,7 +394,7 @@ pub(crate) fn load(
                 "fallback": fallback,
             }));
             let fetched = D.quote(&[Piece::Var("_fetched".into())]);
-            ops.push(json!({"op": "sql", "sql": lines_sql(&lines, &fetched, Compression::None)}));
+            ops.push(sql_op(lines_sql(&lines, &fetched, Compression::None)));
             json_ops(rel, &lines, &staged, "row", &mut ops);
             ops.extend(not_null(rel, &staged, &format!("`{}`", rel.name)));
         }
@@ -421,24 +442,24 @@ pub(crate) fn load(
                 "state_key": format!("source:{}", rel.name),
             }));
             let fetched = D.quote(&[Piece::Var("_fetched".into())]);
-            ops.push(json!({"op": "sql", "sql": lines_sql(&lines, &fetched, Compression::None)}));
+            ops.push(sql_op(lines_sql(&lines, &fetched, Compression::None)));
             json_ops(rel, &lines, &staged, "row", &mut ops);
             ops.extend(not_null(rel, &staged, &format!("`{}`", rel.name)));
         }
         Source::Calendar { from, to } => {
-            ops.push(json!({"op": "sql", "sql": format!(
+            ops.push(sql_op(format!(
                 "CREATE OR REPLACE TABLE {staged} AS SELECT CAST(range AS DATE) AS day FROM range(DATE {}, DATE {} + INTERVAL 1 DAY, INTERVAL 1 DAY)",
                 D.string(from), D.string(to)
-            )}));
+            )));
         }
         Source::Table { table } => {
             warehouse = true;
             let (schema, name) = table.split_once('.').unwrap_or(("main", table));
-            ops.push(json!({"op": "sql", "sql": format!(
+            ops.push(sql_op(format!(
                 "CREATE OR REPLACE TABLE {staged} AS SELECT {} FROM {}",
                 cast_columns(&rel.schema),
                 names.warehouse(schema, name)
-            )}));
+            )));
             ops.extend(not_null(rel, &staged, &format!("table {table}")));
         }
         Source::Stream { system, .. } => {

@@ -555,6 +555,91 @@ pub struct FileOptions {
     pub allow_empty: bool,
     /// CSV settings: set for every CSV source, `None` for the other formats.
     pub csv: Option<CsvOptions>,
+    /// Lifecycle of the raw files (`archive after`, `expire after` after the source).
+    pub retention: Option<Retention>,
+}
+
+/// Storage lifecycle of a sink's or file source's data, in whole days (`1w` = 7, `1y` = 365),
+/// counted from the data's date: a partition's or file's `{ds}` date locally, the object's
+/// creation on S3 (lifecycle rules count days since creation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Retention {
+    /// `archive after N to CLASS`: move to a colder storage class.
+    pub archive: Option<Archive>,
+    /// `expire after N`: delete data older than N days (always after `archive`).
+    pub expire_after_days: Option<u32>,
+}
+
+/// `archive after N [to CLASS]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Archive {
+    /// Age in days at which the data moves.
+    pub after_days: u32,
+    /// The storage class it moves to.
+    pub class: StorageClass,
+}
+
+/// Archive storage classes (S3 names in [`StorageClass::s3_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageClass {
+    /// `glacier_ir`: Glacier Instant Retrieval.
+    GlacierIr,
+    /// `glacier`: Glacier Flexible Retrieval (the default).
+    #[default]
+    Glacier,
+    /// `deep_archive`: Glacier Deep Archive.
+    DeepArchive,
+}
+
+impl StorageClass {
+    /// Every class, in the order of the language's names.
+    pub const ALL: [StorageClass; 3] = [
+        StorageClass::GlacierIr,
+        StorageClass::Glacier,
+        StorageClass::DeepArchive,
+    ];
+
+    /// The name in `.pipe` files: `glacier_ir`, `glacier`, `deep_archive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageClass::GlacierIr => "glacier_ir",
+            StorageClass::Glacier => "glacier",
+            StorageClass::DeepArchive => "deep_archive",
+        }
+    }
+
+    /// The S3 storage class of lifecycle transitions: `GLACIER_IR`, `GLACIER`, `DEEP_ARCHIVE`.
+    pub fn s3_name(self) -> &'static str {
+        match self {
+            StorageClass::GlacierIr => "GLACIER_IR",
+            StorageClass::Glacier => "GLACIER",
+            StorageClass::DeepArchive => "DEEP_ARCHIVE",
+        }
+    }
+
+    /// The class named `name` in a `.pipe` file.
+    pub fn from_name(name: &str) -> Option<StorageClass> {
+        StorageClass::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl fmt::Display for Retention {
+    /// `archive after 90d to glacier, expire after 400d` (ages in days).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(a) = &self.archive {
+            parts.push(format!(
+                "archive after {}d to {}",
+                a.after_days,
+                a.class.name()
+            ));
+        }
+        if let Some(d) = self.expire_after_days {
+            parts.push(format!("expire after {d}d"));
+        }
+        f.write_str(&parts.join(", "))
+    }
 }
 
 /// How a CSV file is read, defaults applied.
@@ -1064,6 +1149,8 @@ pub struct Sink {
     pub mode: SinkMode,
     /// Date column whose run-date partition each run replaces.
     pub partition_by: Option<String>,
+    /// Lifecycle (`archive after`, `expire after` in the sink block).
+    pub retention: Option<Retention>,
     /// Declaration.
     #[serde(skip)]
     pub span: Span,

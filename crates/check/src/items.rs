@@ -12,8 +12,10 @@ use crate::ir::{
 use crate::relation::{bare_columns, check_template, not_grouped};
 use crate::{Unit, World};
 
-const MODES: &[&str] = &["append", "replace", "merge", "incremental"];
-const CHECK_BUILTINS: &[&str] = &[
+/// Sink mode names.
+pub const MODES: &[&str] = &["append", "replace", "merge", "incremental"];
+/// Builtin check rules.
+pub const CHECK_BUILTINS: &[&str] = &[
     "not_null",
     "unique",
     "accepted_values",
@@ -271,6 +273,7 @@ fn sink(
     let mut mode: Option<(SinkMode, Span)> = None;
     let mut partition_by = None;
     let mut partition_span = None;
+    let mut retention_lines = Vec::new();
     let mut failed = false;
     for opt in &s.options {
         let new_mode = match &opt.kind {
@@ -359,8 +362,17 @@ fn sink(
                 partition_span = Some(opt.span);
                 None
             }
+            SinkOptionKind::Retention(line) => {
+                retention_lines.push(line);
+                None
+            }
             SinkOptionKind::Unknown { name, .. } => {
-                let sug = did_you_mean(&name.name, ["mode", "partition"]);
+                if let Some(d) = crate::retention::malformed(&name.name, opt.span) {
+                    diags.push(d);
+                    failed = true;
+                    continue;
+                }
+                let sug = did_you_mean(&name.name, ["mode", "partition", "archive", "expire"]);
                 diags.push(
                     Diagnostic::error(
                         codes::UNKNOWN_OPTION,
@@ -368,7 +380,7 @@ fn sink(
                         format!("unknown sink option `{}`", name.name),
                         "not a sink option",
                     )
-                    .with_suggestion(sug, "sink options are `mode ...` and `partition by column`"),
+                    .with_suggestion(sug, "sink options are `mode ...`, `partition by column`, `archive after AGE` and `expire after AGE`"),
                 );
                 failed = true;
                 None
@@ -395,17 +407,34 @@ fn sink(
     if let Some(SinkTarget::File { .. }) = &target {
         file_sink_options(mode.as_ref(), partition_span, diags, &mut failed);
     }
+    let retention = if retention_lines.is_empty() {
+        None
+    } else {
+        let r = crate::retention::lines(&retention_lines, diags);
+        failed |= r.is_none();
+        r
+    };
     schema?;
     if failed {
         return None;
     }
-    Some(Sink {
+    let sink = Sink {
         relation,
         target: target?,
         mode: mode.map(|(m, _)| m).unwrap_or(SinkMode::Replace),
         partition_by,
+        retention,
         span: s.span,
-    })
+    };
+    if let Some(r) = &sink.retention {
+        let at = retention_lines[0]
+            .span
+            .to(retention_lines[retention_lines.len() - 1].span);
+        if !crate::retention::sink_fits(&sink, r, at, diags) {
+            return None;
+        }
+    }
+    Some(sink)
 }
 
 /// E0309 for what a file sink cannot do: it replaces the file at its path on every run, so only

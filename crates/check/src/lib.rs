@@ -12,8 +12,16 @@ pub mod ir;
 mod items;
 mod pipeline;
 mod relation;
+pub mod retention;
 pub mod schedule;
 pub mod stdlib;
+
+/// Words of the language beyond keywords and builtins, for tools (the editor grammars are
+/// tested against them in `crates/golden/tests/grammars.rs`).
+pub mod vocab {
+    pub use crate::items::{CHECK_BUILTINS, MODES};
+    pub use crate::relation::{SOURCE_KINDS, TEMPLATE_VARS};
+}
 
 use std::collections::HashMap;
 

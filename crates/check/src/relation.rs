@@ -20,7 +20,8 @@ use crate::{Unit, World};
 /// Placeholders accepted in path templates.
 pub const TEMPLATE_VARS: &[&str] = &["ds", "ds_nodash", "yyyy", "mm", "dd", "hh", "start", "end"];
 
-const SOURCE_KINDS: &[&str] = &[
+/// Source kinds.
+pub const SOURCE_KINDS: &[&str] = &[
     "calendar", "csv", "ndjson", "json", "parquet", "http", "postgres", "table", "kafka", "kinesis",
 ];
 
@@ -202,7 +203,10 @@ impl<'w, 'u> Cx<'w, 'u> {
 
     fn source(&mut self, s: &ast::SourceDecl, diags: &mut Vec<Diagnostic>) -> Option<Relation> {
         let declared = s.schema.as_ref().map(|fields| schema_block(fields, diags));
-        let origin = source_origin(&s.origin, diags);
+        let mut origin = source_origin(&s.origin, diags);
+        if !crate::retention::source(&s.retention, origin.as_mut(), diags) {
+            return None;
+        }
         let schema = match (&origin, declared) {
             (Some(Source::Table { table }), declared) => {
                 self.table_schema(s, table, declared, diags)
@@ -1952,6 +1956,7 @@ fn file_options(
         glob,
         allow_empty,
         csv: (format == FileFormat::Csv).then_some(csv),
+        retention: None,
     })
 }
 

@@ -44,6 +44,22 @@ enum EmitTarget {
     Spark,
     /// One Airflow 3 DAG file per pipeline.
     Airflow,
+    /// One AWS SAM stack (`template.yaml`) for all pipelines: S3, Glue, Athena, Step Functions.
+    Sam,
+}
+
+#[derive(Copy, Clone, ValueEnum, PartialEq, Eq)]
+enum SamIngest {
+    /// Producers put records into Kinesis with the AWS SDK.
+    Direct,
+    /// A REST API (API Gateway) puts each request body into the Kinesis stream.
+    ApiGateway,
+}
+
+#[derive(Copy, Clone, ValueEnum, PartialEq, Eq)]
+enum CostTarget {
+    /// The AWS SAM stack of `pipec emit --target sam`.
+    Sam,
 }
 
 #[derive(Copy, Clone, ValueEnum, PartialEq, Eq)]
@@ -131,10 +147,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DiagFormat,
     },
-    /// Write deployable artifacts for another engine: Spark SQL jobs or Airflow DAGs, with a
-    /// `manifest.json` saying how to run one interval of each pipeline.
+    /// Write deployable artifacts for another engine: Spark SQL jobs, Airflow DAGs or an AWS SAM
+    /// stack, with a `manifest.json` saying how to run one interval of each pipeline.
     #[command(
-        after_help = "Examples:\n  pipec emit examples/blog_visits --target spark --out build/spark\n  pipec emit examples/ --target airflow --out dags/\n  pipec emit examples/ --target airflow --profile postgres --out dags/ --check\n\nRelative paths in a spec resolve to the spec's folder; --base maps them under a URI instead\n(e.g. s3://bucket/prefix/<spec folder>/...). --check writes nothing and exits 1 when DIR differs\nfrom what emit would write (E0604). Exit codes: 0 success, 1 errors, 2 usage errors."
+        after_help = "Examples:\n  pipec emit examples/blog_visits --target spark --out build/spark\n  pipec emit examples/ --target airflow --out dags/\n  pipec emit examples/ --target airflow --profile postgres --out dags/ --check\n  pipec emit examples/ --target sam --out stack/ --base s3://lake/specs\n\nRelative paths in a spec resolve to the spec's folder; --base maps them under a URI instead\n(e.g. s3://bucket/prefix/<spec folder>/...). --check writes nothing and exits 1 when DIR differs\nfrom what emit would write (E0604). Exit codes: 0 success, 1 errors, 2 usage errors."
     )]
     Emit {
         /// Files or folders.
@@ -152,10 +168,44 @@ enum Command {
         /// Map relative paths of the specs under this URI (or folder) instead of the specs' folders.
         #[arg(long)]
         base: Option<String>,
+        /// How records reach the Kinesis streams of `kinesis` sources (SAM target).
+        #[arg(long, value_enum, default_value = "direct")]
+        ingest: SamIngest,
         /// Write nothing; exit 1 when OUT is not what emit would write.
         #[arg(long)]
         check: bool,
         /// Output format of diagnostics.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
+    },
+    /// Estimate the monthly AWS bill of the stack `pipec emit --target sam` writes.
+    #[command(
+        after_help = "Examples:\n  pipec cost examples/bike_share --target sam\n  pipec cost examples/blog_visits --target sam --volume volumes.toml --format json\n  pipec cost clicks/ --target sam --compare api-gateway,direct\n  pipec cost examples/nps --target sam --warehouse warehouse.duckdb\n\nEvery figure is printed as quantity × unit price = cost, with the assumptions and the dated\nprice table (ap-northeast-2) and its sources; docs/cost.md describes the model.\nExit codes: 0 success, 1 errors (E0670, E0671), 2 usage errors."
+    )]
+    Cost {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The target whose stack is priced.
+        #[arg(long, value_enum, default_value = "sam")]
+        target: CostTarget,
+        /// Declared volumes (TOML, or JSON for a `.json` file): rows/bytes per interval per
+        /// source, events per second per stream.
+        #[arg(long)]
+        volume: Option<PathBuf>,
+        /// A DuckDB warehouse `pipec run` wrote: rows per interval measured there.
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+        /// Show ingestion variants of stream sources side by side: `api-gateway,direct`.
+        #[arg(long, value_delimiter = ',')]
+        compare: Vec<String>,
+        /// How the stack ingests stream records (as `pipec emit --ingest`).
+        #[arg(long, value_enum, default_value = "direct")]
+        ingest: SamIngest,
+        /// As `pipec emit --base`.
+        #[arg(long)]
+        base: Option<String>,
+        /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: DiagFormat,
     },
@@ -186,6 +236,7 @@ fn main() -> ExitCode {
             profile,
             out,
             base,
+            ingest,
             check,
             format,
         } => emit(
@@ -194,6 +245,7 @@ fn main() -> ExitCode {
             profile,
             &out,
             base.as_deref(),
+            ingest,
             check,
             format,
         ),
@@ -202,6 +254,26 @@ fn main() -> ExitCode {
             format,
             schemas,
         } => graph(&paths, format, schemas),
+        Command::Cost {
+            paths,
+            target: CostTarget::Sam,
+            volume,
+            warehouse,
+            compare,
+            ingest,
+            base,
+            format,
+        } => cost(
+            &paths,
+            CostArgs {
+                volume,
+                warehouse,
+                compare,
+                ingest,
+                base,
+                format,
+            },
+        ),
         #[cfg(feature = "runner")]
         Command::Run {
             paths,
@@ -314,6 +386,141 @@ fn check(paths: &[PathBuf], format: DiagFormat) -> ExitCode {
     }
 }
 
+/// Options of `pipec cost`.
+struct CostArgs {
+    volume: Option<PathBuf>,
+    warehouse: Option<PathBuf>,
+    compare: Vec<String>,
+    ingest: SamIngest,
+    base: Option<String>,
+    format: DiagFormat,
+}
+
+/// Rows per interval `pipec run` measured in `warehouse` (completed intervals only).
+#[cfg(feature = "runner")]
+fn measured_rows(warehouse: &Path) -> Result<pipec_cost::Measured, String> {
+    if !warehouse.exists() {
+        return Err(format!(
+            "error: warehouse {} does not exist",
+            warehouse.display()
+        ));
+    }
+    let rows = pipec_runner::history(warehouse)
+        .map_err(|e| format!("error[{}]: {}", e.diagnostic.code.id, e.diagnostic.message))?;
+    Ok(pipec_cost::Measured::from_rows(rows.iter().filter_map(
+        |r| {
+            (r.status == "done")
+                .then_some(r.rows_written)
+                .flatten()
+                .map(|n| (r.pipeline.as_str(), n))
+        },
+    )))
+}
+
+#[cfg(not(feature = "runner"))]
+fn measured_rows(_: &Path) -> Result<pipec_cost::Measured, String> {
+    Err("error: --warehouse needs a pipec built with the `runner` feature".into())
+}
+
+fn cost(paths: &[PathBuf], args: CostArgs) -> ExitCode {
+    let mut compare = Vec::new();
+    for c in &args.compare {
+        match pipec_cost::Variant::parse(c) {
+            Some(v) if !compare.contains(&v) => compare.push(v),
+            Some(_) => {}
+            None => {
+                return usage_error(&format!(
+                    "--compare takes api-gateway and direct, not `{c}`"
+                ))
+            }
+        }
+    }
+    let compiled = match load(paths) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut diags = compiled.checked.diagnostics.clone();
+    if compiled.checked.has_errors() {
+        report(&diags, &compiled.sources, args.format);
+        return ExitCode::from(1);
+    }
+    let project = &compiled.checked.project;
+    let plan = match pipec_plan::plan(project) {
+        Ok(p) => p,
+        Err(errs) => {
+            diags.extend(errs);
+            report(&diags, &compiled.sources, args.format);
+            return ExitCode::from(1);
+        }
+    };
+    let options = pipec_emit::Options {
+        roots: emit_roots(project, args.base.as_deref()),
+    };
+    let settings = pipec_sam::Settings {
+        ingest: match args.ingest {
+            SamIngest::Direct => pipec_sam::Ingest::Direct,
+            SamIngest::ApiGateway => pipec_sam::Ingest::ApiGateway,
+        },
+    };
+    let template = match pipec_sam::template(project, &plan, &options, &settings) {
+        Ok(t) => t,
+        Err(errs) => {
+            diags.extend(errs);
+            report(&diags, &compiled.sources, args.format);
+            return ExitCode::from(1);
+        }
+    };
+    let volumes = match &args.volume {
+        None => pipec_cost::VolumeFile::default(),
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => return usage_error(&format!("cannot read {}: {e}", path.display())),
+            };
+            match pipec_cost::parse_volume(&path.display().to_string(), &text) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let measured = match &args.warehouse {
+        None => None,
+        Some(w) => match measured_rows(w) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let prices = pipec_cost::Prices::seoul();
+    let estimate = match pipec_cost::estimate(&pipec_cost::Inputs {
+        project,
+        template: &template,
+        volumes: &volumes,
+        measured: measured.as_ref(),
+        prices: &prices,
+        compare: &compare,
+    }) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    match args.format {
+        DiagFormat::Text => print!("{}", pipec_cost::render::text(&estimate)),
+        DiagFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&estimate).expect("estimate serializes")
+        ),
+    }
+    ExitCode::SUCCESS
+}
+
 fn graph(paths: &[PathBuf], format: GraphFormat, schemas: bool) -> ExitCode {
     let compiled = match load(paths) {
         Ok(c) => c,
@@ -414,6 +621,7 @@ fn emit(
     profile: AirflowProfile,
     out: &Path,
     base: Option<&str>,
+    ingest: SamIngest,
     check_only: bool,
     format: DiagFormat,
 ) -> ExitCode {
@@ -447,6 +655,17 @@ fn emit(
             match profile {
                 AirflowProfile::Duckdb => pipec_airflow::Profile::DuckDb,
                 AirflowProfile::Postgres => pipec_airflow::Profile::Postgres,
+            },
+        ),
+        EmitTarget::Sam => pipec_sam::emit(
+            project,
+            &plan,
+            &options,
+            &pipec_sam::Settings {
+                ingest: match ingest {
+                    SamIngest::Direct => pipec_sam::Ingest::Direct,
+                    SamIngest::ApiGateway => pipec_sam::Ingest::ApiGateway,
+                },
             },
         ),
     };

@@ -1,5 +1,6 @@
-//! Secrets never reach emitted files: every example is emitted for every target with its
-//! secrets set to distinctive values, and no emitted file (nor emit's output) contains them.
+//! Secrets never reach emitted files: every example is emitted for every target (Spark, Airflow
+//! with both profiles, SAM) with its secrets set to distinctive values, and no emitted file (nor
+//! emit's output) contains them.
 
 mod common;
 use common::*;
@@ -20,6 +21,7 @@ const TARGETS: &[&[&str]] = &[
     &["--target", "spark"],
     &["--target", "airflow", "--profile", "duckdb"],
     &["--target", "airflow", "--profile", "postgres"],
+    &["--target", "sam"],
 ];
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -94,6 +96,13 @@ fn no_secret_value_in_any_emitted_file() {
                 scanned += 1;
             }
         }
+    }
+    for ex in &examples {
+        let name = ex.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            emitted.contains(&format!("{name} --target sam")),
+            "every example must emit for SAM; {name} did not (emitted: {emitted:?})"
+        );
     }
     assert!(
         scanned > 0 && !emitted.is_empty(),

@@ -35,6 +35,23 @@ pub struct PipelineEntry {
     pub run: String,
     /// Environment the command needs (values may hold the same placeholders).
     pub env: BTreeMap<String, String>,
+    /// Local files a deployment copies into the target's storage before a run (SAM: the raw
+    /// zone); empty for targets that read files where they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<Upload>,
+}
+
+/// A file source's files as a deployment uploads them (`manifest.json` of the SAM target).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Upload {
+    /// The source's path as emit resolved it (a local path or URI), with the path placeholders
+    /// (`{ds}`, ...) and, for a glob source, its pattern.
+    pub from: String,
+    /// The object key template it is copied to, with the same placeholders; a key ending in
+    /// `/` keeps each matched file's name.
+    pub to: String,
+    /// The catalog table that reads it, `database.table`.
+    pub table: String,
 }
 
 /// `manifest.json`: what an emit wrote and how to run it, for CI systems and tests.
@@ -155,6 +172,36 @@ pub fn pipeline_order<'a>(project: &'a Project, plan: &Plan) -> Vec<&'a Pipeline
     out
 }
 
+/// `f` over `items` on up to one thread per core, each thread taking a contiguous run of items;
+/// the results in the order of `items`. Emitters write each pipeline on its own, so a project's
+/// pipelines are emitted in parallel with output identical to a sequential run.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if workers <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                // As deep as the checker's threads: lowering recurses over expressions.
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024 * 1024)
+                    .spawn_scoped(scope, move || part.iter().map(f).collect::<Vec<R>>())
+                    .expect("spawn an emitter thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// `E0602` for every builtin a pipeline's transforms use that `dialect` cannot render.
 pub fn check_functions(p: &Pipeline, dialect: Dialect, target: &str) -> Vec<Diagnostic> {
     let ctx = pipec_sql::Ctx::vars(dialect);
@@ -193,6 +240,38 @@ pub fn unsupported(span: pipec_diag::Span, what: &str, target: &str, help: &str)
         "not supported here",
     )
     .with_help(help.to_string())
+}
+
+/// `E0601` for every `archive after` / `expire after` of a pipeline, on a target that does not
+/// apply retention (`target` as in [`unsupported`]); `what_instead` ends the help.
+pub fn retention_unsupported(p: &Pipeline, target: &str, what_instead: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let help = |r: &pipec_check::ir::Retention| {
+        format!("remove the `{r}` line(s) to emit for {target} ({what_instead}); `pipec run` applies `expire` locally")
+    };
+    for s in &p.sinks {
+        if let Some(r) = &s.retention {
+            out.push(unsupported(
+                s.span,
+                &format!("retention on sink `{}`", s.name()),
+                target,
+                &help(r),
+            ));
+        }
+    }
+    for rel in &p.relations {
+        if let RelationKind::Source(pipec_check::ir::Source::File { options, .. }) = &rel.kind {
+            if let Some(r) = &options.retention {
+                out.push(unsupported(
+                    rel.span,
+                    &format!("retention on source `{}`", rel.name),
+                    target,
+                    &help(r),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Compares what is in a folder (`existing`: relative path → contents) with what emit would

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use pipec_check::ir::RelationKind;
+use pipec_check::ir::{FileOptions, RelationKind, Source};
 use pipec_check::NoFiles;
 use pipec_diag::{RenderOptions, SourceMap};
 
@@ -64,6 +64,17 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
                     RelationKind::Transform(_) => "transform",
                 };
                 let _ = writeln!(out, "  {kind} {} {}", r.name, r.schema);
+                if let RelationKind::Source(Source::File {
+                    options:
+                        FileOptions {
+                            retention: Some(ret),
+                            ..
+                        },
+                    ..
+                }) = &r.kind
+                {
+                    let _ = writeln!(out, "    retention: {ret}");
+                }
             }
             for s in &p.sinks {
                 let _ = writeln!(
@@ -74,6 +85,9 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
                     s.mode,
                     s.partition_by
                 );
+                if let Some(r) = &s.retention {
+                    let _ = writeln!(out, "    retention: {r}");
+                }
             }
             for c in &p.checks {
                 for r in &c.rules {
@@ -140,9 +154,13 @@ fn transform_sql(project: &pipec_check::ir::Project) -> String {
             let _ = writeln!(out, "{}", pipec_sql::transform(t, &head, &tables, &run));
         }
     }
-    // The emit dialects, with run values as the variables each target fills in (a DuckDB or
-    // PostgreSQL variable mark is shown as `§`).
-    for dialect in [pipec_sql::Dialect::Spark, pipec_sql::Dialect::Postgres] {
+    // The emit dialects, with run values as the variables each target fills in (a DuckDB,
+    // PostgreSQL or Athena variable mark is shown as `§`).
+    for dialect in [
+        pipec_sql::Dialect::Spark,
+        pipec_sql::Dialect::Postgres,
+        pipec_sql::Dialect::Athena,
+    ] {
         let ctx = pipec_sql::Ctx::vars(dialect);
         let _ = writeln!(
             out,

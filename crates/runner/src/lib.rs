@@ -13,6 +13,7 @@ mod load;
 mod order;
 mod publish;
 mod report;
+mod retention;
 mod secrets;
 mod state;
 mod tally;
@@ -29,6 +30,7 @@ use pipec_plan::Plan;
 
 pub use intervals::{due_interval, Bound, Dates, Run};
 pub use report::{IntervalReport, NodeReport, RunReport, Status};
+pub use retention::RetentionReport;
 pub use secrets::Secrets;
 pub use state::{history, HistoryRow};
 pub use testing::{run_tests, TestReport};
@@ -494,7 +496,7 @@ fn run_interval(
         return Err((deadline::timed_out(p, &ds.label), nodes));
     }
     let t0 = Instant::now();
-    let written = publish::publish(
+    let (written, retention) = publish::publish(
         conn,
         p,
         ds,
@@ -524,6 +526,7 @@ fn run_interval(
         attempts: 1,
         nodes,
         checks,
+        retention,
         ..IntervalReport::new(&p.name, ds, Status::Done)
     })
 }

@@ -8,6 +8,7 @@ use pipec_sql::{ident, string, table, type_sql, Interval};
 use crate::intervals::Run;
 use crate::load::{exec_error, Reject, Stage};
 use crate::report::CheckReport;
+use crate::retention::RetentionReport;
 use crate::RunError;
 
 fn scalar_i64(conn: &Connection, sql: &str, span: pipec_diag::Span) -> Result<i64, RunError> {
@@ -107,6 +108,9 @@ fn columns_of(conn: &Connection, target: &str) -> duckdb::Result<Vec<String>> {
     Ok(stmt.column_names())
 }
 
+/// What a publish did: rows written per sink, and what retention did.
+pub(crate) type Published = (Vec<(String, u64)>, Vec<RetentionReport>);
+
 /// Writes every sink, the rejects and the interval's state (with its `_pipec.runs` row for
 /// attempt `(started, number)` of run `run_id`) in one transaction. File sinks are written to
 /// temp files first and recorded in `_pipec.pending_files`, marked committed in that transaction
@@ -122,7 +126,7 @@ pub(crate) fn publish(
     run: &Interval,
     checks: &[CheckReport],
     rejects: &[Reject],
-) -> Result<Vec<(String, u64)>, RunError> {
+) -> Result<Published, RunError> {
     let files = write_files(conn, p, run_id, stage, run)?;
     // The columns of the sink tables that exist, read before the transaction (a failed probe
     // inside it would abort it): those need no `CREATE ... IF NOT EXISTS`.
@@ -141,6 +145,7 @@ pub(crate) fn publish(
         discard_files(conn, p, run_id, &files);
         return Err(exec_error(p.span, &e.to_string()));
     }
+    let mut expired = Vec::new();
     let result = (|| -> Result<Vec<(String, u64)>, RunError> {
         let mut written = Vec::new();
         let dsl = format!("DATE {}", string(&ds.ds().to_string()));
@@ -282,6 +287,29 @@ pub(crate) fn publish(
                 }
             };
             written.push((s.name(), n as u64));
+            // `expire after N`: in the same transaction, the partitions dated before
+            // `@ds - N days` go (the checker allows `expire` on tables only with `partition by`).
+            if let (Some(days), Some(col)) =
+                (s.retention.and_then(|r| r.expire_after_days), &partition)
+            {
+                let cut = crate::retention::cutoff(ds.ds(), days);
+                let before = format!("{col} < DATE {}", string(&cut.to_string()));
+                let parts = scalar_i64(
+                    conn,
+                    &format!("SELECT count(DISTINCT {col}) FROM {target} WHERE {before}"),
+                    s.span,
+                )?;
+                let rows = exec(format!("DELETE FROM {target} WHERE {before}"))?;
+                expired.push(RetentionReport {
+                    target: s.name(),
+                    action: "expire".into(),
+                    applied: true,
+                    removed: rows as u64,
+                    detail: format!(
+                        "expire after {days}d: {parts} partition(s), {rows} row(s) dated before {cut} deleted"
+                    ),
+                });
+            }
         }
         for r in &p.relations {
             if let RelationKind::Source(Source::Postgres {
@@ -351,7 +379,9 @@ pub(crate) fn publish(
         Ok(w) => {
             pause_at("after-commit");
             finish_files(conn, p, run_id, &files);
-            Ok(w)
+            expired.extend(expire_files(p, ds));
+            expired.extend(crate::retention::not_applicable(p));
+            Ok((w, expired))
         }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
@@ -495,6 +525,40 @@ fn finish_files(conn: &Connection, p: &Pipeline, run_id: &str, files: &[FileOut]
             params![run_id, p.name],
         );
     }
+}
+
+/// After the commit and the renames: deletes the files of file sinks with `expire after N` whose
+/// path date is before `@ds - N days` (only files the sink's path template matches). A file
+/// that cannot be deleted is a warning; the next run of the sink deletes it.
+fn expire_files(p: &Pipeline, ds: &Run) -> Vec<RetentionReport> {
+    let mut out = Vec::new();
+    for s in &p.sinks {
+        let (SinkTarget::File { path, .. }, Some(days)) =
+            (&s.target, s.retention.and_then(|r| r.expire_after_days))
+        else {
+            continue;
+        };
+        let cut = crate::retention::cutoff(ds.ds(), days);
+        let mut removed = 0;
+        for f in crate::retention::expired_files(&crate::base_dir(p), path, cut) {
+            match std::fs::remove_file(&f) {
+                Ok(()) => removed += 1,
+                Err(e) => eprintln!(
+                    "warning: `{}`: expired file {} could not be deleted ({e}); the next run of the sink deletes it",
+                    p.name,
+                    f.display()
+                ),
+            }
+        }
+        out.push(RetentionReport {
+            target: s.name(),
+            action: "expire".into(),
+            applied: true,
+            removed,
+            detail: format!("expire after {days}d: {removed} file(s) dated before {cut} deleted"),
+        });
+    }
+    out
 }
 
 /// A failed publish: removes the run's temp files and their pending rows; targets are untouched.

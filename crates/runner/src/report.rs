@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::fetch::AlertReport;
 use crate::intervals::Run;
+use crate::retention::RetentionReport;
 
 /// How an interval ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,6 +90,8 @@ pub struct IntervalReport {
     pub error: Option<Diagnostic>,
     /// Alerts sent on failure.
     pub alerts: Vec<AlertReport>,
+    /// What `expire` / `archive` lines did (in JSON only when there are any).
+    pub retention: Vec<RetentionReport>,
 }
 
 /// The reason of an interval skipped because it is done already.
@@ -117,6 +120,9 @@ impl Serialize for IntervalReport {
             m.serialize_entry("error", &d.message)?;
         }
         m.serialize_entry("alerts", &self.alerts)?;
+        if !self.retention.is_empty() {
+            m.serialize_entry("retention", &self.retention)?;
+        }
         m.end()
     }
 }
@@ -148,6 +154,7 @@ impl IntervalReport {
             checks: Vec::new(),
             error: None,
             alerts: Vec::new(),
+            retention: Vec::new(),
         }
     }
 }
@@ -246,6 +253,9 @@ impl RunReport {
             }
             for a in &i.alerts {
                 out.push_str(&format!("  alert {}: {}\n", a.kind, a.outcome));
+            }
+            for r in &i.retention {
+                out.push_str(&format!("  retention {}: {}\n", r.target, r.detail));
             }
         }
         out

@@ -20,7 +20,6 @@ use pipec_plan::Plan;
 use pipec_sql::checks::CheckQuery;
 use pipec_sql::sinks::{Replaces, SinkPlan};
 use pipec_sql::{Ctx, Dialect, Piece};
-use serde::Serialize;
 
 use names::Names;
 
@@ -53,9 +52,16 @@ pub fn emit(project: &Project, plan: &Plan, options: &Options) -> Result<Output,
     let mut diags = Vec::new();
     let mut files = Vec::new();
     let mut pipelines = Vec::new();
-    for p in pipec_emit::pipeline_order(project, plan) {
-        diags.extend(pipec_emit::check_functions(p, D, TARGET));
-        match job(p, project, options) {
+    let order = pipec_emit::pipeline_order(project, plan);
+    let jobs = pipec_emit::par_map(&order, |p| {
+        (
+            pipec_emit::check_functions(p, D, TARGET),
+            job(p, project, options),
+        )
+    });
+    for (unsupported, job) in jobs {
+        diags.extend(unsupported);
+        match job {
             Ok((file, entry)) => {
                 files.push(file);
                 pipelines.push(entry);
@@ -78,7 +84,7 @@ pub fn emit(project: &Project, plan: &Plan, options: &Options) -> Result<Output,
 }
 
 /// A titled group of statements in a job.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 struct Section {
     title: String,
     statements: Vec<String>,
@@ -91,6 +97,11 @@ fn job(
     options: &Options,
 ) -> Result<(File, PipelineEntry), Vec<Diagnostic>> {
     let mut diags = names::problems(p);
+    diags.extend(pipec_emit::retention_unsupported(
+        p,
+        TARGET,
+        "delete old partitions with your table format's own maintenance, e.g. a Delta or Iceberg `DELETE`",
+    ));
     let names = Names::of(p);
     let ctx = Ctx::vars(D);
     let mut sections = Vec::new();
@@ -103,14 +114,15 @@ fn job(
                 }
             }
             RelationKind::Transform(t) => {
+                let none = Schema::default();
                 let head_schema = match &t.head {
                     pipec_check::ir::Head::Relation(n) => {
-                        p.relation(n).map(|r| r.schema.clone()).unwrap_or_default()
+                        p.relation(n).map_or(&none, |r| &r.schema)
                     }
-                    pipec_check::ir::Head::Sql { .. } => Schema::default(),
+                    pipec_check::ir::Head::Sql { .. } => &none,
                 };
                 let tables = |n: &str| names.view(n);
-                let select = ctx.transform(t, &head_schema, &tables);
+                let select = ctx.transform(t, head_schema, &tables);
                 let select = format!("SELECT {} FROM ({select}) AS t", cast_columns(&rel.schema));
                 let view = names.view(&rel.name);
                 // Computed once either way: cached when read more than once, else a view that
@@ -137,6 +149,24 @@ fn job(
 
     let file = format!("{}.sql", p.name);
     let header = pipec_emit::header("--", &names::comment(&p.file));
+    // The statements, section by section, written here rather than by a template loop: a
+    // large project has hundreds of thousands of them.
+    let mut body = String::with_capacity(
+        sections
+            .iter()
+            .flat_map(|s| s.statements.iter().map(|st| st.len() + 2))
+            .sum::<usize>()
+            + 256 * sections.len(),
+    );
+    for s in &sections {
+        body.push_str("\n-- ");
+        body.push_str(&s.title);
+        body.push('\n');
+        for st in &s.statements {
+            body.push_str(st);
+            body.push_str(";\n");
+        }
+    }
     let render = |extra: &[&str]| {
         job_env()
             .get_template("job.sql")
@@ -146,7 +176,7 @@ fn job(
                 pipeline => names::comment(&p.name),
                 file => file,
                 extra_vars => extra,
-                sections => sections,
+                body => body,
             })
             .expect("job template renders")
     };
@@ -176,6 +206,7 @@ fn job(
         sinks,
         run: run_command(p, &file, &extra),
         env: env(),
+        uploads: Vec::new(),
     };
     Ok((
         File {
@@ -289,15 +320,20 @@ fn shell_word(s: &str) -> String {
 
 /// `CAST(c AS type) AS c` for every column: a relation as its declared schema says.
 fn cast_columns(schema: &Schema) -> String {
-    schema
-        .columns
-        .iter()
-        .map(|c| {
-            let name = D.ident(&c.name);
-            format!("CAST({name} AS {}) AS {name}", D.type_sql(c.ty))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::new();
+    for (i, c) in schema.columns.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let name = D.ident(&c.name);
+        out.push_str("CAST(");
+        out.push_str(&name);
+        out.push_str(" AS ");
+        out.push_str(&D.type_sql(c.ty));
+        out.push_str(") AS ");
+        out.push_str(&name);
+    }
+    out
 }
 
 /// Every check rule and publish guard as one table of outcomes, printed, then a statement

@@ -54,12 +54,14 @@ pub(crate) fn problems(p: &Pipeline) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for r in &p.relations {
         let mut seen: Vec<&str> = Vec::new();
-        let mut names: Vec<&str> = r.schema.names().collect();
-        if let RelationKind::Transform(t) = &r.kind {
-            for s in &t.steps {
-                names.extend(s.schema.names());
-            }
-        }
+        let steps = match &r.kind {
+            RelationKind::Transform(t) => t.steps.as_slice(),
+            RelationKind::Source(_) => &[],
+        };
+        let names = r
+            .schema
+            .names()
+            .chain(steps.iter().flat_map(|s| s.schema.names()));
         for n in names {
             if n.contains("${") && !seen.contains(&n) {
                 seen.push(n);

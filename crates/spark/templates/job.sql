@@ -9,7 +9,4 @@ SET spark.sql.ansi.enabled=true;
 SET spark.sql.timestampType=TIMESTAMP_NTZ;
 SET spark.sql.session.timeZone=UTC;
 SET spark.sql.sources.partitionOverwriteMode=STATIC;
-{% for s in sections %}
--- {{ s.title }}
-{% for st in s.statements %}{{ st }};
-{% endfor %}{% endfor %}
+{{ body }}

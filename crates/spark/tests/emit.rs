@@ -192,3 +192,22 @@ fn window_aggregates_keep_over_next_to_the_call() {
         "{j}"
     );
 }
+
+#[test]
+fn retention_is_refused_naming_each_sink_and_source() {
+    let errs = emit(&format!(
+        "{HEAD}source s = csv(\"in/{{ds}}.csv\") {{ id: int }}
+  expire after 1y
+transform t = s | derive ds = @ds
+sink t -> mart.t {{ partition by ds  archive after 30d  expire after 400d }}
+"
+    ))
+    .expect_err("refused");
+    let all = errs.join("\n");
+    assert!(
+        all.contains("E0601 retention on sink `mart.t` is not supported on the Spark SQL target"),
+        "{all}"
+    );
+    assert!(all.contains("E0601 retention on source `s`"), "{all}");
+    assert_eq!(errs.len(), 2, "{all}");
+}

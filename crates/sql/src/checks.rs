@@ -3,7 +3,7 @@
 
 use pipec_check::ir::Rule;
 
-use crate::Ctx;
+use crate::{Ctx, Dialect};
 
 /// When a rule's number `n` means failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,17 @@ impl CheckQuery {
 }
 
 impl Ctx<'_> {
+    /// `(cond) IS TRUE` (or `IS NOT TRUE` when `!holds`); Trino has no `IS TRUE`, so Athena
+    /// reads a null as false with `coalesce`.
+    fn is_true(&self, cond: &str, holds: bool) -> String {
+        match (self.dialect, holds) {
+            (Dialect::Athena, true) => format!("coalesce(({cond}), FALSE)"),
+            (Dialect::Athena, false) => format!("(NOT coalesce(({cond}), FALSE))"),
+            (_, true) => format!("({cond}) IS TRUE"),
+            (_, false) => format!("({cond}) IS NOT TRUE"),
+        }
+    }
+
     /// The query of check `rule` on the (already quoted) table `t`.
     pub fn check(&self, rule: &Rule, t: &str) -> CheckQuery {
         let d = self.dialect;
@@ -110,13 +121,44 @@ impl Ctx<'_> {
                 fails: FailsWhen::Outside(*min, *max),
             },
             Rule::Row { expr } => positive(format!(
-                "SELECT count(*) AS n FROM {t} WHERE ({}) IS NOT TRUE",
-                self.expr(expr)
+                "SELECT count(*) AS n FROM {t} WHERE {}",
+                self.is_true(&self.expr(expr), false)
             )),
             Rule::Aggregate { expr } => positive(format!(
-                "SELECT CASE WHEN ({}) IS TRUE THEN 0 ELSE 1 END AS n FROM {t}",
-                self.expr(expr)
+                "SELECT CASE WHEN {} THEN 0 ELSE 1 END AS n FROM {t}",
+                self.is_true(&self.expr(expr), true)
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipec_check::ir::{Expr, ExprKind, Type};
+    use pipec_syntax::ast::Literal;
+
+    #[test]
+    fn athena_reads_a_null_condition_as_false_without_is_true() {
+        let cond = Expr {
+            kind: ExprKind::Literal(Literal::Bool(true)),
+            ty: Type::Bool,
+            nullable: true,
+        };
+        let row = Rule::Row { expr: cond.clone() };
+        let agg = Rule::Aggregate { expr: cond };
+        let athena = Ctx::vars(Dialect::Athena);
+        assert_eq!(
+            athena.check(&row, "t").sql,
+            "SELECT count(*) AS n FROM t WHERE (NOT coalesce((TRUE), FALSE))"
+        );
+        assert_eq!(
+            athena.check(&agg, "t").sql,
+            "SELECT CASE WHEN coalesce((TRUE), FALSE) THEN 0 ELSE 1 END AS n FROM t"
+        );
+        assert_eq!(
+            Ctx::vars(Dialect::DuckDb).check(&row, "t").sql,
+            "SELECT count(*) AS n FROM t WHERE (TRUE) IS NOT TRUE"
+        );
     }
 }

@@ -92,6 +92,107 @@ pub fn template_pieces(template: &str, mut var: impl FnMut(&str) -> Option<Piece
     out
 }
 
+/// An Athena string expression: text pieces as literals (`'` doubled, [`MARK`] as `chr(1)`),
+/// variables as bare marks that [`parameters`] turns into `?`, joined with `||`.
+fn athena_quote(pieces: &[Piece]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for p in pieces {
+        match p {
+            Piece::Var(name) => parts.push(Dialect::Athena.var(name)),
+            Piece::Text(t) => {
+                for (i, chunk) in t.split(MARK).enumerate() {
+                    if i > 0 {
+                        parts.push("chr(1)".into());
+                    }
+                    if !chunk.is_empty() || (i == 0 && t.is_empty()) {
+                        parts.push(format!("'{}'", chunk.replace('\'', "''")));
+                    }
+                }
+            }
+        }
+    }
+    match parts.len() {
+        0 => "''".into(),
+        1 => parts.remove(0),
+        _ => format!("({})", parts.join(" || ")),
+    }
+}
+
+/// Turns the run-variable marks of Athena SQL (rendered with [`Params::Vars`]) into Athena's
+/// `?` execution-parameter placeholders: the SQL and the variable names in placeholder order.
+/// A mark inside a string literal becomes a concatenated `?` (`'a/' || ? || '.csv'`, the literal
+/// in parentheses); marks inside quoted identifiers are left as they are (a parameter cannot
+/// name a table).
+pub fn parameters(sql: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut names = Vec::new();
+    // Inside `'...'`: where the literal starts in `out`, and whether it held a mark.
+    let mut literal: Option<(usize, bool)> = None;
+    let mut in_ident = false;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            MARK if !in_ident => {
+                let rest = &sql[i + 1..];
+                let Some(end) = rest.find(MARK) else {
+                    out.push(c);
+                    continue;
+                };
+                names.push(rest[..end].to_string());
+                let close = i + 1 + end;
+                while chars.peek().is_some_and(|(j, _)| *j <= close) {
+                    chars.next();
+                }
+                match &mut literal {
+                    Some((_, marked)) => {
+                        *marked = true;
+                        out.push_str("' || ? || '");
+                    }
+                    None => out.push('?'),
+                }
+            }
+            '\'' if !in_ident => {
+                if let Some((start, marked)) = literal {
+                    if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                        chars.next();
+                        out.push_str("''");
+                        continue;
+                    }
+                    out.push('\'');
+                    if marked {
+                        out.insert(start, '(');
+                        out.push(')');
+                    }
+                    literal = None;
+                } else {
+                    literal = Some((out.len(), false));
+                    out.push('\'');
+                }
+            }
+            '"' if literal.is_none() => {
+                in_ident = !in_ident;
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    (out, names)
+}
+
+/// A value about to become text in Athena, written as DuckDB (`pipec run`) writes it: Trino
+/// casts a double to `7.5E0` (Java's `7.5` through `format`) and a `TIMESTAMP(6)` with six
+/// fraction digits (trailing zeros and a bare point dropped).
+fn athena_text(sql: &str, ty: Type) -> String {
+    match ty {
+        Type::Float => format!("CASE WHEN {sql} IS NULL THEN NULL ELSE format('%s', {sql}) END"),
+        Type::Timestamp => {
+            let text = format!("CAST(CAST({sql} AS TIMESTAMP(6)) AS VARCHAR)");
+            format!("CASE WHEN strpos({text}, '.') > 0 THEN regexp_replace(regexp_replace({text}, '0+$', ''), '\\.$', '') ELSE {text} END")
+        }
+        _ => sql.to_string(),
+    }
+}
+
 /// Where run values come from.
 #[derive(Debug, Clone, Copy)]
 pub enum Params<'a> {
@@ -317,11 +418,18 @@ pub enum Dialect {
     Spark,
     /// PostgreSQL (Airflow's PostgreSQL profile).
     Postgres,
+    /// Amazon Athena engine version 3 (Trino), as the SAM target runs it on Iceberg tables.
+    Athena,
 }
 
 impl Dialect {
     /// Every dialect.
-    pub const ALL: &'static [Dialect] = &[Dialect::DuckDb, Dialect::Spark, Dialect::Postgres];
+    pub const ALL: &'static [Dialect] = &[
+        Dialect::DuckDb,
+        Dialect::Spark,
+        Dialect::Postgres,
+        Dialect::Athena,
+    ];
 
     /// The dialect's name in diagnostics and docs.
     pub fn name(self) -> &'static str {
@@ -329,15 +437,33 @@ impl Dialect {
             Dialect::DuckDb => "DuckDB",
             Dialect::Spark => "Spark SQL",
             Dialect::Postgres => "PostgreSQL",
+            Dialect::Athena => "Athena",
         }
     }
 
     /// A quoted identifier: `"a""b"` (DuckDB, PostgreSQL), `` `a``b` `` (Spark).
     pub fn ident(self, name: &str) -> String {
-        match self {
-            Dialect::Spark => format!("`{}`", name.replace('`', "``")),
-            _ => format!("\"{}\"", name.replace('"', "\"\"")),
+        let mut out = String::with_capacity(name.len() + 2);
+        self.push_ident(&mut out, name);
+        out
+    }
+
+    /// Appends [`Dialect::ident`] of `name` to `out` (no allocation of its own: emitting a
+    /// large project quotes names hundreds of thousands of times).
+    pub fn push_ident(self, out: &mut String, name: &str) {
+        let q = match self {
+            Dialect::Spark => '`',
+            _ => '"',
+        };
+        out.push(q);
+        for (i, part) in name.split(q).enumerate() {
+            if i > 0 {
+                out.push(q);
+                out.push(q);
+            }
+            out.push_str(part);
         }
+        out.push(q);
     }
 
     /// A qualified table name.
@@ -350,48 +476,70 @@ impl Dialect {
     /// `\u003B`, so that neither its variable substitution nor `spark-sql`'s statement splitter
     /// ever sees user text.
     pub fn string(self, value: &str) -> String {
+        // Text that no dialect escapes (no quote, backslash, `$`, `;` or control character, so
+        // no mark either) is the same literal everywhere: written in one allocation.
+        if !value
+            .bytes()
+            .any(|b| matches!(b, b'\'' | b'\\' | b'$' | b';') || b < 0x20)
+        {
+            let mut out = String::with_capacity(value.len() + 2);
+            out.push('\'');
+            out.push_str(value);
+            out.push('\'');
+            return out;
+        }
         self.quote(&[Piece::Text(value.to_string())])
     }
 
     /// A string literal of text pieces and run variables: each text piece exactly as written,
     /// each variable as the dialect's reference (filled in by the target at run time).
     pub fn quote(self, pieces: &[Piece]) -> String {
-        let mut out = String::from("'");
+        if self == Dialect::Athena {
+            return athena_quote(pieces);
+        }
+        let len: usize = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) | Piece::Var(t) => t.len() + 4,
+            })
+            .sum();
+        let mut out = String::with_capacity(len + 2);
+        out.push('\'');
         let mut concat = false;
         for p in pieces {
             match p {
                 Piece::Var(name) => out.push_str(&self.var(name)),
-                Piece::Text(value) => match self {
-                    Dialect::Spark => {
-                        for c in value.chars() {
-                            match c {
-                                '\'' => out.push_str("\\'"),
-                                '\\' => out.push_str("\\\\"),
-                                '$' => out.push_str("\\u0024"),
-                                ';' => out.push_str("\\u003B"),
-                                '\n' => out.push_str("\\n"),
-                                '\r' => out.push_str("\\r"),
-                                '\t' => out.push_str("\\t"),
-                                c if (c as u32) < 0x20 => {
-                                    out.push_str(&format!("\\u{:04X}", c as u32))
-                                }
-                                c => out.push(c),
+                // Every character escaped is ASCII: runs of other bytes are copied whole.
+                Piece::Text(value) => {
+                    let mut start = 0;
+                    for (i, b) in value.bytes().enumerate() {
+                        let escaped = match (self, b) {
+                            (Dialect::Spark, b'\'') => "\\'",
+                            (Dialect::Spark, b'\\') => "\\\\",
+                            (Dialect::Spark, b'$') => "\\u0024",
+                            (Dialect::Spark, b';') => "\\u003B",
+                            (Dialect::Spark, b'\n') => "\\n",
+                            (Dialect::Spark, b'\r') => "\\r",
+                            (Dialect::Spark, b'\t') => "\\t",
+                            (Dialect::Spark, 0..=0x1f) => "",
+                            (Dialect::Spark, _) => continue,
+                            (_, b'\'') => "''",
+                            (_, b) if b == MARK as u8 => {
+                                concat = true;
+                                "' || chr(1) || '"
                             }
+                            _ => continue,
+                        };
+                        out.push_str(&value[start..i]);
+                        start = i + 1;
+                        if escaped.is_empty() {
+                            out.push_str(&format!("\\u{:04X}", b));
+                        } else {
+                            out.push_str(escaped);
                         }
                     }
-                    _ => {
-                        for c in value.chars() {
-                            match c {
-                                '\'' => out.push_str("''"),
-                                MARK => {
-                                    concat = true;
-                                    out.push_str("' || chr(1) || '");
-                                }
-                                c => out.push(c),
-                            }
-                        }
-                    }
-                },
+                    out.push_str(&value[start..]);
+                }
             }
         }
         out.push('\'');
@@ -424,6 +572,9 @@ impl Dialect {
             (DuckDb, Type::String | Type::Null) => "VARCHAR".into(),
             (Spark, Type::String | Type::Null | Type::Json) => "STRING".into(),
             (Postgres, Type::String | Type::Null) => "TEXT".into(),
+            (Athena, Type::String | Type::Null | Type::Json) => "VARCHAR".into(),
+            (Athena, Type::Timestamp) => "TIMESTAMP(6)".into(),
+            (Athena, Type::Interval) => "INTERVAL DAY TO SECOND".into(),
             (_, Type::Date) => "DATE".into(),
             (Spark, Type::Timestamp) => "TIMESTAMP_NTZ".into(),
             (_, Type::Timestamp) => "TIMESTAMP".into(),
@@ -461,6 +612,18 @@ impl Dialect {
         match self {
             Dialect::DuckDb => format!("to_microseconds(CAST({us} AS BIGINT))"),
             Dialect::Postgres => format!("(INTERVAL '1 microsecond' * {us})"),
+            // Trino's day-to-second intervals hold milliseconds.
+            Dialect::Athena => {
+                let sign = if us < 0 { "-" } else { "" };
+                let ms = (us.unsigned_abs() + 500) / 1000;
+                let (secs, millis) = (ms / 1000, ms % 1000);
+                let lit = format!("INTERVAL '{secs}.{millis:03}' SECOND");
+                if sign.is_empty() {
+                    lit
+                } else {
+                    format!("(-{lit})")
+                }
+            }
             Dialect::Spark => {
                 let sign = if us < 0 { "-" } else { "" };
                 let a = us.unsigned_abs();
@@ -496,6 +659,15 @@ impl Dialect {
                     PatternPiece::Text(t) => format!("'{}'", t.replace('\'', "''")),
                 }),
                 // PostgreSQL's to_char: text in double quotes.
+                Dialect::Athena => out.push_str(&match p {
+                    PatternPiece::Year => "%Y".to_string(),
+                    PatternPiece::Month => "%m".to_string(),
+                    PatternPiece::Day => "%d".to_string(),
+                    PatternPiece::Hour => "%H".to_string(),
+                    PatternPiece::Minute => "%i".to_string(),
+                    PatternPiece::Second => "%s".to_string(),
+                    PatternPiece::Text(t) => t.replace('%', "%%"),
+                }),
                 Dialect::Postgres => out.push_str(&match p {
                     PatternPiece::Year => "YYYY".to_string(),
                     PatternPiece::Month => "MM".to_string(),
@@ -547,6 +719,8 @@ pub struct Templates {
     pub spark: Render,
     /// PostgreSQL.
     pub postgres: Render,
+    /// Athena (Trino).
+    pub athena: Render,
 }
 
 impl Templates {
@@ -556,6 +730,7 @@ impl Templates {
             Dialect::DuckDb => self.duckdb,
             Dialect::Spark => self.spark,
             Dialect::Postgres => self.postgres,
+            Dialect::Athena => self.athena,
         }
     }
 }
@@ -650,8 +825,114 @@ pub fn templates(b: Builtin) -> Templates {
         duckdb,
         spark: spark(b),
         postgres: postgres(b),
+        athena: athena(b),
     }
 }
+
+/// Amazon Athena engine version 3 (Trino), timestamps as `TIMESTAMP(6)`, session time zone UTC.
+fn athena(b: Builtin) -> Render {
+    use Builtin as B;
+    use Render::T;
+    match b {
+        B::Lower => T("lower({0})"),
+        // Trino upper-cases code point by code point and keeps `ß`; DuckDB (pipec run) gives `ẞ`.
+        B::Upper => T("upper(replace({0}, 'ß', 'ẞ'))"),
+        // Trino's one-argument trim also strips tabs and newlines; pipec's strips spaces.
+        B::Trim => T("trim(BOTH ' ' FROM {0})"),
+        B::Length => T("length({0})"),
+        B::Substr => T("substr({*})"),
+        // Trino's replace of an empty string inserts `to` between characters; DuckDB's keeps `s`.
+        B::Replace => T("CASE WHEN {1} = '' THEN {0} ELSE replace({0}, {1}, {2}) END"),
+        B::Contains => T("(strpos({0}, {1}) > 0)"),
+        B::StartsWith => T("starts_with({0}, {1})"),
+        B::EndsWith => T("(substr({0}, length({0}) - length({1}) + 1) = {1})"),
+        // Trino's regexp_like finds the pattern anywhere, as DuckDB's regexp_matches.
+        B::RegexpMatches => T("regexp_like({0}, {1})"),
+        // Trino's split_part gives null past the last piece; pipec gives "".
+        B::SplitPart => T("CASE WHEN {0} IS NULL OR {1} IS NULL OR {2} IS NULL THEN NULL ELSE coalesce(split_part({0}, {1}, {2}), '') END"),
+        B::Concat => Render::Each {
+            open: "(",
+            item: "CAST({} AS VARCHAR)",
+            sep: " || ",
+            close: ")",
+        },
+        B::Lpad => T("lpad({0}, {1}, {2})"),
+        B::Rpad => T("rpad({0}, {1}, {2})"),
+        B::Abs => T("abs({0})"),
+        // Trino rounds half away from zero (doubles and decimals), as DuckDB does.
+        B::Round => T("CAST(round({0}, {1?0}) AS {ty})"),
+        B::Floor => T("CAST(floor({0}) AS {ty})"),
+        B::Ceil => T("CAST(ceil({0}) AS {ty})"),
+        B::Sqrt => T("sqrt(CAST({0} AS DOUBLE))"),
+        B::Ln => T("ln(CAST({0} AS DOUBLE))"),
+        B::Exp => T("exp(CAST({0} AS DOUBLE))"),
+        B::Power => T("power(CAST({0} AS DOUBLE), CAST({1} AS DOUBLE))"),
+        // Trino's greatest/least are null when any argument is: skip nulls first.
+        B::Greatest => T("array_max(filter(ARRAY[{*}], pipec_v -> pipec_v IS NOT NULL))"),
+        B::Least => T("array_min(filter(ARRAY[{*}], pipec_v -> pipec_v IS NOT NULL))"),
+        B::Coalesce => T("coalesce({*})"),
+        B::Nullif => T("nullif({0}, {1})"),
+        B::If => T("CASE WHEN {0} THEN {1} ELSE {2} END"),
+        // Trino's weeks start on Monday.
+        B::DateTrunc => T("date_trunc({0}, CAST({1} AS TIMESTAMP(6)))"),
+        B::Year => T("year({0})"),
+        B::Month => T("month({0})"),
+        B::Day => T("day({0})"),
+        B::Hour => T("hour({0})"),
+        // ISO: 1 = Monday ... 7 = Sunday.
+        B::DayOfWeek => T("day_of_week({0})"),
+        B::DaysBetween => T("date_diff('day', CAST({0} AS DATE), CAST({1} AS DATE))"),
+        // Seconds since the epoch of the wall time read in UTC, independent of the session zone.
+        B::HoursBetween => T("((to_unixtime(with_timezone(CAST({1} AS TIMESTAMP(6)), 'UTC')) - to_unixtime(with_timezone(CAST({0} AS TIMESTAMP(6)), 'UTC'))) / 3600.0)"),
+        B::MinutesBetween => T("((to_unixtime(with_timezone(CAST({1} AS TIMESTAMP(6)), 'UTC')) - to_unixtime(with_timezone(CAST({0} AS TIMESTAMP(6)), 'UTC'))) / 60.0)"),
+        B::SecondsBetween => T("(to_unixtime(with_timezone(CAST({1} AS TIMESTAMP(6)), 'UTC')) - to_unixtime(with_timezone(CAST({0} AS TIMESTAMP(6)), 'UTC')))"),
+        // Trino has no make_date or make_timestamp: the cast of the text (`yyyy-mm-dd`, zeros added
+        // in front, never cut) fails on an impossible date.
+        B::MakeDate => T("CAST(substr('000' || CAST({0} AS VARCHAR), length(CAST({0} AS VARCHAR))) || '-' || substr('0' || CAST({1} AS VARCHAR), length(CAST({1} AS VARCHAR))) || '-' || substr('0' || CAST({2} AS VARCHAR), length(CAST({2} AS VARCHAR))) AS DATE)"),
+        B::MakeTimestamp => T("CAST(substr('000' || CAST({0} AS VARCHAR), length(CAST({0} AS VARCHAR))) || '-' || CAST({1} AS VARCHAR) || '-' || CAST({2} AS VARCHAR) || ' ' || CAST({3} AS VARCHAR) || ':' || CAST({4} AS VARCHAR) || ':' || CAST(CAST({5} AS DECIMAL(18, 6)) AS VARCHAR) AS TIMESTAMP(6))"),
+        // Trino clamps the day to the month's last day.
+        B::AddMonths => T("CAST(date_add('month', CAST({1} AS BIGINT), {0}) AS {ty})"),
+        B::FormatTime => T("date_format(CAST({0} AS TIMESTAMP(6)), {p1})"),
+        B::ParseTime => T("CAST(try(date_parse({0}, {p1})) AS TIMESTAMP(6))"),
+        B::ToTimezone => T("CAST(at_timezone(with_timezone(CAST({0} AS TIMESTAMP(6)), 'UTC'), {1}) AS TIMESTAMP(6))"),
+        // A wall time repeated by a DST change takes the earlier offset, as pipec run (Trino's
+        // with_timezone takes the later one in zones east of UTC).
+        B::FromTimezone => T("CAST(at_timezone(CASE WHEN CAST(at_timezone(with_timezone(CAST({0} AS TIMESTAMP(6)), {1}) - INTERVAL '1' HOUR, {1}) AS TIMESTAMP(6)) = CAST({0} AS TIMESTAMP(6)) THEN with_timezone(CAST({0} AS TIMESTAMP(6)), {1}) - INTERVAL '1' HOUR ELSE with_timezone(CAST({0} AS TIMESTAMP(6)), {1}) END, 'UTC') AS TIMESTAMP(6))"),
+        // json_extract_scalar is null for objects and arrays: those are given as JSON text.
+        B::JsonGet => T("coalesce(json_extract_scalar({0}, {1}), nullif(json_format(json_extract({0}, {1})), 'null'))"),
+        B::Md5 => T("lower(to_hex(md5(to_utf8({0}))))"),
+        B::Count => T("count({0?*})"),
+        B::CountDistinct => T("count(DISTINCT {0})"),
+        B::CountIf => T("count_if({0})"),
+        B::Sum => T("CAST(sum({0}){over} AS {ty})"),
+        // Trino's avg of a decimal is a decimal: average doubles.
+        B::Avg => T("avg(CAST({0} AS DOUBLE))"),
+        B::Min => T("min({0})"),
+        B::Max => T("max({0})"),
+        B::AnyValue => T("arbitrary({0})"),
+        B::Stddev => T("stddev_samp({0})"),
+        // Trino has only approximate percentiles: interpolate exactly in the sorted non-null
+        // values (as DuckDB's quantile_cont).
+        B::Median => T(ATHENA_MEDIAN),
+        B::Percentile => T(ATHENA_PERCENTILE),
+        B::RowNumber => T("row_number()"),
+        B::Rank => T("rank()"),
+        B::DenseRank => T("dense_rank()"),
+        B::Ntile => T("ntile({0})"),
+        B::Lag => T("lag({*})"),
+        B::Lead => T("lead({*})"),
+        B::FirstValue => T("first_value({0})"),
+        B::LastValue => T("last_value({0})"),
+    }
+}
+
+/// Athena's exact continuous percentile at `{1}`: with the non-null values sorted and
+/// `pos = (n - 1) * p`, `v[floor(pos)] + (pos - floor(pos)) * (v[ceil(pos)] - v[floor(pos)])`
+/// (0-based), null for no values.
+const ATHENA_PERCENTILE: &str = "(CASE WHEN count({0}){over} = 0 THEN NULL ELSE element_at(array_sort(filter(array_agg(CAST({0} AS DOUBLE)){over}, pipec_v -> pipec_v IS NOT NULL)), CAST(floor((count({0}){over} - 1) * CAST({1} AS DOUBLE)) AS BIGINT) + 1) + ((count({0}){over} - 1) * CAST({1} AS DOUBLE) - floor((count({0}){over} - 1) * CAST({1} AS DOUBLE))) * (element_at(array_sort(filter(array_agg(CAST({0} AS DOUBLE)){over}, pipec_v -> pipec_v IS NOT NULL)), CAST(ceil((count({0}){over} - 1) * CAST({1} AS DOUBLE)) AS BIGINT) + 1) - element_at(array_sort(filter(array_agg(CAST({0} AS DOUBLE)){over}, pipec_v -> pipec_v IS NOT NULL)), CAST(floor((count({0}){over} - 1) * CAST({1} AS DOUBLE)) AS BIGINT) + 1)) END)";
+
+/// [`ATHENA_PERCENTILE`] at 0.5.
+const ATHENA_MEDIAN: &str = "(CASE WHEN count({0}){over} = 0 THEN NULL ELSE element_at(array_sort(filter(array_agg(CAST({0} AS DOUBLE)){over}, pipec_v -> pipec_v IS NOT NULL)), CAST(floor((count({0}){over} - 1) * 0.5E0) AS BIGINT) + 1) + ((count({0}){over} - 1) * 0.5E0 - floor((count({0}){over} - 1) * 0.5E0)) * (element_at(array_sort(filter(array_agg(CAST({0} AS DOUBLE)){over}, pipec_v -> pipec_v IS NOT NULL)), CAST(ceil((count({0}){over} - 1) * 0.5E0) AS BIGINT) + 1) - element_at(array_sort(filter(array_agg(CAST({0} AS DOUBLE)){over}, pipec_v -> pipec_v IS NOT NULL)), CAST(floor((count({0}){over} - 1) * 0.5E0) AS BIGINT) + 1)) END)";
 
 /// Spark SQL 4 (ANSI mode, `TIMESTAMP_NTZ` timestamps, session time zone UTC).
 fn spark(b: Builtin) -> Render {
@@ -920,11 +1201,16 @@ impl Lower<'_> {
         let d = self.ctx.dialect;
         match &e.kind {
             ExprKind::Literal(l) => d.literal(l),
-            ExprKind::Column { name, side } => match side {
-                Some(pipec_check::ir::Side::Left) => format!("l.{}", d.ident(name)),
-                Some(pipec_check::ir::Side::Right) => format!("r.{}", d.ident(name)),
-                None => d.ident(name),
-            },
+            ExprKind::Column { name, side } => {
+                let mut out = String::with_capacity(name.len() + 4);
+                match side {
+                    Some(pipec_check::ir::Side::Left) => out.push_str("l."),
+                    Some(pipec_check::ir::Side::Right) => out.push_str("r."),
+                    None => {}
+                }
+                d.push_ident(&mut out, name);
+                out
+            }
             ExprKind::Param(p) => self.ctx.param(*p),
             ExprKind::Call { func, kind, args } => self.call(*func, *kind, args, e.ty),
             ExprKind::Unary(UnaryOp::Neg, x) => format!("(-{})", self.expr(x)),
@@ -957,6 +1243,9 @@ impl Lower<'_> {
                     }
                 }
             }
+            ExprKind::Cast(x, Type::String) if d == Dialect::Athena => {
+                format!("CAST({} AS VARCHAR)", athena_text(&self.expr(x), x.ty))
+            }
             ExprKind::Cast(x, t) => format!("CAST({} AS {})", self.expr(x), d.type_sql(*t)),
             ExprKind::IsNull { value, negated } => {
                 format!(
@@ -984,15 +1273,21 @@ impl Lower<'_> {
     }
 
     fn call(&self, func: Builtin, kind: FnKind, args: &[Expr], ty: Type) -> String {
-        let a: Vec<String> = args.iter().map(|x| self.expr(x)).collect();
         let dialect = self.ctx.dialect;
+        let a: Vec<String> = args
+            .iter()
+            .map(|x| match (dialect, func) {
+                (Dialect::Athena, Builtin::Concat) => athena_text(&self.expr(x), x.ty),
+                _ => self.expr(x),
+            })
+            .collect();
         let body = fill(templates(func).get(dialect), dialect, args, &a, ty);
-        let Some(over) = &self.over else {
-            return body.replace(OVER, "");
+        let over = match &self.over {
+            Some(over) if kind != FnKind::Scalar => over,
+            // Few templates hold OVER: leave the others' text as it is.
+            _ if body.contains(OVER) => return body.replace(OVER, ""),
+            _ => return body,
         };
-        if kind == FnKind::Scalar {
-            return body.replace(OVER, "");
-        }
         let framed =
             kind == FnKind::Aggregate || matches!(func, Builtin::FirstValue | Builtin::LastValue);
         let frame = match (framed, &over.frame) {
@@ -1035,12 +1330,14 @@ pub fn expr(e: &Expr, run: &Interval) -> String {
 }
 
 fn columns(d: Dialect, schema: &Schema) -> String {
-    schema
-        .columns
-        .iter()
-        .map(|c| d.ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::new();
+    for (i, c) in schema.columns.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        d.push_ident(&mut out, &c.name);
+    }
+    out
 }
 
 /// Expands an SQL escape hatch for DuckDB: `{relation}` → its table, `{ds}` → the quoted value.
@@ -1058,6 +1355,15 @@ impl Ctx<'_> {
     pub fn param(&self, p: RunParam) -> String {
         let d = self.dialect;
         let v = |name: &str| d.quote(&[self.piece(name).unwrap_or(Piece::Text(String::new()))]);
+        // Athena's run values arrive as text (spliced by the SAM target): cast the string.
+        if let (Dialect::Athena, Params::Vars) = (d, self.params) {
+            let ty = |t| d.type_sql(t);
+            return match p {
+                RunParam::Ds => format!("CAST({} AS {})", v("ds"), ty(Type::Date)),
+                RunParam::Start => format!("CAST({} AS {})", v("start"), ty(Type::Timestamp)),
+                RunParam::End => format!("CAST({} AS {})", v("end"), ty(Type::Timestamp)),
+            };
+        }
         match p {
             RunParam::Ds => format!("DATE {}", v("ds")),
             RunParam::Start => d.timestamp(&v("start")),
@@ -1113,7 +1419,7 @@ fn lower_transform(ctx: Ctx, t: &Transform, head_schema: &Schema, tables: &dyn T
         ),
     };
     let mut layers: Vec<String> = vec![head];
-    let mut prev_schema = head_schema.clone();
+    let mut prev_schema = head_schema;
     let mut i = 0;
     while i < t.steps.len() {
         let step = &t.steps[i];
@@ -1150,21 +1456,28 @@ fn lower_transform(ctx: Ctx, t: &Transform, head_schema: &Schema, tables: &dyn T
                 };
                 let outer_left = matches!(kind, JoinKind::Right | JoinKind::Full);
                 let shared = shared_keys(on);
-                let mut cols: Vec<String> = prev_schema
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        if outer_left && shared.contains(&c.name) {
-                            format!("COALESCE(l.{0}, r.{0}) AS {0}", ident(&c.name))
-                        } else {
-                            format!("l.{}", ident(&c.name))
-                        }
-                    })
-                    .collect();
-                cols.extend(right_columns.iter().map(|c| format!("r.{}", ident(c))));
+                let mut cols = String::new();
+                for c in &prev_schema.columns {
+                    if !cols.is_empty() {
+                        cols.push_str(", ");
+                    }
+                    if outer_left && shared.contains(&c.name) {
+                        let n = ident(&c.name);
+                        cols.push_str(&format!("COALESCE(l.{n}, r.{n}) AS {n}"));
+                    } else {
+                        cols.push_str("l.");
+                        d.push_ident(&mut cols, &c.name);
+                    }
+                }
+                for c in right_columns {
+                    if !cols.is_empty() {
+                        cols.push_str(", ");
+                    }
+                    cols.push_str("r.");
+                    d.push_ident(&mut cols, c);
+                }
                 layers.push(format!(
-                    "SELECT {} FROM {prev} AS l {kw} {} AS r ON {}",
-                    cols.join(", "),
+                    "SELECT {cols} FROM {prev} AS l {kw} {} AS r ON {}",
                     tables.table(right),
                     lower.expr(on)
                 ));
@@ -1252,19 +1565,29 @@ fn lower_transform(ctx: Ctx, t: &Transform, head_schema: &Schema, tables: &dyn T
                 }
             }
         }
-        prev_schema = t.steps[i].schema.clone();
+        prev_schema = &t.steps[i].schema;
         i += 1;
     }
     let last = layers.pop().expect("at least the head");
     if layers.is_empty() {
         return last;
     }
-    let ctes: Vec<String> = layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| format!("s{i} AS ({l})"))
-        .collect();
-    format!("WITH {}\n{last}", ctes.join(",\n"))
+    let len: usize = layers.iter().map(|l| l.len() + 16).sum::<usize>() + last.len();
+    let mut out = String::with_capacity(len + 8);
+    out.push_str("WITH ");
+    for (i, l) in layers.iter().enumerate() {
+        if i > 0 {
+            out.push_str(",\n");
+        }
+        out.push('s');
+        out.push_str(&i.to_string());
+        out.push_str(" AS (");
+        out.push_str(l);
+        out.push(')');
+    }
+    out.push('\n');
+    out.push_str(&last);
+    out
 }
 
 /// A layer that adds column `name` (or replaces it where it stands); updates `schema`. One layer
@@ -1277,28 +1600,36 @@ fn column_layer(
     sql: String,
     e: &Expr,
 ) -> String {
-    let ident = |n: &str| d.ident(n);
-    let new_col = format!("{sql} AS {}", ident(name));
-    let mut cols: Vec<String> = schema
-        .columns
-        .iter()
-        .map(|c| {
-            if c.name == name {
-                new_col.clone()
-            } else {
-                ident(&c.name)
-            }
-        })
-        .collect();
+    let mut out = String::from("SELECT ");
+    let new_col = |out: &mut String| {
+        out.push_str(&sql);
+        out.push_str(" AS ");
+        d.push_ident(out, name);
+    };
+    for (i, c) in schema.columns.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if c.name == name {
+            new_col(&mut out);
+        } else {
+            d.push_ident(&mut out, &c.name);
+        }
+    }
     if schema.get(name).is_none() {
-        cols.push(new_col);
+        if !schema.columns.is_empty() {
+            out.push_str(", ");
+        }
+        new_col(&mut out);
         schema.columns.push(pipec_check::ir::Column {
             name: name.to_string(),
             ty: e.ty,
             nullable: e.nullable,
         });
     }
-    format!("SELECT {} FROM {from}", cols.join(", "))
+    out.push_str(" FROM ");
+    out.push_str(from);
+    out
 }
 
 /// Columns joined with `l.x = r.x` for the same name (kept once in the output).
@@ -1506,6 +1837,28 @@ mod dialect_tests {
     use super::*;
 
     #[test]
+    fn plain_strings_take_the_short_way_to_the_same_literal() {
+        let mut every_ascii: String = (0u8..0x80).map(char::from).collect();
+        every_ascii.push_str(" 새벽 é");
+        for d in Dialect::ALL {
+            for v in [
+                "",
+                "plain text",
+                "새벽 {{x}} %s",
+                "a'b",
+                "x\u{1}y",
+                &every_ascii,
+            ] {
+                assert_eq!(
+                    d.string(v),
+                    d.quote(&[Piece::Text(v.to_string())]),
+                    "{d:?} {v:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn user_text_never_becomes_a_variable_or_a_statement_break() {
         let hostile = "it's \\ ${ds} {{x}} %s ; -- \n 새벽";
         assert_eq!(
@@ -1555,6 +1908,74 @@ mod dialect_tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn athena_run_values_become_execution_parameters() {
+        let ctx = Ctx::vars(Dialect::Athena);
+        let (sql, names) = parameters(&format!(
+            "SELECT {} AS d, {} AS p FROM t WHERE x < {}",
+            ctx.param(RunParam::Ds),
+            ctx.path("raw/{ds}/it's {{x}}/{hh}.csv"),
+            ctx.param(RunParam::End)
+        ));
+        assert_eq!(
+            sql,
+            "SELECT CAST(? AS DATE) AS d, ('raw/' || ? || '/it''s {x}/' || ? || '.csv') AS p FROM t WHERE x < CAST(? AS TIMESTAMP(6))"
+        );
+        assert_eq!(names, ["ds", "ds", "hh", "end"]);
+        // A mark inside a literal (not written by `quote`) is split out of it; a quoted
+        // identifier and user text holding `?` or the mark stay as they are.
+        let (sql, names) = parameters(&format!(
+            "SELECT 'a''{MARK}ds{MARK}b', \"{MARK}x{MARK}\", '?', {}",
+            Dialect::Athena.string(&format!("u{MARK}ds{MARK}"))
+        ));
+        assert_eq!(
+            sql,
+            format!(
+                "SELECT ('a''' || ? || 'b'), \"{MARK}x{MARK}\", '?', ('u' || chr(1) || 'ds' || chr(1))"
+            )
+        );
+        assert_eq!(names, ["ds"]);
+        assert_eq!(Dialect::Athena.string(""), "''");
+        assert_eq!(ctx.path("{ds}"), format!("{MARK}ds{MARK}"));
+    }
+
+    #[test]
+    fn athena_renders_every_builtin() {
+        for b in Builtin::ALL {
+            assert!(
+                !matches!(templates(*b).athena, Render::No(_)),
+                "{b} is refused on Athena"
+            );
+        }
+    }
+
+    #[test]
+    fn athena_literals_and_types() {
+        let a = Dialect::Athena;
+        assert_eq!(a.type_sql(Type::Timestamp), "TIMESTAMP(6)");
+        assert_eq!(a.type_sql(Type::Json), "VARCHAR");
+        assert_eq!(
+            a.literal(&Literal::Duration(90_061_000_001)),
+            "INTERVAL '90061.000' SECOND"
+        );
+        assert_eq!(
+            a.literal(&Literal::Duration(-1_500)),
+            "(-INTERVAL '0.002' SECOND)"
+        );
+        let pattern = parse_time_pattern("%Y-%m-%dT%H:%M:%S 100%%").unwrap();
+        assert_eq!(a.time_pattern(&pattern), "'%Y-%m-%dT%H:%i:%s 100%%'");
+        let run = Interval::daily("2024-01-02", "2024-01-03");
+        let lit = Ctx {
+            dialect: a,
+            params: Params::Literal(&run),
+        };
+        assert_eq!(
+            lit.param(RunParam::Start),
+            "TIMESTAMP '2024-01-02 00:00:00'"
+        );
+        assert_eq!(lit.path("d/{ds}.csv"), "'d/2024-01-02.csv'");
     }
 
     #[test]

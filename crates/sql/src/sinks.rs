@@ -188,6 +188,45 @@ impl<'a> SinkPlan<'a> {
         out
     }
 
+    /// One `MERGE INTO` for a `merge` sink on engines that have it (Athena on Iceberg): a new
+    /// row replaces the target row with the same keys (null matching null; within the run's
+    /// partition when partitioned), the other new rows are inserted. `None` for other modes.
+    /// The keys-unique guard ([`Self::guards`]) must pass first: MERGE fails on a target row
+    /// matched twice.
+    pub fn merge(&self, ctx: &Ctx, staged: &str, target: &str) -> Option<String> {
+        let Replaces::Keys(keys) = &self.replaces else {
+            return None;
+        };
+        let d = ctx.dialect;
+        let mut on: Vec<String> = keys
+            .iter()
+            .map(|k| format!("t.{0} IS NOT DISTINCT FROM s.{0}", d.ident(k)))
+            .collect();
+        if let Some(p) = &self.partition {
+            on.push(format!("t.{} = {}", d.ident(p), ctx.param(RunParam::Ds)));
+        }
+        let cols = self.table_columns();
+        let fixed = |c: &str| keys.iter().any(|k| k == c) || self.partition.as_deref() == Some(c);
+        let mut set: Vec<String> = cols
+            .iter()
+            .filter(|c| !fixed(&c.name))
+            .map(|c| format!("{0} = s.{0}", d.ident(&c.name)))
+            .collect();
+        if set.is_empty() {
+            set.push(format!("{0} = s.{0}", d.ident(&keys[0])));
+        }
+        let names: Vec<String> = cols.iter().map(|c| d.ident(&c.name)).collect();
+        let values: Vec<String> = names.iter().map(|n| format!("s.{n}")).collect();
+        Some(format!(
+            "MERGE INTO {target} AS t USING ({}) AS s ON ({}) WHEN MATCHED THEN UPDATE SET {} WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+            self.new_rows(ctx, staged, target),
+            on.join(" AND "),
+            set.join(", "),
+            names.join(", "),
+            values.join(", ")
+        ))
+    }
+
     /// Publish guards, each a check that must pass before anything is written: no new row
     /// outside the run's partition (`E0516` locally), merge keys unique among the new rows.
     pub fn guards(&self, ctx: &Ctx, staged: &str) -> Vec<(String, CheckQuery)> {

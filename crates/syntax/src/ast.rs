@@ -209,6 +209,8 @@ pub struct SourceDecl {
     pub origin: Call,
     /// The declared schema; `None` when the block is left out (see `table(...)` sources).
     pub schema: Option<Vec<Field>>,
+    /// `archive after …` / `expire after …` lines after the schema, in source order.
+    pub retention: Vec<RetentionLine>,
     /// The whole item.
     #[serde(skip)]
     pub span: Span,
@@ -474,6 +476,8 @@ pub enum SinkOptionKind {
     Mode(Ident),
     /// `partition by col`.
     PartitionBy(Ident),
+    /// `archive after 90d to glacier` / `expire after 1y`.
+    Retention(RetentionLine),
     /// Anything else: reported by the checker.
     Unknown {
         /// The option's name.
@@ -481,6 +485,30 @@ pub enum SinkOptionKind {
         /// Its value.
         value: Option<Expr>,
     },
+}
+
+/// One storage lifecycle line: `archive after AGE [to CLASS]` or `expire after AGE`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionLine {
+    /// `archive` or `expire`.
+    pub action: RetentionAction,
+    /// The age as written (`90d`, `1y`); its unit is checked by the checker.
+    pub age: Ident,
+    /// The storage class after `to` (archive only).
+    pub class: Option<Ident>,
+    /// The whole line.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// What a retention line does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionAction {
+    /// `archive after`: move to a colder storage class.
+    Archive,
+    /// `expire after`: delete.
+    Expire,
 }
 
 /// `check relation { rules }`.

@@ -251,6 +251,8 @@ fn describe(rule: Rule) -> Option<String> {
             Rule::mode_option | Rule::partition_option | Rule::unknown_sink_option => {
                 "a sink option"
             }
+            Rule::expire_option | Rule::archive_option => "`archive after` or `expire after`",
+            Rule::retention_age => "an age like `90d`, `12w` or `1y`",
             Rule::mode_merge | Rule::mode_incremental | Rule::mode_word => "a sink mode",
             Rule::join_kind => "a join kind",
             Rule::join_on | Rule::join_using => "`on` or `using`",
@@ -381,6 +383,10 @@ pub(crate) fn from_pest(
     }
     if items {
         keywords.extend(ITEM_KEYWORDS.iter().map(|s| s.to_string()));
+    }
+    if items || expected.iter().any(|e| e == "`transform`") {
+        // After a source, its retention lines may follow; a declaration is what is meant.
+        expected.retain(|e| e != "`archive`" && e != "`expire`");
     }
     if expected.iter().any(|e| e == "a pipeline setting") {
         keywords.extend(SETTING_KEYWORDS.iter().map(|s| s.to_string()));

@@ -120,6 +120,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_aggregate
             | Rule::kw_alert
             | Rule::kw_and
+            | Rule::kw_archive
             | Rule::kw_as
             | Rule::kw_asc
             | Rule::kw_at
@@ -141,6 +142,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_else
             | Rule::kw_end
             | Rule::kw_every
+            | Rule::kw_expire
             | Rule::kw_except
             | Rule::kw_expect
             | Rule::kw_file
@@ -181,6 +183,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_test
             | Rule::kw_then
             | Rule::kw_timeout
+            | Rule::kw_to
             | Rule::kw_transform
             | Rule::kw_union
             | Rule::kw_using
@@ -541,11 +544,41 @@ impl Builder {
         let mut it = kids(pair);
         let name = self.ident(it.next().expect("name"));
         let origin = self.call(it.next().expect("origin"));
-        let schema = it.next().map(|p| self.schema(p));
+        let mut schema = None;
+        let mut retention = Vec::new();
+        for p in it {
+            match p.as_rule() {
+                Rule::schema_block => schema = Some(self.schema(p)),
+                _ => retention.push(self.retention_line(p)),
+            }
+        }
         SourceDecl {
             name,
             origin,
             schema,
+            retention,
+            span,
+        }
+    }
+
+    /// `expire after AGE` or `archive after AGE [to CLASS]`.
+    fn retention_line(&mut self, pair: P<'_>) -> RetentionLine {
+        let span = self.span(&pair);
+        let action = match pair.as_rule() {
+            Rule::archive_option => RetentionAction::Archive,
+            _ => RetentionAction::Expire,
+        };
+        let mut it = kids(pair);
+        let age = it.next().expect("age");
+        let age = Ident {
+            name: age.as_str().to_string(),
+            span: self.span(&age),
+        };
+        let class = it.next().map(|c| self.ident(c));
+        RetentionLine {
+            action,
+            age,
+            class,
             span,
         }
     }
@@ -794,6 +827,7 @@ impl Builder {
             for opt in kids(block) {
                 let ospan = self.span(&opt);
                 let rule = opt.as_rule();
+                let opt_pair = opt.clone();
                 let mut o = kids(opt);
                 let kind = match rule {
                     Rule::mode_option => {
@@ -815,6 +849,9 @@ impl Builder {
                     }
                     Rule::partition_option => {
                         SinkOptionKind::PartitionBy(self.ident(o.next().expect("col")))
+                    }
+                    Rule::expire_option | Rule::archive_option => {
+                        SinkOptionKind::Retention(self.retention_line(opt_pair))
                     }
                     _ => {
                         let name = self.ident(o.next().expect("name"));

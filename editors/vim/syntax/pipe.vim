@@ -14,26 +14,47 @@ syn case match
 syn sync minlines=200
 
 " ---------------------------------------------------------------- keywords
-syn keyword pipeDeclaration import as pipeline source transform sink check test define
-syn keyword pipeStep        filter derive select except join inner left right full on using
-syn keyword pipeStep        group aggregate sort asc desc take distinct union window partition order by sql rows between unbounded preceding following current row
-syn keyword pipeSetting     schedule start catchup retries backoff timeout alert owner tags description
-syn keyword pipeSchedule    daily hourly cron every after file continuous at
-syn keyword pipeSink        mode append replace merge incremental
-syn keyword pipeTest        given expect for
+" Only reserved words are `syn keyword`s (a keyword beats every match): the other keywords are
+" contextual (`start`, `order`, `file`, `partition` are also column names), so each is a match
+" in its context, or a keyword contained in the pipeline block.
+syn match   pipeDeclaration "^\s*\zs\%(import\|pipeline\|source\|transform\|sink\|check\|test\|define\)\>"
+syn match   pipeDeclaration "\%(^\s*define\s\+\)\@<=check\>"
+syn match   pipeDeclaration "\<as\>"
+" A step starts after `|`, or at the start of a line (after a trailing `|`).
+syn match   pipeStep        "\%(|\s*\)\@<=\<\%(filter\|derive\|select\|join\|group\|aggregate\|sort\|take\|distinct\|union\|window\)\>"
+syn match   pipeStep        "^\s*\zs\%(filter\|derive\|select\|join\|group\|aggregate\|sort\|take\|distinct\|union\|window\)\>\ze\s"
+syn match   pipeStep        "\%(\<select\s\+\)\@<=except\>"
+syn match   pipeStep        "\%(\<join\s\+\)\@<=\%(inner\|left\|right\|full\)\>"
+syn match   pipeStep        "\<\%(on\|using\|asc\|desc\)\>"
+syn match   pipeStep        "\<sql\>\ze\s*\%(\"\"\"\|$\)"
+" Window words only between `window` and its `{`.
+syn match   pipeStep        "\%(\<window\>[^{]*\)\@<=\<\%(partition\|order\|rows\|between\|unbounded\|preceding\|following\|current\|row\)\>"
+syn match   pipeSink        "\<mode\>\ze\s\+\h"
+syn match   pipeSink        "\%(\<mode\s\+\)\@<=\%(append\|replace\|merge\|incremental\)\>"
+syn match   pipeSink        "\%(\<merge\s\+\)\@<=on\>"
+syn match   pipeSink        "\%(\<\%(incremental\|partition\)\s\+\)\@<=by\>"
+syn match   pipeSink        "\<partition\ze\s\+by\>"
+syn match   pipeRetention   "\<\%(archive\|expire\)\ze\s\+after\>"
+syn match   pipeRetention   "\%(\<\%(archive\|expire\)\s\+\)\@<=after\>"
+syn match   pipeRetention   "\%(\<archive\s\+after\s\+\w\+\s\+\)\@<=to\>"
+syn match   pipeStorageClass "\%(\<to\s\+\)\@<=\%(glacier_ir\|glacier\|deep_archive\)\>"
+syn match   pipeTest        "\%(^\s*test\s\+\S\+\s\+\)\@<=for\>"
 syn match   pipeTest        "^\s*\zsds\ze\s\+\d\{4}-"
-syn keyword pipeConditional case when then else
-" `end` closes a `case`, but starts the `end` setting when a date follows it.
+syn match   pipeTest        "\<given\ze\s"
+syn match   pipeTest        "\<expect\ze\s*("
+syn match   pipeTest        "\%(}\s*\)\@<=defaults\ze\s*{"
+" `end` closes a `case`; in the pipeline block it is the `end` setting.
 syn match   pipeConditional "\<end\>"
-syn match   pipeSetting     "^\s*\zsend\ze\s\+\d\{4}-"
+syn keyword pipeConditional case when then else
 syn keyword pipeWordOp      and or not is in
 syn keyword pipeBoolean     true false
 syn keyword pipeNull        null
 
-" ---------------------------------------------------------------- comments
-syn keyword pipeTodo        contained TODO FIXME XXX NOTE
-syn match   pipeComment     "#.*$"  contains=pipeTodo,@Spell
-syn match   pipeComment     "//.*$" contains=pipeTodo,@Spell
+" The pipeline block: settings and schedule words are keywords only here.
+syn region  pipePipeline    matchgroup=pipeDeclaration start="^\s*\zspipeline\>\ze.*{" end="}" contains=pipeSetting,pipeSchedule,pipeComment,pipeString,pipeTripleString,pipeNumber,pipeDuration,pipeDate,pipeTimestamp,pipeTime,pipeConnector,pipeFunction,pipeBoolean,pipeNull,pipeOperator,pipeQuotedName
+syn keyword pipeSetting     contained schedule start end catchup retries backoff timeout alert owner tags description
+syn keyword pipeSchedule    contained daily hourly cron every after continuous at
+syn match   pipeSchedule    contained "\<on\s\+file\>"
 
 " ---------------------------------------------------------------- numbers, dates, durations
 " Later definitions win when two items start at the same column.
@@ -47,17 +68,23 @@ syn match   pipeTime        "\%(\<at\s\+\)\@<=:\d\{2}\>"
 " ---------------------------------------------------------------- names, parameters, types
 syn match   pipeQuotedName  "`[^`]*`"
 syn match   pipeParam       "@\%(ds\|start\|end\)\>"
-syn match   pipeFunction    "\<\h\w*\%(\.\h\w*\)*\ze\s*("
+syn match   pipeFunction    "\<\%(\%(on\|using\|expect\|in\|and\|or\|not\|when\|then\|else\|filter\|take\|sort\|group\|derive\|select\)\>\)\@!\h\w*\%(\.\h\w*\)*\ze\s*("
 syn match   pipeBuiltin     "\<\%(lower\|upper\|trim\|length\|substr\|replace\|contains\|starts_with\|ends_with\|regexp_matches\|split_part\|concat\|lpad\|rpad\|abs\|round\|floor\|ceil\|sqrt\|ln\|exp\|power\|greatest\|least\|coalesce\|nullif\|if\|date_trunc\|year\|month\|day\|hour\|day_of_week\|days_between\|hours_between\|minutes_between\|seconds_between\|make_date\|make_timestamp\|add_months\|format_time\|parse_time\|to_timezone\|from_timezone\|json_get\|md5\)\ze\s*("
 syn match   pipeBuiltin     "\<\%(count\|count_distinct\|count_if\|sum\|avg\|min\|max\|any_value\|stddev\|median\|percentile\|row_number\|rank\|dense_rank\|ntile\|lag\|lead\|first_value\|last_value\)\ze\s*("
 syn match   pipeCheckFn     "\<\%(not_null\|unique\|accepted_values\|in_range\|row_count\)\ze\s*("
 syn match   pipeRelation    "\%(\<given\s\+\)\@<=\h\w*"
 " A type after `:` (schemas, parameters) or `::` (casts); defined last so it wins over calls.
-syn match   pipeType        "\%(::\=\s*\)\@<=\a\w*\%(\s*([0-9, ]*)\)\=?\="
+syn match   pipeType        "\%(::\=\s*\)\@<=\%(int\|bigint\|float\|decimal\|bool\|string\|date\|timestamp\|interval\|json\|integer\|int32\|long\|int64\|double\|float64\|numeric\|boolean\|text\|varchar\|datetime\|duration\|relation\|columns\|column\)\>\%(\s*([0-9, ]*)\)\=?\="
 syn match   pipeConnector   "\<\%(csv\|ndjson\|json\|parquet\|http\|postgres\|table\|calendar\|kafka\|kinesis\|slack\|email\|secret\)\ze\s*("
 
 " ---------------------------------------------------------------- operators
 syn match   pipeOperator    "->\|==\|!=\|<=\|>=\|++\|??\|::\|[-+*/%<>=|?]"
+
+" ---------------------------------------------------------------- comments
+" After the operators: of two matches at one column the later wins, so `//` is a comment.
+syn keyword pipeTodo        contained TODO FIXME XXX NOTE
+syn match   pipeComment     "#.*$"  contains=pipeTodo,@Spell
+syn match   pipeComment     "//.*$" contains=pipeTodo,@Spell
 
 " ---------------------------------------------------------------- strings
 syn match   pipeBadEscape   contained "\\."
@@ -74,6 +101,8 @@ hi def link pipeStep         Statement
 hi def link pipeSetting      Keyword
 hi def link pipeSchedule     Keyword
 hi def link pipeSink         Keyword
+hi def link pipeRetention    Keyword
+hi def link pipeStorageClass Constant
 hi def link pipeTest         Keyword
 hi def link pipeConditional  Conditional
 hi def link pipeWordOp       Operator
