@@ -25,13 +25,19 @@ Checks, each printing `OK <check> ...` or `FAIL <check>: ...`:
    the emitted functions in process (S3 and Secrets Manager are moto's, in process), Athena
    tasks evaluate their `States.Format` query text, are translated by sqlglot to DuckDB and run on a
    DuckDB database where each raw Glue table is a view over the files in the (moto) raw bucket,
-   which the manifest's `uploads` fill from the example's local files, and each Iceberg table is
-   a DuckDB table. The `$.run` the interval function computes must equal pipec's interval; every
+   which the manifest's `uploads` (`from` relative to the emit folder) fill from the example's
+   local files, and each Iceberg table is a DuckDB table. `Retry` is interpreted (no waiting).
+   The `$.run` the interval function computes must equal pipec's interval; every
    sink table must then hold the rows `pipec run` wrote (compared as scripts/engines.py does),
    and each UNLOAD prefix the rows of the file pipec wrote. The triggers (EventBridge Scheduler
-   schedules, `after` rules) fed the event that would start each interval must give the same
-   interval; a failure drill per pipeline (its first check query failing) must fail the
-   execution, change no table and deliver the alert to the Slack function's (local) webhook.
+   schedules, with no fixed StartDate/EndDate; `after` rules; `on file` rules fed the S3 "Object
+   Created" event of the uploaded object) fed the event that would start each interval must
+   give the same interval; a firing for the interval before the pipeline's `start` (when the
+   first date is the `start`) must run no query; a retry drill (each pipeline's first publish statement failing once)
+   must still succeed when the machine has `Retry`; a failure drill per pipeline (its first
+   check query failing on every attempt) must fail the execution, change no table and deliver
+   the alert to the Slack function's (local) webhook, its text naming the interval's ds as
+   `pipec run`'s alert does.
    This is a semantic check of the Athena SQL on DuckDB, NOT a run on Athena.
 7. lambdas (with --lambdas CMD): the Lambda unit tests, `CMD` run by the shell.
 
@@ -946,6 +952,9 @@ class Sim:
         self.results = {}
         self.inject = False
         self.injected = None
+        self.transient = False
+        self.transient_hit = None
+        self.athena_calls = 0
         self.unloads = []
         self.notes = set()
         self.published = []
@@ -1028,6 +1037,11 @@ class Sim:
         for p in self.manifest.get("pipelines", []):
             for u in p.get("uploads") or []:
                 frm = u["from"]
+                if "://" in frm:
+                    log(f"  upload {frm}: a URI (--base), not a local file: not uploaded")
+                    continue
+                if os.path.isabs(frm):
+                    raise Failure(f"manifest upload from {frm!r}: must be relative to the emit folder")
                 pat = os.path.join(self.out, frm)
                 rx = re.escape(os.path.normpath(pat))
                 names = []
@@ -1056,6 +1070,8 @@ class Sim:
                     key = re.sub(r"\{(\w+)\}", lambda mm: vals.get(mm.group(1), mm.group(0)), u["to"])
                     if "{" in key:
                         raise Failure(f"upload {frm} -> {u['to']}: cannot fill {key}")
+                    if key.endswith("/"):  # a glob source: each file keeps its name
+                        key += os.path.basename(f)
                     with open(f, "rb") as fh:
                         self.s3.put_object(Bucket=raw, Key=key, Body=fh.read())
                     n += 1
@@ -1213,13 +1229,19 @@ class Sim:
         extra = sorted(set(params) - allowed)
         if extra:
             raise StatesError("States.Runtime", f"StartQueryExecution does not take {extra}")
+        self.athena_calls += 1
         q = params.get("QueryString")
         values = params.get("ExecutionParameters") or []
         sql = fill_parameters(q, values)
-        if self.inject and re.match(r"(?is)^\s*(WITH\b.*?\)\s*)?SELECT\b", sql):
-            self.inject = False
+        # The failure drill: the first SELECT (a check) fails, and fails again on every retry.
+        if self.inject and (sql == self.injected or (self.injected is None and re.match(r"(?is)^\s*(WITH\b.*?\)\s*)?SELECT\b", sql))):
             self.injected = sql
             raise StatesError("States.TaskFailed", "injected failure of the first check query (failure drill)")
+        # A transient failure: the first publish statement fails once, before it runs.
+        if self.transient and re.match(r"(?is)^\s*(INSERT|MERGE|DELETE)\b", sql):
+            self.transient = False
+            self.transient_hit = sql
+            raise StatesError("Athena.TooManyRequestsException", "injected transient failure (retry drill)")
         unload = re.match(r"(?is)^\s*UNLOAD\s*\((.*)\)\s*TO\s*'((?:[^']|'')*)'\s*WITH\s*\((.*)\)\s*;?\s*$", sql)
         if unload:
             return self.unload(unload.group(1), unload.group(2).replace("''", "'"), unload.group(3), sql, sync_)
@@ -1349,10 +1371,15 @@ class Sim:
         name = defn["StartAt"]
         data = inp
         steps = 0
+        attempts = {}  # (state, retrier index) -> retries made, for the state being retried
+        retrying = False
         while True:
             steps += 1
             if steps > 10000:
                 raise StatesError("States.Runtime", "more than 10000 transitions")
+            if not retrying:
+                attempts = {}
+            retrying = False
             st = states[name]
             ty = st["Type"]
             trace.append(name)
@@ -1409,6 +1436,21 @@ class Sim:
                     if ctx.get("_stop_after_first"):
                         return data
             except StatesError as e:
+                # Retry: the first retrier whose ErrorEquals matches decides; States.Runtime
+                # and States.DataLimitExceeded are never retried.
+                if ty in ("Task", "Parallel", "Map") and e.error not in ("States.Runtime", "States.DataLimitExceeded"):
+                    for ri, r in enumerate(st.get("Retry") or []):
+                        eq = r.get("ErrorEquals") or []
+                        if "States.ALL" in eq or e.error in eq or ("States.TaskFailed" in eq and ty == "Task"):
+                            n = attempts.get((name, ri), 0)
+                            if n < r.get("MaxAttempts", 3):
+                                attempts[(name, ri)] = n + 1
+                                wait = r.get("IntervalSeconds", 1) * r.get("BackoffRate", 2.0) ** n
+                                ctx.setdefault("_retries", []).append((name, e.error, n + 1, wait))
+                                retrying = True
+                            break
+                    if retrying:
+                        continue
                 caught = None
                 if ty not in ("Fail",):
                     for c in st.get("Catch") or []:
@@ -1562,6 +1604,41 @@ def cron_fire(expr, tz, after):
     raise Failure(f"{expr} does not fire within 40 days after {after}")
 
 
+def s3_created_input(sim, p, ep, ds):
+    """The input an `on file` rule gives the state machine when interval `ds`'s file lands: the
+    S3 "Object Created" event (EventBridge's shape) of the object the manifest's `uploads` put
+    at `to` filled with `ds` (the key CI uploads it to), which must exist in the raw bucket,
+    match the rule's pattern, and be announced (the bucket sends events to EventBridge).
+    Returns (input, description) or (None, why not)."""
+    raw = sim.raw_bucket()
+    conf = ((sim.tpl["Resources"].get("RawBucket") or {}).get("Properties") or {}).get("NotificationConfiguration") or {}
+    if (conf.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled") is not True:
+        return None, "RawBucket does not send its events to EventBridge (NotificationConfiguration.EventBridgeConfiguration)"
+    y, m, d = ds.split("-")
+    vals = {"ds": ds, "ds_nodash": y + m + d, "yyyy": y, "mm": m, "dd": d}
+    tried = []
+    for u in p.get("uploads") or []:
+        if not u.get("table"):
+            continue
+        key = re.sub(r"\{(\w+)\}", lambda mm: vals.get(mm.group(1), mm.group(0)), u["to"])
+        tried.append(key)
+        if "{" in key or key.endswith("/"):
+            continue
+        try:
+            size = sim.s3.head_object(Bucket=raw, Key=key)["ContentLength"]
+        except Exception:  # noqa: BLE001 - not uploaded for this ds
+            continue
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
+                 "account": ACCOUNT, "time": f"{ds}T00:00:00Z", "region": REGION, "resources": [f"arn:aws:s3:::{raw}"],
+                 "detail": {"version": "0", "bucket": {"name": raw},
+                            "object": {"key": key, "size": size, "etag": "0", "sequencer": "0"},
+                            "request-id": "0", "requester": ACCOUNT, "source-ip-address": "127.0.0.1", "reason": "PutObject"}}
+        if not pattern_matches(ep.get("Pattern") or {}, event):
+            continue
+        return transform_input(ep, event), f"object {key} created in the raw bucket"
+    return None, f"no uploaded object for ds={ds} matches the rule's pattern (keys tried: {tried})"
+
+
 def pattern_matches(pattern, event):
     """EventBridge pattern matching (exact values, prefix, anything-but, exists)."""
     if isinstance(pattern, dict):
@@ -1605,6 +1682,11 @@ def transform_input(props, event):
 
 def schedule_kind(sim, lid):
     """The schedule kind in the PIPEC_CONFIG of the machine's first (interval) function."""
+    return (interval_config(sim, lid).get("schedule") or {}).get("kind")
+
+
+def interval_config(sim, lid):
+    """The PIPEC_CONFIG of the machine's first (interval) function, {} when there is none."""
     for l, d, props in state_machines(sim.tpl):
         if l != lid or not isinstance(d, dict):
             continue
@@ -1618,10 +1700,18 @@ def schedule_kind(sim, lid):
         env = sim.stack.resolve((((sim.tpl["Resources"][flid].get("Properties") or {}).get("Environment") or {})
                                  .get("Variables")) or {})
         try:
-            return (json.loads(env.get("PIPEC_CONFIG", "{}")).get("schedule") or {}).get("kind")
+            return json.loads(env.get("PIPEC_CONFIG", "{}"))
         except ValueError:
-            return None
-    return None
+            return {}
+    return {}
+
+
+def machine_retries(sim, lid):
+    """Whether any state of the machine has a `Retry` (the pipeline's `retries N`)."""
+    for l, d, _ in state_machines(sim.tpl):
+        if l == lid and isinstance(d, dict):
+            return any(st.get("Retry") for st in (d.get("States") or {}).values())
+    return False
 
 
 def first_run(sim, lid, inp):
@@ -1660,6 +1750,13 @@ def check_triggers(sim, p, lid, ds, start, end, done):
             continue
         if ety in ("EventBridgeRule", "CloudWatchEvent"):
             pattern = ep.get("Pattern") or {}
+            if pattern.get("source") == ["aws.s3"]:
+                inp, why = s3_created_input(sim, p, ep, ds)
+                if inp is None:
+                    problems.append(f"{lid} event {ename}: {why}")
+                    continue
+                problems += run_trigger(sim, p, lid, inp, f"rule {ename} ({why})", ety, ename, want)
+                continue
             if pattern.get("source") != ["aws.states"]:
                 sim.notes.add(f"{lid} event {ename}: source {pattern.get('source')} not simulated")
                 continue
@@ -1697,6 +1794,12 @@ def check_triggers(sim, p, lid, ds, start, end, done):
         text = text.replace("<aws.scheduler.scheduled-time>", fire.strftime("%Y-%m-%dT%H:%M:%SZ"))
         text = text.replace("<aws.scheduler.execution-id>", "sim").replace("<aws.scheduler.attempt-number>", "0")
         what = f"schedule {ename} ({ep.get('ScheduleExpression')} {ep.get('ScheduleExpressionTimezone') or 'UTC'}) firing at {fire}Z"
+        # AWS refuses a recurring schedule whose StartDate is more than 5 minutes past, and a
+        # date in the template is past by the time a later deploy runs: `start` is the interval
+        # function's to enforce (see before_start_drill).
+        for key in ("StartDate", "EndDate"):
+            if ep.get(key) is not None:
+                problems.append(f"{p['name']} {what}: a fixed {key} {ep.get(key)!r} (a past StartDate fails the deploy)")
         problems += run_trigger(sim, p, lid, json.loads(text), what, "ScheduleV2", ename, want)
     return problems
 
@@ -1727,6 +1830,7 @@ def triggers_of(sim, lid):
         if t.get("Arn") == arn:
             out.append((rid, "ScheduleV2", {"ScheduleExpression": rp.get("ScheduleExpression"),
                                             "ScheduleExpressionTimezone": rp.get("ScheduleExpressionTimezone"),
+                                            "StartDate": rp.get("StartDate"), "EndDate": rp.get("EndDate"),
                                             "Input": t.get("Input")}))
     for rid, r in resources(sim.tpl, "AWS::Events::Rule"):
         rp = sim.stack.resolve(r.get("Properties") or {})
@@ -1776,7 +1880,36 @@ def snapshot(sim):
     return out
 
 
-def failure_drill(sim, p, lid, inp, label):
+def before_start_drill(sim, p, lid, start, ds):
+    """When `ds` (the first interval checked, starting at `start`) is the pipeline's `start`
+    date, each schedule's firing for the interval just before it (the first fire at or after
+    `start`, the previous interval's end) must end the execution without running anything."""
+    cfg = interval_config(sim, lid)
+    if cfg.get("start") != ds:
+        return []
+    problems = []
+    for ename, ety, ep in triggers_of(sim, lid):
+        if ety not in ("ScheduleV2", "Schedule"):
+            continue
+        fire = cron_fire(ep.get("ScheduleExpression"), ep.get("ScheduleExpressionTimezone"), dt.datetime.fromisoformat(start))
+        text = (ep.get("Input") or "{}").replace("<aws.scheduler.scheduled-time>", fire.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        before = snapshot(sim)
+        queries = sim.athena_calls
+        ok, ctx, trace, res = sim.start(lid, json.loads(text), f"{p['name']}/before-start/{ename}")
+        label = f"{p['name']} schedule {ename} firing at {fire}Z (before start {ds})"
+        first = ctx.get("_after_first")
+        got = ((first[1] or {}).get("run") or {}).get("ds") if first and isinstance(first[1], dict) else None
+        if not ok:
+            problems.append(f"{label}: the execution failed: {res}")
+        elif sim.athena_calls != queries or snapshot(sim) != before:
+            problems.append(f"{label}: ran {sim.athena_calls - queries} Athena queries for ds={got}, before the pipeline's start")
+        else:
+            log(f"  before start: {label}: interval ds={got}, ended at {trace[-1]!r} with no query")
+            sim.notes.add(f"{p['name']}: a firing before `start` runs nothing")
+    return problems
+
+
+def failure_drill(sim, p, lid, inp, label, ds):
     """One more execution of the interval with its first check query failing: the execution
     must fail, no table may change, and the pipeline's alert topic (if any) must get a message
     that its subscribed functions deliver (the Slack function posts to a local webhook)."""
@@ -1829,9 +1962,15 @@ def failure_drill(sim, p, lid, inp, label):
         has_alert = any(m for m in sim.published)
         if has_alert and saved and not hook.bodies:
             problems.append(f"drill {label}: the alert reached no webhook")
+        # `pipec run`'s alert text (crates/runner/src/fetch.rs send_alerts) names the interval's ds.
+        said = f":red_circle: pipec: pipeline `{p['name']}` failed for {ds}: ["
         for b in hook.bodies:
-            if p["name"] not in b:
-                problems.append(f"drill {label}: the webhook message does not name the pipeline: {b[:200]}")
+            try:
+                text = json.loads(b).get("text") or ""
+            except ValueError:
+                text = b
+            if not text.startswith(said):
+                problems.append(f"drill {label}: the webhook text does not start like pipec run's {said!r}: {text[:200]!r}")
         log(f"  failure drill {label}: {'FAILED as it should' if not ok else 'SUCCEEDED'} at {trace[-1] if trace else '?'}, "
             f"{len(changed)} tables changed, {len(sim.published)} alert(s) published, {len(hook.bodies)} webhook post(s)"
             + (f": {hook.bodies[0][:160]}" if hook.bodies else ""))
@@ -1903,6 +2042,8 @@ def check_semantic(a, specs, out, work, env):
         done = {}
         triggered = set()
         shown = set()
+        retry_drilled = set()
+        steps_all = []
         for d in sequence:
             steps = []
             for i, p in enumerate(pipelines):
@@ -1913,12 +2054,31 @@ def check_semantic(a, specs, out, work, env):
             steps.sort(key=lambda x: x[2])
             steps.sort(key=lambda x: x[1], reverse=True)
             steps.sort(key=lambda x: x[0])
+            steps_all += steps
             for end, start, _, ds, p in steps:
                 vals = {"ds": ds, "start": start, "end": end, "warehouse": ""}
                 inp = run_input(p, vals)
                 lid = pipeline_machine(sim, p["name"])
+                # The retry drill, on each pipeline's first execution when its machine retries:
+                # its first publish statement fails once; the retry must make the run succeed
+                # (the tables are compared with pipec's at the end as usual).
+                drill = p["name"] not in retry_drilled and machine_retries(sim, lid)
+                retry_drilled.add(p["name"])
+                sim.transient, sim.transient_hit = drill, None
                 ok, ctx, trace, res = sim.start(lid, inp, f"{p['name']}/{ds}/{start}")
+                sim.transient = False
                 label = f"{p['name']} [{start}, {end}) ds={ds}"
+                if drill and sim.transient_hit is None:
+                    log(f"  retry drill {label}: no publish statement to fail")
+                elif drill:
+                    rs = [r for r in ctx.get("_retries", []) if r[1] == "Athena.TooManyRequestsException"]
+                    if not rs:
+                        problems.append(f"retry drill {label}: the failed publish statement was not retried")
+                    else:
+                        log(f"  retry drill {label}: {rs[0][0]!r} failed once, retried after {rs[0][3]:g} s: "
+                            f"{'SUCCEEDED' if ok else 'FAILED'}")
+                        if ok:
+                            sim.notes.add(f"{p['name']}: a transient Athena failure is retried (Retry) and the run succeeds")
                 first = ctx.get("_after_first")
                 got = (first[1] or {}).get("run") if first and isinstance(first[1], dict) else None
                 if not got or any(str(got.get(k)) != v for k, v in (("ds", ds), ("start", start), ("end", end))):
@@ -1940,6 +2100,13 @@ def check_semantic(a, specs, out, work, env):
                     for sname, err in ctx.get("_errors", []):
                         log(f"    (caught at {sname}: {err.error}: {str(err.cause).splitlines()[0] if err.cause else ''})")
             triggered.add(d)
+        # Before `start`: a scheduled pipeline's firing for the interval just before its first
+        # one (when the first date checked is the pipeline's `start`) must run nothing.
+        first = {}
+        for end, start, _, ds, p in sorted(steps_all, key=lambda s: s[1]):
+            first.setdefault(p["name"], (p, start, ds))
+        for name, (p, start, ds) in first.items():
+            problems += before_start_drill(sim, p, pipeline_machine(sim, name), start, ds)
         # The failure path, once per pipeline, on its last interval.
         last = {}
         for end, start, _, ds, p in steps:
@@ -1947,7 +2114,7 @@ def check_semantic(a, specs, out, work, env):
         for name, (p, start, end, ds) in last.items():
             lid = pipeline_machine(sim, name)
             inp = run_input(p, {"ds": ds, "start": start, "end": end, "warehouse": ""})
-            problems += failure_drill(sim, p, lid, inp, f"{name} ds={ds}")
+            problems += failure_drill(sim, p, lid, inp, f"{name} ds={ds}", ds)
         results = []
         for p in pipelines:
             for sink in p.get("sinks", []):

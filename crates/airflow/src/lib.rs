@@ -143,6 +143,7 @@ fn entry(p: &Pipeline, path: String) -> PipelineEntry {
         ),
         env,
         uploads: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

@@ -590,6 +590,26 @@ fn emit_roots(
     roots
 }
 
+/// `dir` as an absolute path with its existing part canonicalized (it may not exist yet), so
+/// that it compares with [`emit_roots`]' canonical spec folders.
+fn absolute_dir(dir: &Path) -> String {
+    let abs = std::env::current_dir().unwrap_or_default().join(dir);
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut out = std::fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
+    out.extend(rest.iter().rev());
+    out.to_string_lossy().into_owned()
+}
+
 /// The files under `dir` (relative `/`-separated path → contents), for `emit --check`.
 fn read_tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
     fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
@@ -669,7 +689,7 @@ fn emit(
             },
         ),
     };
-    let output = match result {
+    let mut output = match result {
         Ok(o) => o,
         Err(errs) => {
             diags.extend(errs);
@@ -677,6 +697,9 @@ fn emit(
             return ExitCode::from(1);
         }
     };
+    if target == EmitTarget::Sam {
+        pipec_sam::relative_uploads(&mut output.manifest, &absolute_dir(out));
+    }
     let files = output.all_files();
     if check_only {
         let drift = pipec_emit::drift(&files, &read_tree(out));

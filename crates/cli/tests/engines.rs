@@ -15,73 +15,18 @@ use std::sync::Mutex;
 /// One engine run at a time: the machine has two cores and Spark uses both.
 static ENGINES: Mutex<()> = Mutex::new(());
 
-/// Secret values the examples need: distinctive, so a leak is visible.
-const SLACK_WEBHOOK: &str = "https://hooks.example/SEKRIT-9f3";
-
 /// The venv holding Airflow, PySpark and DuckDB for Python (created once by scripts/pyenv.sh).
 fn venv() -> PathBuf {
-    let out = Command::new("bash")
-        .arg("scripts/pyenv.sh")
-        .current_dir(root())
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "`bash scripts/pyenv.sh` failed: it installs the pinned apache-airflow, pyspark and duckdb \
-         into $HOME/.cache/pipec/pyenv (needs python3 with venv and access to PyPI):\n{}",
-        text(&out)
-    );
-    let path = String::from_utf8_lossy(&out.stdout);
-    PathBuf::from(path.trim().lines().last().unwrap_or_default())
-}
-
-/// The local PostgreSQL server's URL, from `scripts/postgres.sh` via `PIPEC_TEST_PG_URL`.
-fn pg_url() -> String {
-    std::env::var("PIPEC_TEST_PG_URL").unwrap_or_else(|_| {
-        panic!(
-            "PIPEC_TEST_PG_URL is not set: run `export PIPEC_TEST_PG_URL=$(bash scripts/postgres.sh)` \
-             (scripts/test does) to start the local PostgreSQL server these tests need"
-        )
-    })
-}
-
-/// Copies `from` into `to` (folders recursively), so that runs never write into the repository.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
+    pyenv(
+        None,
+        "apache-airflow, pyspark and duckdb",
+        &["python", "airflow", "spark-sql"],
+    )
 }
 
 /// A fresh work folder for one test, kept after the run for inspection.
 fn work_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("engines")
-        .join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The registered codes of things a target cannot express ("not supported" in their title),
-/// read from the registry `crates/diag/src/codes.rs`.
-fn unsupported_codes() -> Vec<String> {
-    let src = std::fs::read_to_string(root().join("crates/diag/src/codes.rs")).unwrap();
-    src.lines()
-        .filter(|l| l.contains("not supported"))
-        .filter_map(|l| {
-            let id = l.split('"').nth(1)?;
-            (id.len() == 5 && id.starts_with('E')).then(|| id.to_string())
-        })
-        .collect()
+    suite_dir("engines", name)
 }
 
 /// `--target` and `--profile` of an engines.py target name.

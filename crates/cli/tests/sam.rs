@@ -16,82 +16,18 @@ use std::sync::Mutex;
 /// One check at a time: cfn-lint and the simulation each use a core.
 static TURN: Mutex<()> = Mutex::new(());
 
-/// Secret values the examples need: distinctive, so a leak is visible.
-const SLACK_WEBHOOK: &str = "https://hooks.example/SEKRIT-9f3";
-
 /// The venv holding cfn-lint, aws-sam-translator, sqlglot, duckdb and moto (created once).
 fn venv() -> PathBuf {
-    let out = Command::new("bash")
-        .args(["scripts/pyenv.sh", "sam"])
-        .current_dir(root())
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "`bash scripts/pyenv.sh sam` failed: it installs the pinned cfn-lint, aws-sam-translator, \
-         sqlglot, duckdb, boto3, moto and pg8000 into $HOME/.cache/pipec/pyenv-sam (needs python3 \
-         with venv and access to PyPI):\n{}",
-        text(&out)
-    );
-    let path = String::from_utf8_lossy(&out.stdout);
-    let venv = PathBuf::from(path.trim().lines().last().unwrap_or_default());
-    for tool in ["python", "cfn-lint"] {
-        assert!(
-            venv.join("bin").join(tool).exists(),
-            "{} is missing: remove {} and run `bash scripts/pyenv.sh sam` again",
-            venv.join("bin").join(tool).display(),
-            venv.display()
-        );
-    }
-    venv
-}
-
-/// The local PostgreSQL server's URL, from `scripts/postgres.sh` via `PIPEC_TEST_PG_URL`.
-fn pg_url() -> String {
-    std::env::var("PIPEC_TEST_PG_URL").unwrap_or_else(|_| {
-        panic!(
-            "PIPEC_TEST_PG_URL is not set: run `export PIPEC_TEST_PG_URL=$(bash scripts/postgres.sh)` \
-             (scripts/test does) to start the local PostgreSQL server these tests need"
-        )
-    })
-}
-
-/// Copies `from` into `to` (folders recursively), so that runs never write into the repository.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
+    pyenv(
+        Some("sam"),
+        "cfn-lint, aws-sam-translator, sqlglot, duckdb, boto3, moto and pg8000",
+        &["python", "cfn-lint"],
+    )
 }
 
 /// A fresh work folder for one test, kept after the run for inspection.
 fn work_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("sam")
-        .join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The registered codes of things a target cannot express ("not supported" in their title).
-fn unsupported_codes() -> Vec<String> {
-    let src = std::fs::read_to_string(root().join("crates/diag/src/codes.rs")).unwrap();
-    src.lines()
-        .filter(|l| l.contains("not supported"))
-        .filter_map(|l| {
-            let id = l.split('"').nth(1)?;
-            (id.len() == 5 && id.starts_with('E')).then(|| id.to_string())
-        })
-        .collect()
+    suite_dir("sam", name)
 }
 
 /// `None` when `pipec emit --target sam` writes `spec`; `Some(reason)` when it refuses it only
@@ -144,7 +80,8 @@ fn unsupported(spec: &Path, work: &Path) -> Option<String> {
     )
 }
 
-/// Runs scripts/sam_check.py over `specs` and fails with its output unless every check passed.
+/// Runs scripts/sam_check.py over `specs` and fails with its output unless every check passed;
+/// returns the output.
 fn judge(
     work: &Path,
     specs: &[PathBuf],
@@ -152,7 +89,7 @@ fn judge(
     rerun: &str,
     env: &[(&str, String)],
     known_diffs: &[&str],
-) {
+) -> String {
     let python = venv().join("bin").join("python");
     let mut cmd = Command::new(&python);
     cmd.arg(root().join("scripts/sam_check.py"))
@@ -195,6 +132,7 @@ fn judge(
             "sam_check.py did not run the {check} check:\n{log}"
         );
     }
+    log
 }
 
 /// A spec of tests/engines/ (with its data), unless the SAM target refuses it with a registered
@@ -337,6 +275,43 @@ fn hostile() {
     let variant = work.join("src").join("hostile_sam.pipe");
     std::fs::write(&variant, body.replace("`new\nline` =", "`new line` =")).unwrap();
     judge(&work, &[variant], DAYS, "2024-01-02", &[], &[]);
+}
+
+/// `schedule on file`: for each day, the S3 "Object Created" event of the file the manifest's
+/// `uploads` put in the raw bucket must match the EventBridge rule and make the interval
+/// function compute that day's interval as `pipec run` does (then the tables must agree).
+#[test]
+fn on_file() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let work = work_dir("on_file");
+    let src = work.join("src");
+    std::fs::create_dir_all(src.join("landing")).unwrap();
+    std::fs::copy(
+        root().join("crates/sam/tests/specs/on_file.pipe"),
+        src.join("on_file.pipe"),
+    )
+    .unwrap();
+    for (i, day) in DAYS.split(',').enumerate() {
+        std::fs::write(
+            src.join("landing").join(format!("{day}.csv")),
+            format!(
+                "order_id;amount;ordered_at\n{i}1;12.50;{day} 08:00:00\n{i}2;7.25;{day} 17:30:00\n"
+            ),
+        )
+        .unwrap();
+    }
+    let log = judge(
+        &work,
+        &[src.join("on_file.pipe")],
+        DAYS,
+        "2024-01-02",
+        &[],
+        &[],
+    );
+    assert!(
+        log.contains("EventBridgeRule SamOnFileFileRule gives pipec's intervals"),
+        "the on-file rule was not simulated:\n{log}"
+    );
 }
 
 /// The Lambda functions' unit tests (local HTTP server, local PostgreSQL, moto), in the venv.

@@ -10,6 +10,9 @@ use pipec_plan::Plan;
 use pipec_sql::Dialect;
 use serde::Serialize;
 
+#[cfg(feature = "testing")]
+pub mod snapshot;
+
 /// One emitted file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
@@ -39,6 +42,10 @@ pub struct PipelineEntry {
     /// zone); empty for targets that read files where they are.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub uploads: Vec<Upload>,
+    /// What a deployment must do itself because the target cannot (SAM: backfilling the missed
+    /// intervals of a `catchup true` pipeline with `run`); empty when nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A file source's files as a deployment uploads them (`manifest.json` of the SAM target).

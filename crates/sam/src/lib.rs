@@ -19,7 +19,7 @@ mod yaml;
 
 use std::collections::BTreeSet;
 
-use pipec_check::ir::{Project, SinkTarget};
+use pipec_check::ir::{Pipeline, Project, SinkTarget};
 use pipec_diag::Diagnostic;
 use pipec_emit::{File, Manifest, Options, Output, PipelineEntry};
 use pipec_plan::Plan;
@@ -86,6 +86,60 @@ pub fn template(
 ) -> Result<serde_json::Value, Vec<Diagnostic>> {
     let order = pipec_emit::pipeline_order(project, plan);
     template::stack(project, &order, options, settings).map(|s| s.template)
+}
+
+/// Rewrites each upload's local absolute `from` as a path relative to `out_dir` (the emit
+/// folder, absolute), where the manifest's commands run; URIs (`--base s3://...`) stay.
+pub fn relative_uploads(manifest: &mut Manifest, out_dir: &str) {
+    for p in &mut manifest.pipelines {
+        for u in &mut p.uploads {
+            if u.from.starts_with('/') {
+                u.from = relative_path(out_dir, &u.from);
+            }
+        }
+    }
+}
+
+/// The `/`-separated path from absolute folder `from` to absolute path `to`, lexically.
+fn relative_path(from: &str, to: &str) -> String {
+    let parts = |p: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in p.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    out.pop();
+                }
+                c => out.push(c.to_string()),
+            }
+        }
+        out
+    };
+    let (a, b) = (parts(from), parts(to));
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut rel: Vec<&str> = vec![".."; a.len() - common];
+    rel.extend(b[common..].iter().map(String::as_str));
+    if rel.is_empty() {
+        ".".into()
+    } else {
+        rel.join("/")
+    }
+}
+
+/// The manifest note of a `catchup true` pipeline: neither EventBridge Scheduler nor an
+/// EventBridge rule ever starts executions for intervals that passed before it existed.
+fn catchup_note(p: &Pipeline) -> Option<String> {
+    if !p.catchup {
+        return None;
+    }
+    let since = p
+        .start
+        .as_deref()
+        .map(|d| format!("from {d}"))
+        .unwrap_or_else(|| "before the stack was deployed".into());
+    Some(format!(
+        "catchup true: AWS never runs the missed intervals ({since}) of this state machine; backfill them with `run`, once per interval, upstream pipelines first"
+    ))
 }
 
 /// Emits the stack of every pipeline of `project`: `template.yaml`, the Lambda code it uses
@@ -165,6 +219,7 @@ pub fn emit(
             run,
             env,
             uploads: stack.uploads.get(&p.name).cloned().unwrap_or_default(),
+            notes: catchup_note(p).into_iter().collect(),
         });
     }
     Ok(Output {
@@ -176,4 +231,49 @@ pub fn emit(
             pipelines,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_paths_relative_to_the_emit_folder() {
+        assert_eq!(
+            relative_path("/w/out", "/w/examples/a/{ds}.csv"),
+            "../examples/a/{ds}.csv"
+        );
+        assert_eq!(relative_path("/w/out/", "/w/out/data/x.csv"), "data/x.csv");
+        assert_eq!(relative_path("/tmp/x/../o", "/w/a.csv"), "../../w/a.csv");
+        assert_eq!(relative_path("/", "/a/b"), "a/b");
+        let mut m = Manifest {
+            version: 1,
+            target: "sam".into(),
+            profile: None,
+            pipelines: vec![PipelineEntry {
+                name: "p".into(),
+                file: "p.pipe".into(),
+                files: vec![],
+                sinks: vec![],
+                run: String::new(),
+                env: Default::default(),
+                uploads: ["/w/d/{ds}.csv", "s3://lake/d/{ds}.csv"]
+                    .iter()
+                    .map(|f| pipec_emit::Upload {
+                        from: (*f).into(),
+                        to: "k".into(),
+                        table: "t".into(),
+                    })
+                    .collect(),
+                notes: vec![],
+            }],
+        };
+        relative_uploads(&mut m, "/w/out");
+        let froms: Vec<&str> = m.pipelines[0]
+            .uploads
+            .iter()
+            .map(|u| u.from.as_str())
+            .collect();
+        assert_eq!(froms, ["../d/{ds}.csv", "s3://lake/d/{ds}.csv"]);
+    }
 }

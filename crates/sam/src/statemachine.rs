@@ -152,6 +152,15 @@ enum Publish {
     Unload(String, Stmt),
 }
 
+/// The choice after `Interval` of a pipeline with `start`/`end` dates, and where it ends a
+/// triggered execution whose interval is outside them.
+const WITHIN_DATES: &str = "Within start and end?";
+/// See [`WITHIN_DATES`].
+const OUTSIDE_DATES: &str = "Outside start and end";
+
+/// The alert message of a failure before the interval is known (no `ds` yet).
+const INTERVAL_ALERT: &str = "Alert message without interval";
+
 /// The states being built, chained in order: each new chained state becomes the `Next` (or
 /// `Default`) of the states waiting for one.
 struct Builder {
@@ -441,6 +450,9 @@ pub(crate) fn definition(
         states: Map::new(),
         taken: [
             "Alert message",
+            INTERVAL_ALERT,
+            WITHIN_DATES,
+            OUTSIDE_DATES,
             "Alert",
             "Failed",
             "Done",
@@ -453,7 +465,8 @@ pub(crate) fn definition(
         .collect(),
         pending: Vec::new(),
         retry,
-        on_error: report.to_string(),
+        // Before `$.run` exists, the alert names the execution's input instead of its `ds`.
+        on_error: if alert { INTERVAL_ALERT } else { report }.to_string(),
         used: BTreeSet::new(),
         staged: Vec::new(),
     };
@@ -463,13 +476,33 @@ pub(crate) fn definition(
         "arn:aws:states:::lambda:invoke",
         json!({"FunctionName": format!("${{{interval}}}"), "Payload.$": "$"}),
     );
-    let selector: Map<String, Value> = Interval::NAMES
+    let mut selector: Map<String, Value> = Interval::NAMES
         .iter()
         .map(|n| (format!("{n}.$"), json!(format!("$.Payload.{n}"))))
         .collect();
+    let dated = p.start.is_some() || p.end.is_some();
+    if dated {
+        selector.insert("due.$".into(), json!("$.Payload.due"));
+    }
     state["ResultSelector"] = Value::Object(selector);
     state["ResultPath"] = json!("$.run");
     b.chain("Interval".into(), state, Some("Next"));
+    if dated {
+        // A trigger's interval before `start` or after `end` runs nothing (the interval
+        // function says `due: "no"`), as pipec clips scheduled runs to those dates.
+        b.chain(
+            WITHIN_DATES.into(),
+            json!({
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.run.due", "StringEquals": "no", "Next": OUTSIDE_DATES}],
+            }),
+            Some("Default"),
+        );
+        b.states.insert(
+            OUTSIDE_DATES.into(),
+            json!({"Type": "Succeed", "Comment": "the interval is outside the pipeline's start..end"}),
+        );
+    }
     // Filled in once every query is known.
     b.chain("Run values".into(), json!({}), Some("Next"));
     // From here on a failure first drops the execution's staging tables.
@@ -704,21 +737,24 @@ pub(crate) fn definition(
 
     if alert {
         let topic = names.alert_topic(p);
-        b.chain(
-            "Alert message".into(),
-            json!({
-                "Type": "Pass",
-                "Parameters": {
-                    "pipeline": p.name,
-                    "execution.$": "$$.Execution.Id",
-                    "input.$": "$$.Execution.Input",
-                    "error.$": "$.error.Error",
-                    "cause.$": "$.error.Cause",
-                },
-                "ResultPath": "$.alert",
-            }),
-            Some("Next"),
-        );
+        let message = |ds: bool| {
+            let mut m = json!({
+                "pipeline": p.name,
+                "execution.$": "$$.Execution.Id",
+                "input.$": "$$.Execution.Input",
+                "error.$": "$.error.Error",
+                "cause.$": "$.error.Cause",
+            });
+            if ds {
+                // The interval's `ds`, as `pipec run`'s alert names it.
+                m["ds.$"] = json!("$.run.ds");
+            }
+            json!({"Type": "Pass", "Parameters": m, "ResultPath": "$.alert"})
+        };
+        b.chain("Alert message".into(), message(true), Some("Next"));
+        let mut early = message(false);
+        early["Next"] = json!("Alert");
+        b.states.insert(INTERVAL_ALERT.into(), early);
         b.chain(
             "Alert".into(),
             json!({

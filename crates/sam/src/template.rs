@@ -488,6 +488,8 @@ impl Builder<'_> {
             "schedule": p.schedule,
             "interval": p.interval,
             "on_file_key": on_file_key,
+            "start": p.start,
+            "end": p.end,
         });
         let props = function_props("interval", &cfg, 128, 30, vec![]);
         self.add(
@@ -1129,6 +1131,8 @@ impl Builder<'_> {
         let prefix = self.names.prefix(p);
         let role = format!("{prefix}TriggerRole");
         let mut added = false;
+        // No `StartDate`/`EndDate`: AWS refuses a recurring schedule whose StartDate is more
+        // than 5 minutes past, so the interval function clips to `start`/`end` instead.
         let schedule = |b: &mut Self, n: usize, expr: String, tz: &str| {
             b.add(
                 &format!("{prefix}Schedule{}", if n <= 1 { String::new() } else { n.to_string() }),

@@ -4,105 +4,43 @@
 //! listed by path only (it is copied unchanged). With `PIPEC_SAM_DUMP=DIR` set, each emit is
 //! also written to `DIR/<name>/` (for cfn-lint and the SAM translator).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use pipec_check::Loader;
-use pipec_diag::{RenderOptions, SourceMap};
+use pipec_emit::snapshot::{Loaded, Repo};
 
-struct Fs;
-
-impl Loader for Fs {
-    fn load(&self, path: &str) -> Option<String> {
-        std::fs::read_to_string(path).ok()
-    }
+fn repo() -> Repo {
+    Repo::of_crate(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Emits the `.pipe` files `files` (paths relative to the repository) as one project.
+/// Emits the `.pipe` files `files` (paths relative to the repository) as one project; the
+/// Lambda code shows as "(copied unchanged)".
 fn emit(name: &str, files: &[String], root: &str, settings: &pipec_sam::Settings) -> String {
-    let mut sources = SourceMap::new();
-    let roots: Vec<_> = files
-        .iter()
-        .map(|f| {
-            let text = std::fs::read_to_string(repo().join(f)).expect("spec reads");
-            sources.add(f.clone(), text)
-        })
-        .collect();
-    let checked = pipec_check::check(&mut sources, &roots, &Fs);
-    assert!(
-        !checked.has_errors(),
-        "{files:?} does not check: {:?}",
-        checked.diagnostics
+    let loaded = repo().load(files);
+    let out = pipec_sam::emit(
+        &loaded.project,
+        &loaded.plan,
+        &loaded.options(root),
+        settings,
     );
-    let plan = pipec_plan::plan(&checked.project).expect("plans");
-    let mut options = pipec_emit::Options::default();
-    for p in &checked.project.pipelines {
-        options.roots.insert(p.file.clone(), root.to_string());
-    }
-    match pipec_sam::emit(&checked.project, &plan, &options, settings) {
-        Ok(out) => {
-            let files = out.all_files();
-            if let Ok(dir) = std::env::var("PIPEC_SAM_DUMP") {
-                let dir = Path::new(&dir).join(name);
-                let _ = std::fs::remove_dir_all(&dir);
-                for f in &files {
-                    let path = dir.join(&f.path);
-                    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-                    std::fs::write(path, &f.contents).expect("write");
-                }
-            }
-            let mut text = String::new();
-            for f in files {
-                if f.path.starts_with("functions/") {
-                    text.push_str(&format!("=== {} ===\n(copied unchanged)\n\n", f.path));
-                } else {
-                    text.push_str(&format!("=== {} ===\n{}\n", f.path, f.contents));
-                }
-            }
-            text
-        }
-        Err(diags) => {
-            let mut text = String::from("=== diagnostics ===\n");
-            text.push_str(&pipec_diag::render_all(
-                &diags,
-                &sources,
-                RenderOptions {
-                    color: false,
-                    width: 100,
-                },
-            ));
-            text
+    if let (Ok(out), Ok(dir)) = (&out, std::env::var("PIPEC_SAM_DUMP")) {
+        let dir = Path::new(&dir).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        for f in out.all_files() {
+            let path = dir.join(&f.path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, &f.contents).expect("write");
         }
     }
-}
-
-fn pipe_files(dir: &str) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(repo().join(dir))
-        .expect("folder reads")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pipe"))
-        .map(|n| format!("{dir}/{n}"))
-        .collect();
-    out.sort();
-    out
+    loaded.render(&out, |f| {
+        f.path
+            .starts_with("functions/")
+            .then(|| "(copied unchanged)\n".to_string())
+    })
 }
 
 #[test]
 fn examples() {
-    let mut names: Vec<String> = std::fs::read_dir(repo().join("examples"))
-        .expect("examples read")
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert!(!names.is_empty());
-    for name in names {
-        let files = pipe_files(&format!("examples/{name}"));
+    for (name, files) in repo().examples() {
         let text = emit(
             &format!("example_{name}"),
             &files,
@@ -115,12 +53,7 @@ fn examples() {
 
 #[test]
 fn engine_corpus() {
-    for f in pipe_files("tests/engines") {
-        let name = Path::new(&f)
-            .file_stem()
-            .expect("file name")
-            .to_string_lossy()
-            .into_owned();
+    for (name, f) in repo().engine_cases() {
         let text = emit(
             &format!("engines_{name}"),
             &[f],
@@ -136,7 +69,7 @@ fn stack_features() {
     let dir = "crates/sam/tests/specs";
     let text = emit(
         "features",
-        &pipe_files(dir),
+        &repo().pipe_files(dir),
         "/data/features",
         &pipec_sam::Settings::default(),
     );
@@ -181,9 +114,10 @@ fn allows<'a>(
 /// from the stack's resources.
 #[test]
 fn no_wildcard_actions() {
-    let mut specs: Vec<Vec<String>> = vec![pipe_files("crates/sam/tests/specs")];
+    let repo = repo();
+    let mut specs: Vec<Vec<String>> = vec![repo.pipe_files("crates/sam/tests/specs")];
     for name in ["blog_visits", "bike_share", "nps"] {
-        specs.push(pipe_files(&format!("examples/{name}")));
+        specs.push(repo.pipe_files(&format!("examples/{name}")));
     }
     for settings in [
         pipec_sam::Settings::default(),
@@ -192,16 +126,10 @@ fn no_wildcard_actions() {
         },
     ] {
         for files in &specs {
-            let mut sources = SourceMap::new();
-            let roots: Vec<_> = files
-                .iter()
-                .map(|f| sources.add(f.clone(), std::fs::read_to_string(repo().join(f)).unwrap()))
-                .collect();
-            let checked = pipec_check::check(&mut sources, &roots, &Fs);
-            let plan = pipec_plan::plan(&checked.project).expect("plans");
+            let loaded = repo.load(files);
             let tpl = pipec_sam::template(
-                &checked.project,
-                &plan,
+                &loaded.project,
+                &loaded.plan,
                 &pipec_emit::Options::default(),
                 &settings,
             )
@@ -228,14 +156,10 @@ fn no_wildcard_actions() {
 
 /// The codes `pipec_sam::emit` reports for one spec given as text.
 fn codes_of(text: &str) -> Vec<&'static str> {
-    let mut sources = SourceMap::new();
-    let id = sources.add("t.pipe".to_string(), text.to_string());
-    let checked = pipec_check::check(&mut sources, &[id], &Fs);
-    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
-    let plan = pipec_plan::plan(&checked.project).expect("plans");
+    let loaded = Loaded::from_texts(vec![("t.pipe".to_string(), text.to_string())]);
     match pipec_sam::emit(
-        &checked.project,
-        &plan,
+        &loaded.project,
+        &loaded.plan,
         &pipec_emit::Options::default(),
         &pipec_sam::Settings::default(),
     ) {
@@ -287,7 +211,7 @@ fn refusals_name_their_codes() {
 #[test]
 fn error_pages_examples_report_their_code() {
     for code in ["E0650", "E0651", "E0652", "E0653"] {
-        let page = std::fs::read_to_string(repo().join(format!("docs/errors/{code}.md")))
+        let page = std::fs::read_to_string(repo().path(&format!("docs/errors/{code}.md")))
             .expect("page reads");
         let start = page.find("```pipe\n").expect("a pipe example") + "```pipe\n".len();
         let end = start + page[start..].find("```").expect("closed");

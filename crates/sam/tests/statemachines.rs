@@ -338,9 +338,10 @@ fn checks_fail_the_execution_naming_the_rule_and_alerts_catch_every_task() {
             assert_eq!(s["Retry"][0]["MaxAttempts"], 3, "{name}");
             assert_eq!(s["Retry"][0]["IntervalSeconds"], 300, "{name}");
             assert_eq!(s["Retry"][0]["BackoffRate"], 2.0, "{name}");
-            // Before staging, a failure goes straight to the alert; after, through cleanup.
+            // Before staging, a failure goes straight to the alert (with no interval to name
+            // yet); after, through cleanup.
             let to = if name == "Interval" {
-                "Alert message"
+                "Alert message without interval"
             } else {
                 "Clean up"
             };
@@ -350,6 +351,16 @@ fn checks_fail_the_execution_naming_the_rule_and_alerts_catch_every_task() {
     assert_eq!(
         chain_from(&def, "Clean up"),
         ["Clean up", "Clean up 1", "Alert message", "Alert", "Failed"]
+    );
+    // The alert names the interval's `ds` as `pipec run`'s does, once the interval is known.
+    let message = |s: &str| def["States"][s]["Parameters"].clone();
+    assert_eq!(message("Alert message")["ds.$"], "$.run.ds");
+    let early = message("Alert message without interval");
+    assert!(early.get("ds.$").is_none(), "{early}");
+    assert_eq!(early["input.$"], "$$.Execution.Input");
+    assert_eq!(
+        def["States"]["Alert message without interval"]["Next"],
+        "Alert"
     );
     let choice = &def["States"]["Check 1 s: passed?"];
     assert_eq!(choice["Choices"][0]["StringEquals"], "failed");
@@ -505,4 +516,33 @@ fn expire_deletes_old_partitions_after_the_write() {
         query(&def, "Expire old mart.x"),
         "DELETE FROM \"mart\".\"x\" WHERE \"ds\" < date_add('day', -14, CAST('{}' AS DATE))"
     );
+}
+
+/// `start`/`end`: the interval function's `due` decides, right after `Interval`, whether a
+/// triggered execution runs; without the dates there is no such choice.
+#[test]
+fn start_and_end_end_triggered_runs_outside_them() {
+    let body = "source s = csv(\"in/{ds}.csv\") { id: int }\nsink s -> m.s\n";
+    let def = one(body, "  end 2024-01-03\n");
+    assert_eq!(
+        def["States"]["Interval"]["ResultSelector"]["due.$"],
+        "$.Payload.due"
+    );
+    assert_eq!(def["States"]["Interval"]["Next"], "Within start and end?");
+    let choice = &def["States"]["Within start and end?"];
+    assert_eq!(choice["Type"], "Choice");
+    assert_eq!(choice["Choices"][0]["Variable"], "$.run.due");
+    assert_eq!(choice["Choices"][0]["StringEquals"], "no");
+    assert_eq!(
+        def["States"][choice["Choices"][0]["Next"].as_str().unwrap()]["Type"],
+        "Succeed"
+    );
+    assert_eq!(choice["Default"], "Run values");
+    let text = format!("pipeline p {{\n  schedule daily\n}}\n{body}");
+    let t = template(&[("p.pipe".into(), text)]).expect("emits");
+    let def = machines(&t).remove(0).1;
+    assert_eq!(def["States"]["Interval"]["Next"], "Run values");
+    assert!(def["States"]["Interval"]["ResultSelector"]
+        .get("due.$")
+        .is_none());
 }

@@ -207,6 +207,7 @@ fn job(
         run: run_command(p, &file, &extra),
         env: env(),
         uploads: Vec::new(),
+        notes: Vec::new(),
     };
     Ok((
         File {

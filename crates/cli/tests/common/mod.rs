@@ -297,3 +297,85 @@ pub fn mart_counts(warehouse: &Path) -> Vec<(String, i64)> {
         .collect();
     rows
 }
+
+/// Secret values the examples need in the engine suites: distinctive, so a leak is visible.
+pub const SLACK_WEBHOOK: &str = "https://hooks.example/SEKRIT-9f3";
+
+/// A cached venv of `scripts/pyenv.sh [kind]` (created once), failing with how to make it.
+/// `what` names its contents for the message; each of `tools` must be in its `bin/`.
+pub fn pyenv(kind: Option<&str>, what: &str, tools: &[&str]) -> PathBuf {
+    let mut cmd = Command::new("bash");
+    cmd.arg("scripts/pyenv.sh").args(kind).current_dir(root());
+    let out = cmd.output().expect("bash runs");
+    let call = format!(
+        "bash scripts/pyenv.sh{}",
+        kind.map(|k| format!(" {k}")).unwrap_or_default()
+    );
+    assert!(
+        out.status.success(),
+        "`{call}` failed: it installs the pinned {what} into a venv under $HOME/.cache/pipec \
+         (needs python3 with venv and access to PyPI):\n{}",
+        text(&out)
+    );
+    let path = String::from_utf8_lossy(&out.stdout);
+    let venv = PathBuf::from(path.trim().lines().last().unwrap_or_default());
+    for tool in tools {
+        assert!(
+            venv.join("bin").join(tool).exists(),
+            "{} is missing: remove {} and run `{call}` again",
+            venv.join("bin").join(tool).display(),
+            venv.display()
+        );
+    }
+    venv
+}
+
+/// The local PostgreSQL server's URL, from `scripts/postgres.sh` via `PIPEC_TEST_PG_URL`.
+pub fn pg_url() -> String {
+    std::env::var("PIPEC_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!(
+            "PIPEC_TEST_PG_URL is not set: run `export PIPEC_TEST_PG_URL=$(bash scripts/postgres.sh)` \
+             (scripts/test does) to start the local PostgreSQL server these tests need"
+        )
+    })
+}
+
+/// Copies `from` into `to` (folders recursively), so that runs never write into the repository.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A fresh work folder `<suite>/<name>` under the test target's temp folder, kept after the run
+/// for inspection.
+pub fn suite_dir(suite: &str, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(suite)
+        .join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The registered codes of things a target cannot express ("not supported" in their title),
+/// read from the registry `crates/diag/src/codes.rs`.
+pub fn unsupported_codes() -> Vec<String> {
+    let src = std::fs::read_to_string(root().join("crates/diag/src/codes.rs")).unwrap();
+    src.lines()
+        .filter(|l| l.contains("not supported"))
+        .filter_map(|l| {
+            let id = l.split('"').nth(1)?;
+            (id.len() == 5 && id.starts_with('E')).then(|| id.to_string())
+        })
+        .collect()
+}

@@ -491,6 +491,21 @@ def checked(run):
     return run
 
 
+def within_dates(event, cfg, run):
+    """`"no"` when a trigger (a schedule's firing, an upstream's success, a file's arrival, no
+    input) names an interval whose `ds` is before the pipeline's `start` or after its `end`
+    (pipec clips what a scheduler runs to those dates); else `"yes"`. An explicit `ds` or
+    `start` (a backfill) runs what it asks for, as `pipec run --date` does."""
+    event = event if isinstance(event, dict) else {}
+    if event.get("ds") or event.get("start"):
+        return "yes"
+    first, last = cfg.get("start"), cfg.get("end")
+    return "no" if (first and run["ds"] < first) or (last and run["ds"] > last) else "yes"
+
+
 def handler(event, context):
-    """Lambda entry point: the run values of the interval, each of a fixed shape."""
-    return checked(interval_for(event, config()).run())
+    """Lambda entry point: the run values of the interval, each of a fixed shape, and `due`
+    (whether the run is within the pipeline's `start`..`end`, see `within_dates`)."""
+    cfg = config()
+    run = checked(interval_for(event, cfg).run())
+    return dict(run, due=within_dates(event, cfg, run))

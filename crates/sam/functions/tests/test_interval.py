@@ -199,9 +199,30 @@ class IntervalInputs(support.TestCase):
             out = app.handler({"scheduled_time": "2024-01-01T05:15:00Z"}, None)
         finally:
             del os.environ["PIPEC_CONFIG"]
-        self.assertEqual(out, {"ds": "2024-01-01", "start": "2024-01-01 05:00:00", "end": "2024-01-01 05:15:00", "ds_nodash": "20240101", "yyyy": "2024", "mm": "01", "dd": "01", "hh": "05"})
+        self.assertEqual(out, {"ds": "2024-01-01", "start": "2024-01-01 05:00:00", "end": "2024-01-01 05:15:00", "ds_nodash": "20240101", "yyyy": "2024", "mm": "01", "dd": "01", "hh": "05", "due": "yes"})
         with self.assertRaises(app.IntervalError):
             app.handler({}, None)
+
+    def test_triggers_outside_start_and_end_are_not_due(self):
+        # `daily at 01:30 "Asia/Seoul"`, `start 2024-01-02`, `end 2024-01-03`: a firing runs
+        # only the intervals dated within; a backfill (`ds`/`start`) runs what it asks for.
+        cfg = {"schedule": {"kind": "daily", "hour": 1, "minute": 30, "tz": "Asia/Seoul"},
+               "interval": {"kind": "slots", "minutes": 1440, "tz": "Asia/Seoul"},
+               "start": "2024-01-02", "end": "2024-01-03"}
+        os.environ["PIPEC_CONFIG"] = json.dumps(cfg)
+        try:
+            fired = {d: app.handler({"scheduled_time": t}, None) for d, t in [
+                ("2024-01-01", "2024-01-01T16:30:00Z"), ("2024-01-02", "2024-01-02T16:30:00Z"),
+                ("2024-01-03", "2024-01-03T16:30:00Z"), ("2024-01-04", "2024-01-04T16:30:00Z")]}
+            backfill = app.handler({"ds": "2024-01-01"}, None)
+            by_start = app.handler({"start": "2024-01-04 15:00:00"}, None)
+        finally:
+            del os.environ["PIPEC_CONFIG"]
+        self.assertEqual({d: (r["ds"], r["due"]) for d, r in fired.items()},
+                         {"2024-01-01": ("2024-01-01", "no"), "2024-01-02": ("2024-01-02", "yes"),
+                          "2024-01-03": ("2024-01-03", "yes"), "2024-01-04": ("2024-01-04", "no")})
+        self.assertEqual((backfill["ds"], backfill["due"]), ("2024-01-01", "yes"))
+        self.assertEqual((by_start["ds"], by_start["due"]), ("2024-01-05", "yes"))
 
     def test_an_after_event_without_output_uses_the_upstreams_input(self):
         config = {"schedule": {"kind": "after", "pipelines": ["up"]}, "interval": {"kind": "slots", "minutes": 1440, "tz": "Asia/Seoul"}}
@@ -266,6 +287,6 @@ class IntervalInputs(support.TestCase):
         try:
             with self.assertRaises(app.IntervalError):
                 app.handler({"ds": "2024-01-01'; drop table x; --"}, None)
-            self.assertEqual(app.handler({"start": "2024-01-01 05:00:00"}, None), run)
+            self.assertEqual(app.handler({"start": "2024-01-01 05:00:00"}, None), dict(run, due="yes"))
         finally:
             del os.environ["PIPEC_CONFIG"]

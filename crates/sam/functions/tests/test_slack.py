@@ -80,6 +80,16 @@ class SlackAlerts(support.TestCase):
         self.assertTrue(logs)
         self.assertFalse(any("s3cr3t" in line for line in logs + [out.getvalue()]))
 
+    def test_the_runs_ds_wins_over_the_execution_input(self):
+        # The state machine's alert carries `ds` (its `$.run.ds`) once the interval is known; an
+        # execution started with `{"start": ...}` (the manifest's run) still names the ds.
+        message = json.dumps({"pipeline": "nps_daily", "ds": "2024-01-02", "input": json.dumps({"start": "2024-01-01 15:00:00"}),
+                              "error": "States.TaskFailed", "cause": "boom"})
+        app.deliver(sns_event(message), self.cfg, self.sm, log=lambda _: None)
+        [post] = self.server.posts
+        self.assertEqual(post["body"]["text"], ":red_circle: pipec: pipeline `nps_daily` failed for 2024-01-02: [States.TaskFailed] boom")
+        self.assertEqual(post["body"]["ds"], "2024-01-02")
+
     def test_a_lambda_cause_and_a_plain_message(self):
         cause = json.dumps({"errorMessage": "fetching https://api.example.com failed: HTTP 503", "errorType": "FetchError"})
         app.deliver(sns_event(json.dumps({"Error": "FetchError", "Cause": cause, "input": json.dumps({"scheduled_time": "2024-01-02T03:00:00Z"})})), self.cfg, self.sm, log=lambda _: None)
