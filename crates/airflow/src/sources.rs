@@ -5,8 +5,8 @@
 //! the run. Both profiles load files, HTTP and PostgreSQL sources with DuckDB inside the task.
 
 use pipec_check::ir::{
-    Column, Compression, FileFormat, FileOptions, Pipeline, PostgresRead, Relation, Schema, Source,
-    Type, Value,
+    Column, Compression, FileFormat, FileOptions, Pipeline, PostgresRead, Relation, Source, Type,
+    Value,
 };
 use pipec_sql::{Dialect, Piece, MARK};
 use serde_json::{json, Value as J};
@@ -281,19 +281,6 @@ fn csv_options(rel: &Relation, options: &FileOptions) -> String {
     opts.join(", ")
 }
 
-/// `CAST(c AS type) AS c, ...` for every column.
-fn cast_columns(schema: &Schema) -> String {
-    schema
-        .columns
-        .iter()
-        .map(|c| {
-            let n = D.ident(&c.name);
-            format!("CAST({n} AS {}) AS {n}", D.type_sql(c.ty))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// What loading one source takes.
 pub(crate) struct Load {
     /// The runtime's operations.
@@ -364,7 +351,7 @@ pub(crate) fn load(
                 FileFormat::Parquet => {
                     ops.push(sql_op(format!(
                         "CREATE OR REPLACE TABLE {staged} AS SELECT {} FROM read_parquet({reader})",
-                        cast_columns(&rel.schema)
+                        D.cast_columns(&rel.schema)
                     )));
                 }
             }
@@ -457,7 +444,7 @@ pub(crate) fn load(
             let (schema, name) = table.split_once('.').unwrap_or(("main", table));
             ops.push(sql_op(format!(
                 "CREATE OR REPLACE TABLE {staged} AS SELECT {} FROM {}",
-                cast_columns(&rel.schema),
+                D.cast_columns(&rel.schema),
                 names.warehouse(schema, name)
             )));
             ops.extend(not_null(rel, &staged, &format!("table {table}")));

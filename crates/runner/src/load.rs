@@ -271,7 +271,7 @@ pub(crate) fn transform(
     let tables = |n: &str| stage.table(n);
     let select = pipec_sql::transform(t, &head_schema, &tables, run);
     let target = stage.table(&rel.name);
-    let cols = cast_columns(&rel.schema);
+    let cols = pipec_sql::Dialect::DuckDb.cast_columns(&rel.schema);
     let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {cols} FROM ({select}) AS t");
     let streamed: Vec<(String, i32)> = {
         let map = stage.streamed();
@@ -550,7 +550,7 @@ fn load_into(
                 FileFormat::Csv => csv(conn, rel, options, &path, &target, reject),
                 FileFormat::Ndjson => ndjson(conn, rel, options, &path, &target, reject),
                 FileFormat::Parquet => {
-                    let cols = cast_columns(&rel.schema);
+                    let cols = pipec_sql::Dialect::DuckDb.cast_columns(&rel.schema);
                     let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {cols} FROM read_parquet({})", string(&reader_path(&path, options.glob)));
                     conn.execute_batch(&sql).map_err(|e| file_error(rel, &path, &e.to_string()))?;
                     not_null(conn, rel, &target, &|_| None, &path)?;
@@ -626,7 +626,7 @@ fn table_source(
     if let Some(catalog) = catalog {
         return table_view(conn, rel, table, (schema, name), &catalog, target);
     }
-    let cols = cast_columns(&rel.schema);
+    let cols = pipec_sql::Dialect::DuckDb.cast_columns(&rel.schema);
     let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {cols} FROM {quoted}");
     if let Err(e) = conn.execute_batch(&sql) {
         return Err(table_source_error(
@@ -651,7 +651,7 @@ fn table_view(
     catalog: &str,
     target: &str,
 ) -> Result<u64, RunError> {
-    let cols = cast_columns(&rel.schema);
+    let cols = pipec_sql::Dialect::DuckDb.cast_columns(&rel.schema);
     let sql = format!(
         "CREATE OR REPLACE VIEW {target} AS SELECT {cols} FROM {}.{}",
         ident(catalog),
@@ -1771,17 +1771,4 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
-}
-
-/// `CAST(c AS type) AS c, …` for every column of `schema`: rows shaped as declared.
-fn cast_columns(schema: &Schema) -> String {
-    schema
-        .columns
-        .iter()
-        .map(|c| {
-            let name = ident(&c.name);
-            format!("CAST({name} AS {}) AS {name}", type_sql(c.ty))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }

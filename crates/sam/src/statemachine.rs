@@ -542,7 +542,10 @@ pub(crate) fn definition(
                 let tables = |n: &str| stage(n);
                 let select = ctx.transform(t, &head_schema, &tables);
                 Stmt {
-                    sql: format!("SELECT {} FROM ({select}) AS t", cast_columns(&rel.schema)),
+                    sql: format!(
+                        "SELECT {} FROM ({select}) AS t",
+                        D.cast_columns(&rel.schema)
+                    ),
                 }
             }
         };
@@ -814,19 +817,6 @@ fn stage_location(p: &Pipeline, rel: &str) -> String {
 /// A relation name in a state name.
 fn label(name: &str) -> String {
     name.chars().take(40).collect()
-}
-
-/// `CAST(c AS type) AS c` for every column: a relation as its declared schema says.
-fn cast_columns(schema: &Schema) -> String {
-    schema
-        .columns
-        .iter()
-        .map(|c| {
-            let n = D.ident(&c.name);
-            format!("CAST({n} AS {}) AS {n}", D.type_sql(c.ty))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A file sink on Athena: the key of its folder in the curated bucket, as a `States.Format`

@@ -123,7 +123,10 @@ fn job(
                 };
                 let tables = |n: &str| names.view(n);
                 let select = ctx.transform(t, head_schema, &tables);
-                let select = format!("SELECT {} FROM ({select}) AS t", cast_columns(&rel.schema));
+                let select = format!(
+                    "SELECT {} FROM ({select}) AS t",
+                    D.cast_columns(&rel.schema)
+                );
                 let view = names.view(&rel.name);
                 // Computed once either way: cached when read more than once, else a view that
                 // its one reader computes.
@@ -317,24 +320,6 @@ fn shell_word(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
-}
-
-/// `CAST(c AS type) AS c` for every column: a relation as its declared schema says.
-fn cast_columns(schema: &Schema) -> String {
-    let mut out = String::new();
-    for (i, c) in schema.columns.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let name = D.ident(&c.name);
-        out.push_str("CAST(");
-        out.push_str(&name);
-        out.push_str(" AS ");
-        out.push_str(&D.type_sql(c.ty));
-        out.push_str(") AS ");
-        out.push_str(&name);
-    }
-    out
 }
 
 /// Every check rule and publish guard as one table of outcomes, printed, then a statement

@@ -558,6 +558,24 @@ impl Dialect {
         }
     }
 
+    /// `CAST(c AS type) AS c, ...` for every column of `schema`: rows shaped as declared.
+    pub fn cast_columns(self, schema: &Schema) -> String {
+        let mut out = String::new();
+        for (i, c) in schema.columns.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let name = self.ident(&c.name);
+            out.push_str("CAST(");
+            out.push_str(&name);
+            out.push_str(" AS ");
+            out.push_str(&self.type_sql(c.ty));
+            out.push_str(") AS ");
+            out.push_str(&name);
+        }
+        out
+    }
+
     /// The SQL type for a pipec type.
     pub fn type_sql(self, t: Type) -> String {
         use Dialect::*;
