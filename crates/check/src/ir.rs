@@ -213,6 +213,29 @@ pub struct Project {
     pub pipelines: Vec<Pipeline>,
 }
 
+impl Project {
+    /// The table a `table("schema.table")` source reads (`main` when no schema is given),
+    /// spelled as the sink writing it spells it (names compare ignoring case) when one of the
+    /// project's pipelines has that sink.
+    pub fn sink_table_name(&self, table: &str) -> (String, String) {
+        let (schema, name) = table.split_once('.').unwrap_or(("main", table));
+        for p in &self.pipelines {
+            for s in &p.sinks {
+                if let SinkTarget::Table {
+                    schema: ss,
+                    table: st,
+                } = &s.target
+                {
+                    if same_name(ss, schema) && same_name(st, name) {
+                        return (ss.clone(), st.clone());
+                    }
+                }
+            }
+        }
+        (schema.to_string(), name.to_string())
+    }
+}
+
 /// A run parameter usable in expressions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

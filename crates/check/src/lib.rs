@@ -506,9 +506,10 @@ fn check_files_in_table_order(
         .collect()
 }
 
-/// `f` over `items` on all cores, results in input order. Files are independent, so parsing
-/// and checking them in parallel changes nothing but the wall time.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `f` over independent `items` on all cores (threads with deep stacks, as lowering recurses),
+/// results in input order; fewer than 8 items run on the calling thread. Used for files here and
+/// for pipelines by the emitters: parallelism changes nothing but the wall time.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len());
@@ -524,12 +525,12 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
                 std::thread::Builder::new()
                     .stack_size(64 * 1024 * 1024)
                     .spawn_scoped(scope, move || part.iter().map(f).collect::<Vec<R>>())
-                    .expect("spawn a checker thread")
+                    .expect("spawn a worker thread")
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("checker thread"))
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
 }

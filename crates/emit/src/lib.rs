@@ -179,35 +179,8 @@ pub fn pipeline_order<'a>(project: &'a Project, plan: &Plan) -> Vec<&'a Pipeline
     out
 }
 
-/// `f` over `items` on up to one thread per core, each thread taking a contiguous run of items;
-/// the results in the order of `items`. Emitters write each pipeline on its own, so a project's
-/// pipelines are emitted in parallel with output identical to a sequential run.
-pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    if workers <= 1 {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                let f = &f;
-                // As deep as the checker's threads: lowering recurses over expressions.
-                std::thread::Builder::new()
-                    .stack_size(64 * 1024 * 1024)
-                    .spawn_scoped(scope, move || part.iter().map(f).collect::<Vec<R>>())
-                    .expect("spawn an emitter thread")
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
+/// `f` over pipelines on all cores, results in input order (the checker's worker pool).
+pub use pipec_check::par_map;
 
 /// `E0602` for every builtin a pipeline's transforms use that `dialect` cannot render.
 pub fn check_functions(p: &Pipeline, dialect: Dialect, target: &str) -> Vec<Diagnostic> {

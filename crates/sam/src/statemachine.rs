@@ -1029,7 +1029,7 @@ fn source(
             "on AWS, read events from a `kinesis` source (a Kinesis stream landed in the raw bucket by Firehose)",
         )),
         Source::Table { table } => {
-            let (schema, name) = table_name(project, table);
+            let (schema, name) = project.sink_table_name(table);
             let (db, t) = names.sink_table(&schema, &name);
             needs.read_databases.insert(db.clone());
             needs.read_buckets.insert(names::CURATED_BUCKET.to_string());
@@ -1053,25 +1053,6 @@ fn source(
             })
         }
     }
-}
-
-/// The table a `table("schema.table")` source reads, spelled as the sink writing it spells it.
-fn table_name(project: &Project, table: &str) -> (String, String) {
-    let (schema, name) = table.split_once('.').unwrap_or(("main", table));
-    for p in &project.pipelines {
-        for s in &p.sinks {
-            if let SinkTarget::Table {
-                schema: ss,
-                table: st,
-            } = &s.target
-            {
-                if pipec_check::ir::same_name(ss, schema) && pipec_check::ir::same_name(st, name) {
-                    return (ss.clone(), st.clone());
-                }
-            }
-        }
-    }
-    (schema.to_string(), name.to_string())
 }
 
 /// The text of a CSV column (every raw CSV column is `string`; the serde reads an empty field

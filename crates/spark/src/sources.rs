@@ -131,7 +131,7 @@ pub(crate) fn source(
             })
         }
         Source::Table { table } => {
-            let (schema, name) = table_name(project, table);
+            let (schema, name) = project.sink_table_name(table);
             // Read as a path, so glob characters in the names are escaped.
             let location = D.quote(&[
                 Piece::Var("warehouse".into()),
@@ -186,26 +186,6 @@ pub(crate) fn source(
             "a Spark SQL job is a batch job: read the stream with Spark Structured Streaming or land it as files upstream, and read the files here",
         )),
     }
-}
-
-/// The table a `table("schema.table")` source reads, spelled as the sink writing it spells it
-/// (names compare ignoring case) when one of the project's pipelines has that sink.
-fn table_name(project: &Project, table: &str) -> (String, String) {
-    let (schema, name) = table.split_once('.').unwrap_or(("main", table));
-    for p in &project.pipelines {
-        for s in &p.sinks {
-            if let pipec_check::ir::SinkTarget::Table {
-                schema: ss,
-                table: st,
-            } = &s.target
-            {
-                if pipec_check::ir::same_name(ss, schema) && pipec_check::ir::same_name(st, name) {
-                    return (ss.clone(), st.clone());
-                }
-            }
-        }
-    }
-    (schema.to_string(), name.to_string())
 }
 
 /// The compression a path's extension implies (what Spark decompresses it with).
