@@ -3,7 +3,10 @@
 //! and every word of the docs' keyword appendix is known to the TextMate grammar and the Vim
 //! syntax file; the grammar samples are valid `.pipe` (parsed and checked); the snippets parse;
 //! the annotated samples pass `vscode-tmgrammar-test` (`scripts/grammar_test.sh`), and Vim
-//! highlights chosen words of the samples as expected (`scripts/vim_syntax_test.sh`).
+//! highlights chosen words of the samples as expected (`scripts/vim_syntax_test.sh`). The
+//! tree-sitter grammar (`editors/tree-sitter-pipe`) knows the same words, its corpus and
+//! highlight test inputs are accepted (or, marked `:error`, rejected) by pipec's parser, and
+//! `scripts/tree_sitter_test.sh` passes (generation, corpus and highlight tests, real files).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -426,4 +429,212 @@ fn vim_syntax_highlights_the_samples() {
         out.status.success(),
         "scripts/vim_syntax_test.sh failed (it needs Vim: apt-get install vim):\n{text}"
     );
+}
+
+const TREE_SITTER: &str = "editors/tree-sitter-pipe";
+
+/// The texts between double quotes of `text` (no escapes: the query files have none).
+fn double_quoted(text: &str) -> Vec<&str> {
+    text.split('"').skip(1).step_by(2).collect()
+}
+
+/// The literal strings of grammar.js (`'start'`) that are tokens, not field or grammar names.
+fn tree_sitter_tokens() -> BTreeSet<String> {
+    let js = read(&format!("{TREE_SITTER}/grammar.js"));
+    let mut out = BTreeSet::new();
+    for line in js.lines().map(str::trim_start) {
+        if line.starts_with("//") || line.starts_with('*') {
+            continue;
+        }
+        let parts: Vec<&str> = line.split('\'').collect();
+        for (i, literal) in parts.iter().enumerate().skip(1).step_by(2) {
+            let before = parts[i - 1].trim_end();
+            if !(before.ends_with("field(") || before.ends_with("name:")) {
+                out.insert(literal.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The words highlight.scm highlights by name: its double-quoted strings (captured tokens,
+/// `#any-of?` words; placeholders without their braces), and the words of the one-line token
+/// rules of grammar.js whose node it captures (`distinct_step: (_) => 'distinct'` and
+/// `(distinct_step) @keyword`).
+fn tree_sitter_highlight_words() -> BTreeSet<String> {
+    let scm = read(&format!("{TREE_SITTER}/queries/highlights.scm"));
+    let code: String = scm
+        .lines()
+        .filter(|l| !l.trim_start().starts_with(';'))
+        .map(|l| l.to_string() + "\n")
+        .collect();
+    let mut words: BTreeSet<String> = double_quoted(&code)
+        .into_iter()
+        .map(|w| w.trim_start_matches('{').trim_end_matches('}').to_string())
+        .collect();
+    let js = read(&format!("{TREE_SITTER}/grammar.js"));
+    for line in js.lines() {
+        let Some((name, body)) = line.trim_start().split_once(": (_) => ") else {
+            continue;
+        };
+        if code.contains(&format!("({name})")) {
+            words.extend(body.split('\'').skip(1).step_by(2).map(str::to_string));
+        }
+    }
+    words
+}
+
+#[test]
+fn tree_sitter_grammar_knows_every_word() {
+    let tokens = tree_sitter_tokens();
+    let highlighted = tree_sitter_highlight_words();
+    // Keywords are tokens of the grammar.
+    let keywords: Vec<String> = parser_keywords()
+        .into_iter()
+        .filter(|k| !tokens.contains(k))
+        .collect();
+    assert!(
+        keywords.is_empty(),
+        "{TREE_SITTER}/grammar.js has no token for the keywords {keywords:?}"
+    );
+    // Every word, keyword or name (builtins, types, source kinds, modes, check rules,
+    // placeholders, storage classes), is highlighted by name.
+    let gaps = missing(&highlighted);
+    assert!(
+        gaps.is_empty(),
+        "{TREE_SITTER}/queries/highlights.scm lacks: {gaps:?}"
+    );
+    // And every word token of the grammar is highlighted.
+    let unhighlighted: Vec<&String> = tokens
+        .iter()
+        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .filter(|t| !highlighted.contains(*t))
+        .collect();
+    assert!(
+        unhighlighted.is_empty(),
+        "{TREE_SITTER}/queries/highlights.scm does not highlight the tokens {unhighlighted:?}"
+    );
+}
+
+#[test]
+fn tree_sitter_type_names_are_types() {
+    // The other direction for types: every type highlights.scm calls builtin is accepted.
+    let scm = read(&format!("{TREE_SITTER}/queries/highlights.scm"));
+    let list = scm
+        .split("(#any-of? @type.builtin")
+        .nth(1)
+        .and_then(|s| s.split("))").next())
+        .expect("the builtin type list of highlights.scm");
+    let names = double_quoted(list);
+    assert!(names.len() > 20, "types: {names:?}");
+    for t in names {
+        let known =
+            Type::from_name(t, &[]).is_some() || matches!(t, "relation" | "column" | "columns");
+        assert!(known, "highlights.scm highlights `{t}`, which is no type");
+    }
+}
+
+/// The tests of a tree-sitter corpus file: name, input, and whether it is marked `:error`.
+fn corpus_tests(text: &str) -> Vec<(String, String, bool)> {
+    let is_rule = |l: &str, c: char| l.len() >= 3 && l.chars().all(|x| x == c);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if !is_rule(lines[i], '=') {
+            i += 1;
+            continue;
+        }
+        let mut header = Vec::new();
+        i += 1;
+        while i < lines.len() && !is_rule(lines[i], '=') {
+            header.push(lines[i]);
+            i += 1;
+        }
+        i += 1;
+        let mut input = Vec::new();
+        while i < lines.len() && !is_rule(lines[i], '-') {
+            input.push(lines[i]);
+            i += 1;
+        }
+        let error = header.contains(&":error");
+        let name = header.first().copied().unwrap_or_default().to_string();
+        out.push((name, input.join("\n").trim().to_string() + "\n", error));
+        // The expected tree, up to the next header.
+        while i < lines.len() && !is_rule(lines[i], '=') {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn tree_sitter_test_inputs_agree_with_pipec() {
+    let corpus = root().join(TREE_SITTER).join("test/corpus");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .expect("test/corpus")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    files.sort();
+    let (mut count, mut errors) = (0, 0);
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("corpus file");
+        for (name, input, error) in corpus_tests(&text) {
+            let parsed = pipec_syntax::parse(pipec_diag::FileId::default(), &input);
+            if error {
+                assert!(
+                    !parsed.diagnostics.is_empty(),
+                    "{path:?} `{name}` is marked :error, but pipec parses it:\n{input}"
+                );
+                errors += 1;
+            } else {
+                assert!(
+                    parsed.diagnostics.is_empty(),
+                    "{path:?} `{name}` does not parse with pipec:\n{input}\n{:?}",
+                    parsed.diagnostics
+                );
+            }
+            count += 1;
+        }
+    }
+    assert!(
+        count >= 40 && errors >= 10,
+        "{count} corpus tests, {errors} :error"
+    );
+    let mut samples = 0;
+    for e in
+        std::fs::read_dir(root().join(TREE_SITTER).join("test/highlight")).expect("test/highlight")
+    {
+        let path = e.expect("dir entry").path();
+        let text = std::fs::read_to_string(&path).expect("highlight test");
+        let parsed = pipec_syntax::parse(pipec_diag::FileId::default(), &text);
+        assert!(
+            parsed.diagnostics.is_empty(),
+            "{path:?} does not parse with pipec: {:?}",
+            parsed.diagnostics
+        );
+        samples += 1;
+    }
+    assert!(samples >= 4, "highlight tests: {samples}");
+}
+
+#[test]
+fn tree_sitter_grammar_passes_its_tests() {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/tree_sitter_test.sh"))
+        .current_dir(root())
+        .output()
+        .expect("bash runs scripts/tree_sitter_test.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "scripts/tree_sitter_test.sh failed (it installs tree-sitter-cli with cargo once and \
+         builds the parser with a C compiler: apt-get install gcc):\n{text}"
+    );
+    assert!(text.contains("generate: src/ is up to date"), "{text}");
+    assert!(text.contains("without ERROR or MISSING nodes"), "{text}");
 }
