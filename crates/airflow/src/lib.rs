@@ -216,6 +216,42 @@ fn dag(
     options: &Options,
     profile: Profile,
 ) -> Result<String, Vec<Diagnostic>> {
+    let (tasks, sensors, timetable) = tasks(project, p, options, profile)?;
+    Ok(render(p, profile, tasks, &sensors, &timetable))
+}
+
+/// The SQL statements the Airflow DAG of `p` runs in the task of relation `relation` (a source
+/// or transform), as `emit` writes them: in `profile`'s dialect with run values as marked
+/// variables ([`pipec_sql::MARK`]), which the task fills in. `None` for an unknown name.
+pub fn relation_sql(
+    project: &Project,
+    p: &Pipeline,
+    relation: &str,
+    options: &Options,
+    profile: Profile,
+) -> Option<Result<Vec<String>, Vec<Diagnostic>>> {
+    let rel = p.relation(relation)?;
+    let id = match rel.kind {
+        RelationKind::Source(_) => source_task(relation),
+        RelationKind::Transform(_) => transform_task(relation),
+    };
+    Some(tasks(project, p, options, profile).map(|(tasks, ..)| {
+        tasks
+            .into_iter()
+            .filter(|t| t.id == id)
+            .flat_map(|t| t.ops)
+            .filter_map(|op| op.get("sql").and_then(J::as_str).map(String::from))
+            .collect()
+    }))
+}
+
+/// The tasks of `p`'s DAG with its sensors and timetable, or its diagnostics.
+fn tasks(
+    project: &Project,
+    p: &Pipeline,
+    options: &Options,
+    profile: Profile,
+) -> Result<(Vec<Task>, Vec<J>, J), Vec<Diagnostic>> {
     let dialect = profile.dialect();
     let mut diags =
         pipec_emit::check_functions(p, dialect, &format!("Airflow ({})", profile.name()));
@@ -372,7 +408,7 @@ fn dag(
     if !diags.is_empty() {
         return Err(diags);
     }
-    Ok(render(p, profile, tasks, &sensors, &timetable))
+    Ok((tasks, sensors, timetable))
 }
 
 /// `CREATE TABLE ... AS`: replaced in DuckDB, dropped first in PostgreSQL.

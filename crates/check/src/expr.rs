@@ -474,6 +474,86 @@ pub(crate) fn unknown_column(name: &ast::Ident, names: &[&str]) -> Diagnostic {
     .with_suggestion(s, format!("available columns: {}", shown.join(", ")))
 }
 
+/// `E0102` for `join r using (k)` where `k` is a column of one side only (`sides`: left,
+/// right): says which side lacks it and suggests `on` with the other side's closest column.
+/// `text` is the file's text, to replace the whole `using (k)` when it is the only key.
+pub(crate) fn using_one_side(
+    key: &ast::Ident,
+    keys: usize,
+    sides: (&Schema, &Schema),
+    right_name: &str,
+    text: &str,
+) -> Diagnostic {
+    let (left, right) = sides;
+    let missing_left = left.get(&key.name).is_none();
+    let (lacking, other) = if missing_left {
+        ("the left side of the join".to_string(), left)
+    } else {
+        (format!("`{right_name}`"), right)
+    };
+    let names: Vec<&str> = other.names().collect();
+    let close = did_you_mean(&key.name, names.iter().copied());
+    // Otherwise the one column of the key's type on that side, as an example only.
+    let key_type = if missing_left { right } else { left }
+        .get(&key.name)
+        .map(|c| c.ty);
+    let mut same_type = other.columns.iter().filter(|c| Some(c.ty) == key_type);
+    let example = match (same_type.next(), same_type.next()) {
+        (Some(c), None) => Some(c.name.as_str()),
+        _ => None,
+    };
+    let d = Diagnostic::error(
+        codes::UNKNOWN_COLUMN,
+        key.span,
+        format!("`using ({})` needs `{}` on both sides", key.name, key.name),
+        format!("not a column of {lacking}"),
+    );
+    let Some(close) = close else {
+        if let Some(col) = example {
+            let (l, r) = if missing_left {
+                (col, key.name.as_str())
+            } else {
+                (key.name.as_str(), col)
+            };
+            return d.with_help(format!(
+                "join on differently named columns with `on`, e.g. `on {l} == {r}`"
+            ));
+        }
+        let mut shown = names;
+        shown.truncate(12);
+        return d.with_help(format!(
+            "join on differently named columns with `on`, e.g. `on left_col == right_col`; columns of {lacking}: {}",
+            shown.join(", ")
+        ));
+    };
+    let (l, r) = if missing_left {
+        (close, key.name.as_str())
+    } else {
+        (key.name.as_str(), close)
+    };
+    let on = format!("on {l} == {r}");
+    let d = d.with_help(format!(
+        "the columns are named differently: join with `{on}`"
+    ));
+    // The whole `using (k)`: from the keyword before the key to the `)` after it.
+    let (start, end) = (key.span.start as usize, key.span.end as usize);
+    let using_at = text[..start.min(text.len())]
+        .trim_end()
+        .strip_suffix('(')
+        .map(str::trim_end)
+        .and_then(|t| t.strip_suffix("using"))
+        .map(str::len);
+    let close_at = text
+        .get(end..)
+        .map(str::trim_start)
+        .filter(|t| t.starts_with(')'))
+        .map(|t| text.len() - t.len() + 1);
+    match (keys, using_at, close_at) {
+        (1, Some(a), Some(b)) => d.with_fix(Span::new(key.span.file, a, b), on),
+        _ => d,
+    }
+}
+
 fn type_call(
     call: &ast::Call,
     span: Span,
@@ -498,19 +578,22 @@ fn type_call(
         } else {
             format!("unknown function `{name}`")
         };
-        let s = did_you_mean(&name, functions::all_names());
-        diags.push(
-            Diagnostic::error(
-                codes::UNKNOWN_FUNCTION,
-                call.name.span,
-                msg,
-                "not a builtin function",
-            )
-            .with_suggestion(
-                s,
+        let d = Diagnostic::error(
+            codes::UNKNOWN_FUNCTION,
+            call.name.span,
+            msg,
+            "not a builtin function",
+        );
+        diags.push(match functions::sql_spelling(&name, call.args.len()) {
+            Some(sql) => match sql.rename {
+                Some(to) => d.with_help(sql.help).with_fix(call.name.span, to),
+                None => d.with_help(sql.help),
+            },
+            None => d.with_suggestion(
+                did_you_mean(&name, functions::all_names()),
                 "see docs/language.md#functions for the list of functions",
             ),
-        );
+        });
         return None;
     };
     let kind = func.kind();
@@ -664,6 +747,55 @@ fn null_comparison(op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span) -> Di
     }
 }
 
+/// `E0201` for a date or timestamp compared with a quoted string (`at > "2024-01-01"`, SQL's
+/// habit): pipec's dates and timestamps are literals without quotes.
+fn quoted_time(op: BinaryOp, span: Span, at: Span, value: &str, ty: Type) -> Diagnostic {
+    let d = Diagnostic::error(
+        codes::TYPE_MISMATCH,
+        span,
+        "type mismatch",
+        format!("`{}` cannot combine {ty} and string", op.symbol()),
+    )
+    .with_label(at, "a string, not a time");
+    match time_literal(value) {
+        Some(lit) => d
+            .with_help(format!(
+                "dates and timestamps are written without quotes: `{lit}`"
+            ))
+            .with_fix(at, lit),
+        None => d.with_help(
+            "dates and timestamps are written without quotes: `2024-01-01`, `2024-01-01 00:00`; to read a string as a time use `parse_time(s, \"%Y-%m-%d\")`",
+        ),
+    }
+}
+
+/// The unquoted literal for a quoted date (`2024-01-01`) or timestamp (`2024-01-01 10:00`,
+/// `2024-01-01T10:00:00`, with a trailing `Z`: timestamps are UTC), if it is a valid one.
+fn time_literal(value: &str) -> Option<String> {
+    let value = value.trim();
+    let (date, clock) = match value.get(10..11) {
+        None if value.len() == 10 => (value, None),
+        Some("T" | " ") => (&value[..10], Some(value[11..].trim_end_matches('Z'))),
+        _ => return None,
+    };
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let shaped =
+        date.split('-').map(str::len).eq([4, 2, 2]) && date.split('-').all(|p| digits(p, p.len()));
+    if !shaped || !pipec_syntax::valid_date(date) {
+        return None;
+    }
+    match clock {
+        None => Some(date.to_string()),
+        Some(c) => {
+            let parts: Vec<&str> = c.split(':').collect();
+            let ok = (2..=3).contains(&parts.len())
+                && parts.iter().all(|p| digits(p, 2))
+                && pipec_syntax::valid_clock(c);
+            ok.then(|| format!("{date} {c}"))
+        }
+    }
+}
+
 /// A short rendering of a column name for help texts (`x` for anything else).
 fn expr_text(e: &ast::Expr) -> String {
     match &e.kind {
@@ -691,6 +823,17 @@ fn binary(
         BinaryOp::Coalesce => b.nullable,
         _ => a.nullable || b.nullable,
     };
+    if is_comparison(op) {
+        let quoted = match (&l.kind, &r.kind) {
+            (A::Literal(Literal::Str(v)), _) if b.ty.is_temporal() => Some((l.span, v, b.ty)),
+            (_, A::Literal(Literal::Str(v))) if a.ty.is_temporal() => Some((r.span, v, a.ty)),
+            _ => None,
+        };
+        if let Some((at, value, ty)) = quoted {
+            diags.push(quoted_time(op, span, at, value, ty));
+            return None;
+        }
+    }
     let bad = |diags: &mut Vec<Diagnostic>| {
         diags.push(
             Diagnostic::error(
@@ -762,4 +905,34 @@ fn binary(
         ty,
         nullable,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_literal;
+
+    #[test]
+    fn quoted_times_become_literals() {
+        assert_eq!(time_literal("2024-01-01").as_deref(), Some("2024-01-01"));
+        assert_eq!(
+            time_literal("2024-01-01 10:30").as_deref(),
+            Some("2024-01-01 10:30")
+        );
+        assert_eq!(
+            time_literal("2024-01-31T23:59:00Z").as_deref(),
+            Some("2024-01-31 23:59:00")
+        );
+        for bad in [
+            "yesterday",
+            "2024-02-30",
+            "2024-1-01",
+            "2024-01-01 25:00",
+            "2024-01-01T10",
+            "20240101",
+            "2024-01-01 10:00:00.5",
+            "２０２４-01-01",
+        ] {
+            assert_eq!(time_literal(bad), None, "{bad}");
+        }
+    }
 }

@@ -47,6 +47,64 @@ pub fn all_names() -> impl Iterator<Item = &'static str> {
     Builtin::ALL.iter().map(|b| b.name())
 }
 
+/// What pipec calls a function SQL engines know under another name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlSpelling {
+    /// The help line: the pipec spelling and what differs.
+    pub help: String,
+    /// The builtin to put in place of the name, when only the name differs.
+    pub rename: Option<&'static str>,
+}
+
+/// The pipec spelling of SQL/dbt function `name` called with `args` arguments, if there is one.
+pub fn sql_spelling(name: &str, args: usize) -> Option<SqlSpelling> {
+    let lower = name.to_ascii_lowercase();
+    let rename = |to: &'static str| SqlSpelling {
+        help: format!("pipec calls it `{to}`"),
+        rename: Some(to),
+    };
+    let help = |text: &str| SqlSpelling {
+        help: text.to_string(),
+        rename: None,
+    };
+    Some(match lower.as_str() {
+        "datediff" | "date_diff" | "timestampdiff" | "timestamp_diff" => help(
+            "pipec has `days_between(a, b)` (calendar days from `a` to `b`), and `hours_between`, `minutes_between`, `seconds_between`; note the argument order: start first, no unit",
+        ),
+        "dateadd" | "date_add" | "timestampadd" | "timestamp_add" => help(
+            "add a duration literal: `t + 7d`, `t + 3h`; for months `add_months(t, n)`",
+        ),
+        "getdate" | "now" | "current_timestamp" | "sysdate" | "current_date" | "today" => help(
+            "a run computes one interval and gives the same result every time: use its bounds `@start` and `@end` (timestamps) or its date `@ds`",
+        ),
+        "isnull" | "nvl" | "ifnull" | "zeroifnull" if args == 2 => rename("coalesce"),
+        "isnull" if args == 1 => help("test for null with `x is null`"),
+        "len" | "char_length" | "character_length" => rename("length"),
+        "substring" | "mid" => rename("substr"),
+        "ucase" => rename("upper"),
+        "lcase" => rename("lower"),
+        "iif" | "if_then_else" => rename("if"),
+        "ceiling" => rename("ceil"),
+        "pow" => rename("power"),
+        "countif" => rename("count_if"),
+        "stddev_samp" => rename("stddev"),
+        "regexp_like" | "rlike" => rename("regexp_matches"),
+        "json_extract_scalar" | "get_json_object" => rename("json_get"),
+        "to_char" | "date_format" | "strftime" | "format_datetime" => help(
+            "pipec has `format_time(t, \"%Y-%m-%d\")` with `%Y %m %d %H %M %S` in the pattern",
+        ),
+        "to_timestamp" | "to_date" | "strptime" | "parse_datetime" | "str_to_date" => help(
+            "pipec has `parse_time(s, \"%Y-%m-%d\")` (null when `s` does not match), or a cast `s::date`",
+        ),
+        "dayofweek" | "dow" | "weekday" => help("pipec has `day_of_week(t)`: ISO numbering, 1 = Monday ... 7 = Sunday"),
+        "date_part" | "extract" | "datepart" => help("pipec has `year(t)`, `month(t)`, `day(t)`, `hour(t)` and `day_of_week(t)`"),
+        "convert_timezone" | "from_utc_timestamp" | "at_time_zone" => help(
+            "pipec has `to_timezone(t, \"Asia/Seoul\")` (UTC to local) and `from_timezone(t, zone)` (local to UTC)",
+        ),
+        _ => return None,
+    })
+}
+
 /// One piece of a time pattern (`%Y-%m-%d`), independent of any engine's pattern language.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PatternPiece {
@@ -536,6 +594,46 @@ mod tests {
         assert!(parse_time_pattern("%b %d").unwrap_err().contains("`%b`"));
         assert!(parse_time_pattern("%Y%").is_err());
         assert!(parse_time_pattern("no fields").is_err());
+    }
+
+    #[test]
+    fn sql_names_rename_only_to_real_builtins() {
+        for name in [
+            "isnull",
+            "nvl",
+            "ifnull",
+            "len",
+            "char_length",
+            "substring",
+            "ucase",
+            "lcase",
+            "iif",
+            "ceiling",
+            "pow",
+            "countif",
+            "stddev_samp",
+            "rlike",
+            "get_json_object",
+        ] {
+            let to = sql_spelling(name, 2).and_then(|s| s.rename).unwrap();
+            assert!(Builtin::from_name(to).is_some(), "{name} -> {to}");
+            assert!(Builtin::from_name(name).is_none(), "{name} is a builtin");
+        }
+        // MySQL's one-argument `isnull(x)` is a null test, not `coalesce`.
+        assert_eq!(sql_spelling("isnull", 1).unwrap().rename, None);
+        let datediff = sql_spelling("DATEDIFF", 3).unwrap();
+        assert_eq!(datediff.rename, None);
+        assert!(datediff.help.contains("days_between(a, b)"));
+        for named in [
+            "days_between",
+            "minutes_between",
+            "add_months",
+            "format_time",
+            "parse_time",
+        ] {
+            assert!(Builtin::from_name(named).is_some(), "help names `{named}`");
+        }
+        assert_eq!(sql_spelling("frobnicate", 1), None);
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub(crate) fn check_items(
         }
     }
     for r in &p.relations {
-        if used.contains(&r.name) {
+        if used.contains(&r.name) || unit.syntax_errors {
             continue;
         }
         let d = match r.kind {
@@ -275,12 +275,51 @@ fn sink(
     let mut partition_span = None;
     let mut retention_lines = Vec::new();
     let mut failed = false;
-    for opt in &s.options {
+    let mut keys_reported = false;
+    for (i, opt) in s.options.iter().enumerate() {
         let new_mode = match &opt.kind {
             SinkOptionKind::Mode(m) => {
+                // `mode upsert on (id)`: the `on (...)` parsed as an option of its own.
+                let keys_follow = matches!(
+                    s.options.get(i + 1).map(|o| &o.kind),
+                    Some(SinkOptionKind::Unknown { name, .. }) if name.name == "on"
+                );
                 match m.name.as_str() {
                     "append" => Some(SinkMode::Append),
                     "replace" => Some(SinkMode::Replace),
+                    "merge" => {
+                        let example = schema
+                            .and_then(|sc| sc.columns.first())
+                            .map_or("id".to_string(), |c| c.name.clone());
+                        diags.push(
+                            Diagnostic::error(
+                                codes::UNKNOWN_MODE,
+                                m.span,
+                                "`mode merge` without its key columns",
+                                "merge on which columns?",
+                            )
+                            .with_help(format!(
+                                "name the columns that identify a row: `mode merge on ({example})`; rows whose keys exist are updated, the others inserted"
+                            )),
+                        );
+                        failed = true;
+                        None
+                    }
+                    "upsert" | "merge_into" if keys_follow => {
+                        diags.push(
+                            Diagnostic::error(
+                                codes::UNKNOWN_MODE,
+                                m.span,
+                                format!("`{}` is written `merge` in pipec", m.name),
+                                "SQL/dbt spelling",
+                            )
+                            .with_help("write `mode merge on (keys)`: rows whose keys exist are updated, the others inserted")
+                            .with_fix(m.span, "merge"),
+                        );
+                        keys_reported = true;
+                        failed = true;
+                        None
+                    }
                     other => {
                         // Words from other tools first: dbt/SQL `upsert`, Spark `overwrite`, ...
                         let sug = match other {
@@ -364,6 +403,10 @@ fn sink(
             }
             SinkOptionKind::Retention(line) => {
                 retention_lines.push(line);
+                None
+            }
+            SinkOptionKind::Unknown { name, .. } if name.name == "on" && keys_reported => {
+                keys_reported = false;
                 None
             }
             SinkOptionKind::Unknown { name, .. } => {

@@ -14,13 +14,14 @@ mod pipeline;
 mod relation;
 pub mod retention;
 pub mod schedule;
+mod session;
 pub mod stdlib;
 
 /// Words of the language beyond keywords and builtins, for tools (the editor grammars are
 /// tested against them in `crates/golden/tests/grammars.rs`).
 pub mod vocab {
     pub use crate::items::{CHECK_BUILTINS, MODES};
-    pub use crate::relation::{SOURCE_KINDS, TEMPLATE_VARS};
+    pub use crate::relation::{source_options, SOURCE_KINDS, TEMPLATE_VARS};
 }
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use pipec_diag::{codes, did_you_mean, Diagnostic, FileId, SourceMap, Span};
 use pipec_syntax::ast::{self, ImportTarget, Item};
 
 pub use ir::Project;
+pub use session::{Session, Update};
 
 /// Reads files named by `import "path"`. Paths are already joined to the importing file's folder.
 pub trait Loader {
@@ -66,6 +68,8 @@ impl Checked {
 pub(crate) struct Unit {
     pub module: ast::Module,
     pub broken: Vec<String>,
+    /// The parser reported errors: declarations may be missing, so nothing is "never used".
+    pub syntax_errors: bool,
     /// The name of the file's `pipeline` block when that block failed to parse.
     pub broken_pipeline: Option<ast::Ident>,
     /// Namespace → imported file, with the `import` that names it.
@@ -73,6 +77,7 @@ pub(crate) struct Unit {
 }
 
 /// The schema of a warehouse table, from the sink of a checked pipeline that writes it.
+#[derive(PartialEq)]
 pub(crate) struct TableSchema {
     /// Columns of the relation the sink writes.
     pub schema: ir::Schema,
@@ -88,7 +93,7 @@ pub(crate) struct World<'a> {
     pub sources: &'a SourceMap,
     /// Tables written by sinks of the files checked so far (keys as [`table_key`]); `None` when
     /// the writing sink did not check.
-    pub tables: &'a HashMap<String, Option<TableSchema>>,
+    pub tables: &'a HashMap<String, Option<std::sync::Arc<TableSchema>>>,
     /// Every table a sink of the project writes (keys as [`table_key`]).
     pub written: &'a std::collections::HashSet<String>,
 }
@@ -147,87 +152,19 @@ impl World<'_> {
 /// Checks the project made of `roots` (files already in `sources`). Imports are parsed and added
 /// to `sources` as they are found; `std.*` modules come from the embedded standard library.
 pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> Checked {
-    let mut diags = Vec::new();
-    let mut units: HashMap<FileId, Unit> = HashMap::new();
-    let mut queue: Vec<FileId> = roots.to_vec();
-    let mut preparsed: HashMap<FileId, pipec_syntax::Parsed> = {
-        let texts: Vec<(FileId, &str)> = roots
-            .iter()
-            .map(|&f| (f, sources.get(f).text.as_str()))
-            .collect();
-        par_map(&texts, |&(f, t)| (f, pipec_syntax::parse(f, t)))
-            .into_iter()
-            .collect()
-    };
-    while let Some(file) = queue.pop() {
-        if units.contains_key(&file) {
-            continue;
-        }
-        let parsed = preparsed
-            .remove(&file)
-            .unwrap_or_else(|| pipec_syntax::parse(file, &sources.get(file).text));
-        diags.extend(parsed.diagnostics);
-        let mut imports = Vec::new();
-        for item in &parsed.module.items {
-            let Item::Import(imp) = item else { continue };
-            if let Some((ns, target)) = resolve_import(file, imp, sources, loader, &mut diags) {
-                if imports
-                    .iter()
-                    .any(|(n, _, _): &(String, FileId, Span)| *n == ns)
-                {
-                    let span = imp.alias.as_ref().map(|a| a.span).unwrap_or(imp.span);
-                    diags.push(
-                        Diagnostic::error(
-                            codes::DUPLICATE_NAME,
-                            span,
-                            format!("`{ns}` is imported twice"),
-                            "second import of this name",
-                        )
-                        .with_help("give one of them another name with `as`"),
-                    );
-                    continue;
-                }
-                imports.push((ns, target, imp.span));
-                queue.push(target);
-            }
-        }
-        units.insert(
-            file,
-            Unit {
-                module: parsed.module,
-                broken: parsed.broken_names,
-                broken_pipeline: parsed.broken_pipeline,
-                imports,
-            },
-        );
-    }
-    report_import_cycles(&units, sources, &mut diags);
+    let mut session = Session::new();
+    session.update(sources, roots, &[], loader);
+    session.into_checked()
+}
 
-    let mut project = Project::default();
-    let mut pipeline_spans: HashMap<String, Span> = HashMap::new();
-    let mut after_refs: Vec<(String, ast::Ident)> = Vec::new();
-    let checked_files = check_files_in_table_order(&units, sources, roots);
-    for (result, file_diags) in checked_files {
-        diags.extend(file_diags);
-        if let Some((p, afters)) = result {
-            if let Some(prev) = pipeline_spans.get(&p.name) {
-                diags.push(
-                    Diagnostic::error(
-                        codes::DUPLICATE_NAME,
-                        p.span,
-                        format!("pipeline `{}` is declared twice", p.name),
-                        "second declaration",
-                    )
-                    .with_label(*prev, "first declared here")
-                    .with_help("pipeline names must be unique in a project"),
-                );
-                continue;
-            }
-            pipeline_spans.insert(p.name.clone(), p.span);
-            after_refs.extend(afters.into_iter().map(|a| (p.name.clone(), a)));
-            project.pipelines.push(p);
-        }
-    }
+/// The checks over the whole project once each file's pipeline is known: tables written by two
+/// pipelines, unknown `after` pipelines, intervals of `after` pipelines, partitions of intervals
+/// shorter than a day. Sorts `diags` (stably, by position) and drops repeats.
+fn project_passes(
+    project: &mut Project,
+    after_refs: &[(String, ast::Ident)],
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut writers: HashMap<String, (&str, Span)> = HashMap::new();
     for p in &project.pipelines {
         for sink in &p.sinks {
@@ -261,7 +198,7 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
         }
     }
     let names: Vec<String> = project.pipelines.iter().map(|p| p.name.clone()).collect();
-    for (_, upstream) in &after_refs {
+    for (_, upstream) in after_refs {
         if !names.contains(&upstream.name) {
             let s = did_you_mean(&upstream.name, names.iter().map(String::as_str));
             diags.push(
@@ -275,14 +212,10 @@ pub fn check(sources: &mut SourceMap, roots: &[FileId], loader: &dyn Loader) -> 
             );
         }
     }
-    after_intervals(&mut project, &after_refs, &mut diags);
-    partitions_of_days(&project, &mut diags);
-    pipec_diag::sort(&mut diags);
+    after_intervals(project, after_refs, diags);
+    partitions_of_days(project, diags);
+    pipec_diag::sort(diags);
     diags.dedup();
-    Checked {
-        project,
-        diagnostics: diags,
-    }
 }
 
 /// Gives each `after` pipeline the interval rule of its upstreams (through chains of `after`);
@@ -375,9 +308,6 @@ fn partitions_of_days(project: &Project, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The result of checking one root file: its pipeline with its `after` names, and diagnostics.
-type FileResult = (Option<(ir::Pipeline, Vec<ast::Ident>)>, Vec<Diagnostic>);
-
 /// `schema.table` as the engines compare it: lowercased, `main` when no schema is given.
 pub(crate) fn table_key(name: &str) -> String {
     let name = name.to_lowercase();
@@ -417,92 +347,6 @@ fn read_tables(module: &ast::Module) -> Vec<String> {
             }
             _ => None,
         })
-        .collect()
-}
-
-/// Checks the root files, in parallel, in levels: a file reading a table with `table(...)` is
-/// checked after the file whose sink writes it, so its source can take (or is compared with)
-/// that sink's schema. Where files read each other's tables, the first is checked without the
-/// others' schemas. Results are in the order of `roots`.
-fn check_files_in_table_order(
-    units: &HashMap<FileId, Unit>,
-    sources: &SourceMap,
-    roots: &[FileId],
-) -> Vec<FileResult> {
-    let module = |f: &FileId| units.get(f).map(|u| &u.module);
-    let mut writers: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut written = std::collections::HashSet::new();
-    for (i, f) in roots.iter().enumerate() {
-        for t in module(f).map(written_tables).unwrap_or_default() {
-            writers.entry(t.clone()).or_default().push(i);
-            written.insert(t);
-        }
-    }
-    let deps: Vec<Vec<usize>> = roots
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let mut d: Vec<usize> = module(f)
-                .map(read_tables)
-                .unwrap_or_default()
-                .iter()
-                .flat_map(|t| writers.get(t).cloned().unwrap_or_default())
-                .filter(|&w| w != i)
-                .collect();
-            d.sort_unstable();
-            d.dedup();
-            d
-        })
-        .collect();
-    let mut results: Vec<Option<FileResult>> = (0..roots.len()).map(|_| None).collect();
-    let mut tables: HashMap<String, Option<TableSchema>> = HashMap::new();
-    let mut done = vec![false; roots.len()];
-    while done.iter().any(|d| !d) {
-        let mut level: Vec<usize> = (0..roots.len())
-            .filter(|&i| !done[i] && deps[i].iter().all(|&d| done[d]))
-            .collect();
-        if level.is_empty() {
-            // A cycle through tables (the plan reports it): check the first file left alone,
-            // which lets the others follow.
-            level = (0..roots.len()).filter(|&i| !done[i]).take(1).collect();
-        }
-        let world = World {
-            units,
-            sources,
-            tables: &tables,
-            written: &written,
-        };
-        let checked = par_map(&level, |&i| {
-            let root = roots[i];
-            let mut file_diags = Vec::new();
-            let result = units
-                .get(&root)
-                .and_then(|unit| pipeline::check_file(&world, root, unit, &mut file_diags));
-            (result, file_diags)
-        });
-        for (&i, result) in level.iter().zip(checked) {
-            done[i] = true;
-            let pipeline = result.0.as_ref().map(|(p, _)| p);
-            for t in module(&roots[i]).map(written_tables).unwrap_or_default() {
-                let schema = pipeline.and_then(|p| {
-                    let sink = p.sinks.iter().find(|s| {
-                        matches!(s.target, ir::SinkTarget::Table { .. })
-                            && table_key(&s.name()) == t
-                    })?;
-                    Some(TableSchema {
-                        schema: p.relation(&sink.relation)?.schema.clone(),
-                        pipeline: p.name.clone(),
-                        sink: sink.span,
-                    })
-                });
-                tables.entry(t).or_insert(schema);
-            }
-            results[i] = Some(result);
-        }
-    }
-    results
-        .into_iter()
-        .map(|r| r.expect("every file checked"))
         .collect()
 }
 
@@ -654,15 +498,17 @@ pub fn join_path(base: &str, rel: &str) -> String {
     }
 }
 
+/// Reports each import cycle once, searching from the files in `order`: the roots in order, then
+/// the imported files in the order they were first imported (so the report does not depend on
+/// how files were numbered).
 fn report_import_cycles(
     units: &HashMap<FileId, Unit>,
+    order: &[FileId],
     sources: &SourceMap,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let mut ids: Vec<FileId> = units.keys().copied().collect();
-    ids.sort();
     let mut state: HashMap<FileId, u8> = HashMap::new();
-    for &start in &ids {
+    for &start in order {
         if state.get(&start).copied().unwrap_or(0) != 0 {
             continue;
         }

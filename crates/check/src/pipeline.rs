@@ -125,6 +125,70 @@ fn setting_name(kind: &SettingKind) -> &str {
     }
 }
 
+/// `E0318` for a `schedule` that is none of pipec's schedules (cron's `@daily`, a bare cron
+/// string, `weekly`), with the pipec spelling as a fix where there is one.
+fn unknown_schedule(name: Span, value: Option<&ast::Expr>) -> Diagnostic {
+    let forms = "schedules are `daily [at HH:MM] [\"zone\"]`, `hourly [at :MM]`, `every 15m`, `cron \"m h dom mon dow\"`, `after pipeline`, `on file \"path\"` and `continuous`";
+    let Some(value) = value else {
+        return Diagnostic::error(
+            codes::UNKNOWN_SCHEDULE,
+            name,
+            "`schedule` without a schedule",
+            "says when, but not how often",
+        )
+        .with_help(forms);
+    };
+    let written = match &value.kind {
+        ast::ExprKind::Param(p) => format!("@{}", p.name),
+        ast::ExprKind::Name(q) => q.dotted(),
+        ast::ExprKind::Literal(ast::Literal::Str(s)) => {
+            let cron = format!("cron \"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+            return Diagnostic::error(
+                codes::UNKNOWN_SCHEDULE,
+                value.span,
+                "a cron expression needs the word `cron`",
+                "not a schedule",
+            )
+            .with_help(format!("write `schedule {cron}`"))
+            .with_fix(
+                Span::new(
+                    value.span.file,
+                    value.span.start as usize,
+                    value.span.start as usize,
+                ),
+                "cron ",
+            );
+        }
+        _ => String::new(),
+    };
+    let replacement = match written.as_str() {
+        "@daily" | "@midnight" => Some("daily"),
+        "@hourly" => Some("hourly"),
+        "@weekly" => Some("cron \"0 0 * * 0\""),
+        "@monthly" | "monthly" => Some("cron \"0 0 1 * *\""),
+        "@yearly" | "@annually" | "yearly" => Some("cron \"0 0 1 1 *\""),
+        "weekly" => Some("cron \"0 0 * * 1\""),
+        _ => None,
+    };
+    let message = match written.as_str() {
+        "" => "not a schedule".to_string(),
+        w if w.starts_with('@') => format!("`{w}` is cron's shorthand, not a pipec schedule"),
+        w => format!("`{w}` is not a schedule"),
+    };
+    let d = Diagnostic::error(
+        codes::UNKNOWN_SCHEDULE,
+        value.span,
+        message,
+        "not a schedule",
+    );
+    match replacement {
+        Some(r) => d
+            .with_help(format!("write `schedule {r}`; {forms}"))
+            .with_fix(value.span, r),
+        None => d.with_help(forms),
+    }
+}
+
 pub(crate) fn bad_value(span: Span, what: &str, expected: &str, example: &str) -> Diagnostic {
     Diagnostic::error(
         codes::BAD_OPTION_VALUE,
@@ -223,6 +287,9 @@ fn settings(
                     "tags [\"bike\", \"mart\"]",
                 )),
             },
+            SettingKind::Unknown { name, value } if name.name == "schedule" => {
+                diags.push(unknown_schedule(name.span, value.as_ref()));
+            }
             SettingKind::Unknown { name, .. } => {
                 let sug = did_you_mean(&name.name, SETTINGS.iter().copied());
                 diags.push(
@@ -500,17 +567,25 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
         S::Cron { expr, tz } => {
             let tz = timezone(tz.as_ref(), diags);
             let fields = expr.value.split_whitespace().count();
-            let parsed = crate::schedule::parse_cron(&expr.value);
-            if fields != 5 || parsed.is_err() {
-                let why = match (&parsed, fields) {
-                    (_, n) if n != 5 => {
-                        format!("expected 5 fields (minute hour day month weekday), found {n}")
-                    }
-                    (Err(e), _) => e.to_string(),
-                    _ => String::new(),
+            let problem = if fields == 5 {
+                crate::schedule::cron_problem(&expr.value)
+            } else {
+                Some((
+                    0..expr.value.len(),
+                    format!("expected 5 fields (minute hour day month weekday), found {fields}"),
+                ))
+            };
+            if let Some((at, why)) = problem {
+                // The field itself when the string is written without escapes.
+                let span = if expr.span.len() == expr.value.len() + 2 && at.len() < expr.value.len()
+                {
+                    let start = expr.span.start as usize + 1 + at.start;
+                    Span::new(expr.span.file, start, start + at.len())
+                } else {
+                    expr.span
                 };
                 diags.push(
-                    Diagnostic::error(codes::BAD_CRON, expr.span, format!("invalid cron expression `{}`", expr.value), why)
+                    Diagnostic::error(codes::BAD_CRON, span, format!("invalid cron expression `{}`", expr.value), why)
                         .with_help("cron has five fields: minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\""),
                 );
                 return None;
@@ -562,5 +637,42 @@ fn schedule(s: &S, afters: &mut Vec<ast::Ident>, diags: &mut Vec<Diagnostic>) ->
             })
         }
         S::Continuous => Some(Schedule::Continuous),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pipec_diag::{apply_fixes, FileId};
+    use pipec_syntax::ast::{Item, SettingKind};
+
+    #[test]
+    fn schedules_of_other_tools_get_pipec_spellings() {
+        for (written, want) in [
+            ("@daily", Some("daily")),
+            ("@hourly", Some("hourly")),
+            ("@weekly", Some("cron \"0 0 * * 0\"")),
+            ("weekly", Some("cron \"0 0 * * 1\"")),
+            ("\"0 3 * * *\"", Some("cron \"0 3 * * *\"")),
+            ("@reboot", None),
+        ] {
+            let text = format!("pipeline p {{ schedule {written} }}\n");
+            let parsed = pipec_syntax::parse(FileId::default(), &text);
+            assert!(parsed.diagnostics.is_empty(), "{written}");
+            let Some(Item::Pipeline(p)) = parsed.module.items.first() else {
+                panic!("{written}")
+            };
+            let SettingKind::Unknown { name, value } = &p.settings[0].kind else {
+                panic!("{written}")
+            };
+            let d = super::unknown_schedule(name.span, value.as_ref());
+            assert_eq!(d.code.id, "E0318");
+            match want {
+                Some(w) => assert_eq!(
+                    apply_fixes(&text, &d.fixes),
+                    format!("pipeline p {{ schedule {w} }}\n")
+                ),
+                None => assert!(d.fixes.is_empty(), "{written}"),
+            }
+        }
     }
 }

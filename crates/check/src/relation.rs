@@ -1007,7 +1007,17 @@ impl<'w, 'u> Cx<'w, 'u> {
                     let (l, r) = (cur.get(&c.name), right.get(&c.name));
                     let (Some(l), Some(r)) = (l, r) else {
                         let side = if l.is_none() { cur } else { &right };
-                        diags.push(unknown_column(c, &side.names().collect::<Vec<_>>()));
+                        let text = &self.world.sources.get(c.span.file).text;
+                        diags.push(match (l, r) {
+                            (None, None) => unknown_column(c, &side.names().collect::<Vec<_>>()),
+                            _ => crate::expr::using_one_side(
+                                c,
+                                cols.len(),
+                                (cur, &right),
+                                &right_name,
+                                text,
+                            ),
+                        });
                         failed = true;
                         continue;
                     };
@@ -1617,6 +1627,25 @@ const KAFKA_OPTS: &[OptSpec] = &[
     o("group", OptKind::Str, "group = \"pipec\""),
 ];
 const KINESIS_OPTS: &[OptSpec] = &[o("region", OptKind::Str, "region = \"ap-northeast-2\"")];
+
+/// The named options of source kind `kind`, each with an example (for editors).
+pub fn source_options(kind: &str) -> Vec<(&'static str, &'static str)> {
+    let specs: &[OptSpec] = match kind {
+        "csv" => CSV_OPTS,
+        "ndjson" | "json" => JSON_OPTS,
+        "parquet" => PARQUET_OPTS,
+        "http" => HTTP_OPTS,
+        "postgres" => PG_OPTS,
+        "kafka" => KAFKA_OPTS,
+        "kinesis" => KINESIS_OPTS,
+        "calendar" => &[
+            o("from", OptKind::Str, "from = 2024-01-01"),
+            o("to", OptKind::Str, "to = 2024-12-31"),
+        ],
+        _ => &[],
+    };
+    specs.iter().map(|s| (s.name, s.example)).collect()
+}
 
 fn option_value(spec: &OptSpec, e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<Value> {
     let bad = |diags: &mut Vec<Diagnostic>, expected: &str| {

@@ -77,6 +77,56 @@ pub(crate) fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::Cro
         .parse(expr)
 }
 
+/// The fields of a cron expression: name, smallest and largest value, and what the names stand
+/// for where names are allowed.
+const CRON_FIELDS: [(&str, u32, u32, &str); 5] = [
+    ("minute", 0, 59, ""),
+    ("hour", 0, 23, ""),
+    ("day-of-month", 1, 31, ""),
+    ("month", 1, 12, " or JAN–DEC"),
+    ("day-of-week", 0, 7, " (0 and 7 are Sunday) or SUN–SAT"),
+];
+
+/// What is wrong with a five-field cron expression that [`parse_cron`] rejects, in pipec's
+/// words: the byte range of the offending field inside `expr` and a message naming the field
+/// and its range. `None` when `expr` parses.
+pub(crate) fn cron_problem(expr: &str) -> Option<(std::ops::Range<usize>, String)> {
+    parse_cron(expr).err()?;
+    let fields: Vec<(usize, &str)> = expr
+        .split_whitespace()
+        .map(|f| (f.as_ptr() as usize - expr.as_ptr() as usize, f))
+        .collect();
+    for (i, &(at, field)) in fields.iter().enumerate().take(5) {
+        let mut alone = ["*"; 5];
+        alone[i] = field;
+        if parse_cron(&alone.join(" ")).is_ok() {
+            continue;
+        }
+        let (name, min, max, names) = CRON_FIELDS[i];
+        // Values of the field: in each list item, the range before any `/step`.
+        let out_of_range = field
+            .split(',')
+            .flat_map(|item| item.split('/').next().unwrap_or("").split('-'))
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .find(|n| n.parse::<u32>().map_or(true, |v| v < min || v > max));
+        let message = match out_of_range {
+            Some(n) => format!(
+                "{n} is out of range for the {name} field: it goes from {min} to {max}{names}"
+            ),
+            None => format!(
+                "`{field}` is not a valid {name} field: write a number from {min} to {max}{names}, `*`, a range `a-b`, a list `a,b` or a step `*/n`"
+            ),
+        };
+        return Some((at..at + field.len(), message));
+    }
+    let at = 0..expr.len();
+    Some((
+        at,
+        "not a valid cron expression: five fields, minute hour day-of-month month day-of-week"
+            .into(),
+    ))
+}
+
 impl Rule {
     /// Compiles a checked rule; `None` only for a rule the checker would have rejected.
     pub fn new(rule: &IntervalRule) -> Option<Rule> {
@@ -282,6 +332,56 @@ pub fn pipeline_due(project: &Project, p: &Pipeline, now: DateTime<Utc>) -> Opti
             .min_by_key(|i| i.start)
     }
     go(project, p, now, 0)
+}
+
+#[cfg(test)]
+mod cron_tests {
+    use super::cron_problem;
+
+    #[test]
+    fn names_the_field_and_its_range() {
+        let (at, msg) = cron_problem("0 25 * * *").unwrap();
+        assert_eq!(at, 2..4);
+        assert_eq!(
+            msg,
+            "25 is out of range for the hour field: it goes from 0 to 23"
+        );
+        let (at, msg) = cron_problem("0 3 * 13 *").unwrap();
+        assert_eq!(at, 6..8);
+        assert!(
+            msg.starts_with("13 is out of range for the month field"),
+            "{msg}"
+        );
+        let (at, msg) = cron_problem(" 61 3 * * *").unwrap();
+        assert_eq!(at, 1..3);
+        assert!(msg.contains("minute field: it goes from 0 to 59"), "{msg}");
+        let (_, msg) = cron_problem("0 3 0 * *").unwrap();
+        assert!(
+            msg.contains("day-of-month field: it goes from 1 to 31"),
+            "{msg}"
+        );
+        let (_, msg) = cron_problem("0 3 * * x").unwrap();
+        assert!(
+            msg.starts_with("`x` is not a valid day-of-week field"),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("Component") && !msg.contains("error"),
+            "{msg}"
+        );
+        let (at, msg) = cron_problem("0 1-30 * * *").unwrap();
+        assert_eq!(at, 2..6);
+        assert!(
+            msg.starts_with("30 is out of range for the hour field"),
+            "{msg}"
+        );
+        let (_, msg) = cron_problem("*/x * * * *").unwrap();
+        assert!(
+            msg.starts_with("`*/x` is not a valid minute field"),
+            "{msg}"
+        );
+        assert_eq!(cron_problem("*/15 3 * * MON-FRI"), None);
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,19 @@
 //! `pipec`: the command line of the pipec toolchain.
 
+mod fmt;
+mod init;
+mod lineage;
 mod project;
+#[cfg(feature = "runner")]
+mod show;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use pipec_diag::{Diagnostic, RenderOptions, SourceMap, Span};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use pipec_diag::{Diagnostic, RenderOptions, SourceMap};
 #[cfg(feature = "runner")]
 use pipec_runner::{Bound, Dates, Secrets};
 
@@ -24,7 +30,7 @@ struct Cli {
 enum DiagFormat {
     /// Human-readable diagnostics with source excerpts.
     Text,
-    /// A JSON array: code, severity, message, file, line/column span, help.
+    /// A JSON array: code, severity, message, file, line/column span, help, fixes.
     Json,
 }
 
@@ -84,6 +90,19 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DiagFormat,
     },
+    /// Rewrite `.pipe` files in the canonical layout (comments kept, meaning unchanged).
+    #[command(
+        after_help = "Examples:\n  pipec fmt examples/\n  pipec fmt --check std examples\n  pipec fmt - < spec.pipe\n\nFiles are rewritten atomically; unchanged files are left untouched. A file with syntax errors is reported, not formatted.\nExit codes: 0 done (or, with --check, nothing to change), 1 files would change or have syntax errors, 2 usage errors."
+    )]
+    Fmt {
+        /// Files or folders (searched recursively for `*.pipe`), or `-` for stdin to stdout.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing: list the files that would change with their first difference, and
+        /// exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     #[cfg(feature = "runner")]
     /// Run pipelines on the local DuckDB warehouse: one interval, a backfill range, or the latest due.
     #[command(
@@ -130,6 +149,45 @@ enum Command {
     #[command(after_help = "Example:\n  pipec runs --warehouse warehouse.duckdb")]
     Runs {
         /// The DuckDB warehouse file.
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
+    },
+    #[cfg(feature = "runner")]
+    /// Show the rows a relation produces for an interval (computed on a scratch in-memory
+    /// DuckDB, nothing written), or with --sql the statement it compiles to for a target.
+    #[command(
+        after_help = "Examples:\n  pipec show examples/bike_share station_daily --date 2024-01-02\n  pipec show examples/bike_share bike_share.rentals --limit 5 --format json\n  pipec show examples/nps mart.nps_daily --warehouse warehouse.duckdb\n  pipec show examples/bike_share station_daily --sql --target spark\n\nThe relation is a source, a transform, `pipeline.relation`, or a sink's name (its relation).\nRows: sources are read as `pipec run` reads them; `table(...)` sources read the warehouse,\nattached read-only. Nothing is written: no warehouse, state, lock, sink or cache file.\nExit codes: 0 success, 1 errors, 2 usage errors."
+    )]
+    Show {
+        /// Files or folders, then the relation.
+        #[arg(required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// The relation: `name`, `pipeline.name`, or a sink's name (`mart.station_daily`).
+        #[arg(required = true)]
+        relation: String,
+        /// The interval of this date (YYYY-MM-DD) in the schedule's time zone (default: the
+        /// latest due interval, as `pipec run` picks it).
+        #[arg(long, conflicts_with = "at")]
+        date: Option<chrono::NaiveDate>,
+        /// The interval containing this instant (as `pipec run --at`).
+        #[arg(long)]
+        at: Option<Bound>,
+        /// Rows to print.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print the SQL statement of the relation instead of its rows.
+        #[arg(long)]
+        sql: bool,
+        /// The engine of --sql.
+        #[arg(long, value_enum, default_value = "duckdb", requires = "sql")]
+        target: show::ShowTarget,
+        /// The Airflow warehouse profile of --sql --target airflow.
+        #[arg(long, value_enum, default_value = "duckdb")]
+        profile: AirflowProfile,
+        /// The DuckDB warehouse `table(...)` sources read (default: as `pipec run`).
         #[arg(long)]
         warehouse: Option<PathBuf>,
         /// Output format.
@@ -209,9 +267,64 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DiagFormat,
     },
+    /// Start a project: a pipeline with sample data, `pipec.json`, `.gitignore` and a README, which
+    /// checks, tests and runs as written.
+    #[command(
+        after_help = "Examples:\n  pipec init shop\n  pipec init bikes --example bike_share\n\nExisting files are never overwritten. Exit codes: 0 success, 1 errors, 2 usage errors."
+    )]
+    Init {
+        /// The project folder (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Start from one of the repository's examples instead of the starter.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(init::example_names()))]
+        example: Option<String>,
+    },
+    /// Serve the language server protocol on stdin/stdout (what editors start).
+    #[command(
+        after_help = "Editors start it; the workspace folder the editor opens is the project. See editors/vscode."
+    )]
+    Lsp,
+    /// Re-check on every save: print the diagnostics of the files a change affects and a status
+    /// line; optionally re-run the affected pipelines' tests or latest interval.
+    #[command(
+        after_help = "Examples:\n  pipec watch examples/\n  pipec watch shop/ --test\n  pipec watch shop/ --run --warehouse dev.duckdb\n\nOnly the changed files, their importers and the readers of their tables are re-checked.\n--run re-runs (forced) the latest due interval of each re-checked pipeline. Ctrl-C exits 0."
+    )]
+    Watch {
+        /// Files or folders (searched recursively for `*.pipe`).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// After each change without errors, run the latest due interval of the re-checked
+        /// pipelines into the warehouse.
+        #[arg(long)]
+        run: bool,
+        /// After each change without errors, run the re-checked pipelines' tests.
+        #[arg(long)]
+        test: bool,
+        /// The warehouse of `--run` (default: as `pipec run`).
+        #[arg(long, requires = "run")]
+        warehouse: Option<PathBuf>,
+    },
+    /// Print the documentation page of a diagnostic code: what it means, an example, the fix.
+    #[command(
+        after_help = "Examples:\n  pipec explain E0102\n  pipec explain e102\n  pipec explain --list"
+    )]
+    Explain {
+        /// The code, e.g. `E0102` (case and leading zeros do not matter).
+        #[arg(required_unless_present = "list")]
+        code: Option<String>,
+        /// List every code with its title.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Print a shell completion script: `pipec completions bash > ~/.local/share/bash-completion/completions/pipec`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Print the DAG of sources, transforms, checks and sinks.
     #[command(
-        after_help = "Examples:\n  pipec graph examples/bike_share --format mermaid\n  pipec graph examples/ --format dot --schemas | dot -Tsvg > dag.svg"
+        after_help = "Examples:\n  pipec graph examples/bike_share --format mermaid\n  pipec graph examples/ --format dot --schemas | dot -Tsvg > dag.svg\n  pipec graph examples/ --columns --format mermaid\n  pipec graph examples/ --select station_daily --columns --format json\n\n--columns draws a node per column and an edge per column it is computed from (see `pipec lineage`).\n--select keeps a relation, every node it reads from and every node reading it (across pipelines)."
     )]
     Graph {
         /// A file or folder.
@@ -223,13 +336,107 @@ enum Command {
         /// Label relations with their columns and types.
         #[arg(long)]
         schemas: bool,
+        /// Column-level lineage: a node per column, edges from the columns each is computed from.
+        #[arg(long)]
+        columns: bool,
+        /// Only this relation or sink (`name` or `pipeline.name`), its ancestors and descendants.
+        #[arg(long, value_name = "RELATION")]
+        select: Option<String>,
+    },
+    /// Where a column comes from and where it goes: column-level lineage across pipelines.
+    #[command(
+        after_help = "Examples:\n  pipec lineage examples/bike_share station_daily.avg_minutes\n  pipec lineage examples/ blog_visits.visits.url --downstream\n  pipec lineage examples/ mart.station_daily.rides --upstream --format json\n\nThe column is `relation.column`: a relation or sink name (`station_daily`, `mart.station_daily`),\nqualified by its pipeline when several pipelines have one of that name (`bike_share.station_daily.rides`);\nnames ignore case. Each line shows how the column is used ([copy], [expression], [aggregate],\n[join key], [group key], [window], [table], [file]) and the step computing it. Filters and join\nconditions choose rows without computing values: they are listed under `rows chosen by`.\nColumns of raw `sql` blocks are opaque. What is tracked: docs/lineage.md.\nExit codes: 0 shown, 1 errors in the input or an unknown relation or column, 2 usage errors."
+    )]
+    Lineage {
+        /// Files or folders (searched recursively for `*.pipe`), then the column.
+        #[arg(required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// The column: `relation.column`.
+        #[arg(value_name = "RELATION.COLUMN")]
+        column: String,
+        /// Only the columns it is computed from.
+        #[arg(long, conflicts_with = "downstream")]
+        upstream: bool,
+        /// Only the columns computed from it.
+        #[arg(long)]
+        downstream: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: lineage::LineageFormat,
     },
 }
 
+/// `pipec --version`: the toolchain's version and the embedded DuckDB's.
+fn version_text() -> String {
+    #[cfg(feature = "runner")]
+    let engine = match pipec_runner::duckdb_version() {
+        Ok(v) => format!("DuckDB {v}"),
+        Err(e) => format!("DuckDB version unknown: {e}"),
+    };
+    #[cfg(not(feature = "runner"))]
+    let engine = "built without DuckDB (no `run`, `runs`, `test`)".to_string();
+    format!("{} ({engine})", env!("CARGO_PKG_VERSION"))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut command = Cli::command();
+    // Opening DuckDB to ask its version costs milliseconds: only for `--version`.
+    if std::env::args()
+        .skip(1)
+        .any(|a| a == "--version" || a == "-V")
+    {
+        command = command.version(version_text());
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command {
+        Command::Init { dir, example } => match init::init(&dir, example.as_deref()) {
+            Ok(files) => {
+                for f in &files {
+                    println!("created {}", f.display());
+                }
+                let cd = if dir == Path::new(".") {
+                    String::new()
+                } else {
+                    format!("cd {} && ", dir.display())
+                };
+                println!(
+                    "next: {cd}pipec check . && pipec test . && pipec run . --date 2024-01-01"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Watch {
+            paths,
+            run,
+            test,
+            warehouse,
+        } => watch::watch(watch::Options {
+            paths,
+            run,
+            test,
+            warehouse,
+        }),
+        Command::Lsp => match pipec_lsp::serve_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Explain { code, list } => explain(code.as_deref(), list),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "pipec", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Check { paths, format } => check(&paths, format),
+        Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Emit {
             paths,
             target,
@@ -253,7 +460,22 @@ fn main() -> ExitCode {
             paths,
             format,
             schemas,
-        } => graph(&paths, format, schemas),
+            columns,
+            select,
+        } => {
+            if columns || select.is_some() {
+                lineage::graph(&paths, format, schemas, columns, select.as_deref())
+            } else {
+                graph(&paths, format, schemas)
+            }
+        }
+        Command::Lineage {
+            paths,
+            column,
+            upstream,
+            downstream,
+            format,
+        } => lineage::lineage(&paths, &column, upstream, downstream, format),
         Command::Cost {
             paths,
             target: CostTarget::Sam,
@@ -313,6 +535,69 @@ fn main() -> ExitCode {
         Command::Runs { warehouse, format } => runs(warehouse, format),
         #[cfg(feature = "runner")]
         Command::Test { paths, format } => test(&paths, format),
+        #[cfg(feature = "runner")]
+        Command::Show {
+            paths,
+            relation,
+            date,
+            at,
+            limit,
+            sql,
+            target,
+            profile,
+            warehouse,
+            format,
+        } => show::show(show::Args {
+            paths,
+            relation,
+            date,
+            at,
+            limit,
+            sql,
+            target,
+            profile,
+            warehouse,
+            format,
+        }),
+    }
+}
+
+/// `pipec explain`: the page of a code, built into the binary.
+fn explain(code: Option<&str>, list: bool) -> ExitCode {
+    use pipec_diag::codes;
+    if list {
+        for c in codes::ALL {
+            println!("{}  {}", c.id, c.title);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let asked = code.unwrap_or_default().trim();
+    // `e102`, `E102`, `0102` and `E0102` all name E0102.
+    let normal = {
+        let upper = asked.to_uppercase();
+        let (letter, digits) = match upper.chars().next() {
+            Some(l @ ('E' | 'W')) => (l, upper[1..].to_string()),
+            _ => ('E', upper.clone()),
+        };
+        match digits.parse::<u32>() {
+            Ok(n) if digits.chars().all(|c| c.is_ascii_digit()) => format!("{letter}{n:04}"),
+            _ => upper,
+        }
+    };
+    match pipec_diag::docs_page(&normal) {
+        Some(page) => {
+            print!("{page}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            let hint = pipec_diag::did_you_mean(&normal, codes::ALL.iter().map(|c| c.id))
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+            eprintln!(
+                "error: no diagnostic code `{asked}`{hint} (`pipec explain --list` lists them)"
+            );
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -834,7 +1119,7 @@ fn read_config(path: &Path) -> Result<Config, String> {
 
 #[cfg(feature = "runner")]
 fn report_one(d: &Diagnostic, sources: &SourceMap, format: DiagFormat) {
-    if d.span() == Span::default() && format == DiagFormat::Text {
+    if d.span() == pipec_diag::Span::default() && format == DiagFormat::Text {
         eprintln!("error[{}]: {}", d.code.id, d.message);
         if let Some(h) = &d.help {
             eprintln!("  help: {h}");

@@ -148,3 +148,36 @@ fn a_symlink_loop_in_a_folder_checks_each_real_file_once() {
     assert!(!err.contains("E0104") && !err.contains("twice"), "{err}");
     assert!(err.contains("checked 1 pipeline: no problems"), "{err}");
 }
+
+#[test]
+fn json_diagnostics_carry_machine_applicable_fixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("habits.pipe");
+    let text = "pipeline p {}\n\
+                source s = csv(\"a.csv\", header = true) { id: int, name: string }\n\
+                transform t = s | filter id > 1 AND name == 'x'\n";
+    std::fs::write(&file, text).unwrap();
+    let out = pipec(&["check", file.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = diags.as_array().unwrap();
+    // A syntax error: no "never used" warning for `s`.
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    let d = &diags[0];
+    assert_eq!(d["code"], "E0001");
+    assert_eq!(d["message"], "`AND` is written `and` in pipec");
+    let fix = &d["fixes"][0];
+    assert_eq!(fix["replacement"], "and");
+    assert_eq!(fix["span"]["start"]["line"], 3);
+    assert_eq!(fix["span"]["start"]["column"], 33);
+    assert_eq!(fix["span"]["end"]["column"], 36);
+    let (start, end) = (
+        fix["span"]["byte_start"].as_u64().unwrap() as usize,
+        fix["span"]["byte_end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(&text[start..end], "AND");
+    assert!(fix["span"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("habits.pipe"));
+}

@@ -83,6 +83,7 @@ codes! {
     PARTITION_SHORTER_THAN_DAY = "E0315": "`partition by` on intervals shorter than a day";
     BAD_COMPRESSION = "E0316": "compressed files pipec cannot read";
     AMBIGUOUS_GLOB = "E0317": "path with `*` or `?` but no `glob` option";
+    UNKNOWN_SCHEDULE = "E0318": "unknown schedule";
     CYCLE = "E0401": "dependency cycle";
     PIPELINE_CYCLE = "E0402": "cycle between pipelines";
     BAD_ROW = "E0501": "a data value does not fit its declared type";

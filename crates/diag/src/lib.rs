@@ -2,10 +2,12 @@
 //! rendered in exactly one place ([`render`]), as text through miette or as JSON.
 
 pub mod codes;
+mod docs;
 mod render;
 mod source;
 
 pub use codes::Code;
+pub use docs::docs_page;
 pub use render::{render, render_all, render_json, RenderOptions};
 pub use source::{FileId, LineCol, SourceFile, SourceMap};
 
@@ -71,6 +73,16 @@ pub struct Label {
     pub message: String,
 }
 
+/// A machine-applicable edit: replace the text at `span` with `replacement` (an empty span
+/// inserts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    /// The text to replace.
+    pub span: Span,
+    /// What to put there.
+    pub replacement: String,
+}
+
 /// One problem found in the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -84,6 +96,8 @@ pub struct Diagnostic {
     pub labels: Vec<Label>,
     /// How to fix it.
     pub help: Option<String>,
+    /// Edits that fix it, applied together (tools may apply them without asking).
+    pub fixes: Vec<Fix>,
 }
 
 impl Diagnostic {
@@ -103,6 +117,7 @@ impl Diagnostic {
                 message: label.into(),
             }],
             help: None,
+            fixes: Vec::new(),
         }
     }
 
@@ -133,6 +148,15 @@ impl Diagnostic {
         }
     }
 
+    /// Adds a machine-applicable edit: `replacement` in place of the text at `span`.
+    pub fn with_fix(mut self, span: Span, replacement: impl Into<String>) -> Self {
+        self.fixes.push(Fix {
+            span,
+            replacement: replacement.into(),
+        });
+        self
+    }
+
     /// Adds a secondary label.
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
         self.labels.push(Label {
@@ -159,6 +183,30 @@ pub fn sort(diags: &mut [Diagnostic]) {
         let s = d.span();
         (s.file, s.start, s.end)
     });
+}
+
+/// `text` with `fixes` applied (those of its file), in order of position; a fix overlapping
+/// an earlier one is skipped.
+pub fn apply_fixes<'a>(text: &str, fixes: impl IntoIterator<Item = &'a Fix>) -> String {
+    let mut fixes: Vec<&Fix> = fixes.into_iter().collect();
+    fixes.sort_by_key(|f| (f.span.start, f.span.end));
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for fix in fixes {
+        let (start, end) = (fix.span.start as usize, fix.span.end as usize);
+        if start < at
+            || end > text.len()
+            || !text.is_char_boundary(start)
+            || !text.is_char_boundary(end)
+        {
+            continue;
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(&fix.replacement);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
@@ -221,6 +269,35 @@ mod tests {
             did_you_mean("Asia/Seol", ["Asia/Seoul", "UTC"]),
             Some("Asia/Seoul")
         );
+    }
+
+    #[test]
+    fn fixes_apply_in_order_and_skip_overlaps() {
+        let file = FileId::default();
+        let d = Diagnostic::error(codes::SYNTAX, Span::new(file, 0, 1), "m", "l")
+            .with_fix(Span::new(file, 6, 9), "and")
+            .with_fix(Span::new(file, 0, 1), "x")
+            .with_fix(Span::new(file, 7, 8), "no")
+            .with_fix(Span::new(file, 11, 11), ",");
+        assert_eq!(d.fixes.len(), 4);
+        assert_eq!(apply_fixes("a > 1 AND b c", &d.fixes), "x > 1 and b, c");
+    }
+
+    #[test]
+    fn json_carries_fixes_as_data() {
+        let mut sources = SourceMap::new();
+        let file = sources.add("f.pipe", "filter a = 1\n");
+        let d = Diagnostic::error(codes::SYNTAX, Span::new(file, 9, 10), "m", "l")
+            .with_fix(Span::new(file, 9, 10), "==");
+        let json: serde_json::Value =
+            serde_json::from_str(&render_json(&[d.clone(), d.with_help("h")], &sources)).unwrap();
+        let fix = &json[0]["fixes"][0];
+        assert_eq!(fix["replacement"], "==");
+        assert_eq!(fix["span"]["file"], "f.pipe");
+        assert_eq!(fix["span"]["byte_start"], 9);
+        assert_eq!(fix["span"]["byte_end"], 10);
+        assert_eq!(fix["span"]["start"]["column"], 10);
+        assert_eq!(fix["span"]["end"]["column"], 11);
     }
 
     #[test]

@@ -215,6 +215,21 @@ struct JsonLabel<'a> {
 }
 
 #[derive(Serialize)]
+struct JsonSpan<'a> {
+    file: &'a str,
+    start: LineCol,
+    end: LineCol,
+    byte_start: u32,
+    byte_end: u32,
+}
+
+#[derive(Serialize)]
+struct JsonFix<'a> {
+    span: JsonSpan<'a>,
+    replacement: &'a str,
+}
+
+#[derive(Serialize)]
 struct JsonDiagnostic<'a> {
     code: &'static str,
     severity: Severity,
@@ -226,10 +241,12 @@ struct JsonDiagnostic<'a> {
     end_column: usize,
     labels: Vec<JsonLabel<'a>>,
     help: Option<&'a str>,
+    fixes: Vec<JsonFix<'a>>,
     docs: String,
 }
 
-/// Renders diagnostics as a JSON array for tools: code, severity, message, file, span, help.
+/// Renders diagnostics as a JSON array for tools: code, severity, message, file, span, help, and
+/// machine-applicable fixes (`"fixes": [{"span": {...}, "replacement": "..."}]`).
 pub fn render_json(diags: &[Diagnostic], sources: &SourceMap) -> String {
     let items: Vec<JsonDiagnostic> = diags
         .iter()
@@ -262,6 +279,23 @@ pub fn render_json(diags: &[Diagnostic], sources: &SourceMap) -> String {
                     })
                     .collect(),
                 help: d.help.as_deref(),
+                fixes: d
+                    .fixes
+                    .iter()
+                    .map(|fix| {
+                        let f = sources.get(fix.span.file);
+                        JsonFix {
+                            span: JsonSpan {
+                                file: &f.name,
+                                start: f.line_col(fix.span.start as usize),
+                                end: f.line_col(fix.span.end as usize),
+                                byte_start: fix.span.start,
+                                byte_end: fix.span.end,
+                            },
+                            replacement: &fix.replacement,
+                        }
+                    })
+                    .collect(),
                 docs: format!("docs/errors/{}.md", d.code.id),
             }
         })

@@ -68,10 +68,12 @@ impl SourceFile {
     }
 }
 
-/// All files of one compilation. Files are never removed, so a [`FileId`] stays valid.
+/// All files of one compilation. A [`FileId`] stays valid for the map's life: a removed file
+/// keeps its slot (a tombstone: its last text still renders) and its id is never reused.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
+    removed: Vec<bool>,
 }
 
 impl SourceMap {
@@ -83,7 +85,25 @@ impl SourceMap {
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
         self.files.push(SourceFile::new(name, text));
+        self.removed.push(false);
         FileId(self.files.len() as u32 - 1)
+    }
+
+    /// Replaces the text of file `id`, keeping its id and name.
+    pub fn replace(&mut self, id: FileId, text: impl Into<String>) {
+        let file = &mut self.files[id.0 as usize];
+        *file = SourceFile::new(std::mem::take(&mut file.name), text);
+    }
+
+    /// Removes file `id`: [`find`](Self::find) and [`iter`](Self::iter) skip it from now on;
+    /// [`get`](Self::get) still returns its last text.
+    pub fn remove(&mut self, id: FileId) {
+        self.removed[id.0 as usize] = true;
+    }
+
+    /// True when file `id` was removed.
+    pub fn is_removed(&self, id: FileId) -> bool {
+        self.removed[id.0 as usize]
     }
 
     /// The file with id `id`.
@@ -95,19 +115,22 @@ impl SourceMap {
     pub fn find(&self, name: &str) -> Option<FileId> {
         self.files
             .iter()
-            .position(|f| f.name == name)
+            .zip(&self.removed)
+            .position(|(f, removed)| f.name == name && !removed)
             .map(|i| FileId(i as u32))
     }
 
-    /// All files with their ids.
+    /// All files (except removed ones) with their ids.
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
         self.files
             .iter()
+            .zip(&self.removed)
             .enumerate()
-            .map(|(i, f)| (FileId(i as u32), f))
+            .filter(|(_, (_, removed))| !**removed)
+            .map(|(i, (f, _))| (FileId(i as u32), f))
     }
 
-    /// Number of files.
+    /// Number of files ever added (removed ones included: one past the largest id).
     pub fn len(&self) -> usize {
         self.files.len()
     }

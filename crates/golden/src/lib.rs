@@ -20,6 +20,11 @@ pub struct Outcome {
 
 /// Compiles `files` (name, text) as one project and renders the result.
 pub fn compile(files: &[(String, String)]) -> Outcome {
+    compile_with(files, true)
+}
+
+/// [`compile`], showing the diagnostics' fixes and what applying them leaves when `show_fixes`.
+fn compile_with(files: &[(String, String)], show_fixes: bool) -> Outcome {
     let mut sources = SourceMap::new();
     let roots: Vec<_> = files
         .iter()
@@ -49,6 +54,9 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
                 width: 100,
             },
         ));
+    }
+    if show_fixes && diags.iter().any(|d| !d.fixes.is_empty()) {
+        out.push_str(&fixes(files, &roots, &sources, &diags));
     }
     if let Some(plan) = plan {
         out.push_str("--- typed schemas ---\n");
@@ -115,6 +123,45 @@ pub fn compile(files: &[(String, String)]) -> Outcome {
         snapshot: out,
         codes,
     }
+}
+
+/// The machine-applicable fixes of `diags`, each as `file:line:col: `old` -> `new``, then the
+/// codes left when every fix is applied to its file and the case compiled again.
+fn fixes(
+    files: &[(String, String)],
+    roots: &[pipec_diag::FileId],
+    sources: &SourceMap,
+    diags: &[pipec_diag::Diagnostic],
+) -> String {
+    let mut out = String::from("--- fixes ---\n");
+    let all: Vec<&pipec_diag::Fix> = diags.iter().flat_map(|d| &d.fixes).collect();
+    for fix in &all {
+        let f = sources.get(fix.span.file);
+        let at = f.line_col(fix.span.start as usize);
+        let old = &f.text[fix.span.start as usize..fix.span.end as usize];
+        let edit = if old.is_empty() {
+            format!("insert `{}`", fix.replacement)
+        } else {
+            format!("`{old}` -> `{}`", fix.replacement)
+        };
+        let _ = writeln!(out, "{}:{}:{}: {edit}", f.name, at.line, at.column);
+    }
+    let fixed: Vec<(String, String)> = files
+        .iter()
+        .zip(roots)
+        .map(|((name, text), &id)| {
+            let mine = all.iter().copied().filter(|f| f.span.file == id);
+            (name.clone(), pipec_diag::apply_fixes(text, mine))
+        })
+        .collect();
+    let again = compile_with(&fixed, false);
+    out.push_str("--- after fixes ---\n");
+    if again.codes.is_empty() {
+        out.push_str("  no diagnostics\n");
+    } else {
+        let _ = writeln!(out, "  {}", again.codes.join(" "));
+    }
+    out
 }
 
 /// Every source as the IR holds it, typed options with defaults applied (for cases marked

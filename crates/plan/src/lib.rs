@@ -1,7 +1,10 @@
 //! The plan stage: typed [`Project`] → a petgraph DAG of sources, transforms, checks and sinks
 //! across all pipelines, with a deterministic topological order and parallel levels.
 
+pub mod lineage;
+mod lineage_render;
 mod render;
+mod select;
 
 use std::collections::HashMap;
 
@@ -13,7 +16,12 @@ use pipec_check::ir::{Project, RelationKind, Schema, SinkTarget, Source};
 use pipec_diag::{codes, Diagnostic, Span};
 use serde::Serialize;
 
+pub use lineage::{lineage, Lineage, LookupError};
+pub use lineage_render::{
+    columns_dot, columns_json, columns_mermaid, lineage_json, lineage_text, Towards,
+};
 pub use render::{to_dot, to_json, to_mermaid};
+pub use select::{around, find_node, subplan};
 
 /// What a node does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

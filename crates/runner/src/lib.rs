@@ -11,6 +11,7 @@ mod fetch;
 mod intervals;
 mod load;
 mod order;
+mod preview;
 mod publish;
 mod report;
 mod retention;
@@ -29,6 +30,7 @@ use pipec_diag::{codes, Code, Diagnostic, Span};
 use pipec_plan::Plan;
 
 pub use intervals::{due_interval, Bound, Dates, Run};
+pub use preview::{preview, relation_sql, Preview, PreviewColumn};
 pub use report::{IntervalReport, NodeReport, RunReport, Status};
 pub use retention::RetentionReport;
 pub use secrets::Secrets;
@@ -73,6 +75,13 @@ pub struct RunOptions {
     pub pipelines: Vec<String>,
     /// Retry failed intervals as the pipelines' `retries` say (`false`: `--no-retry`).
     pub retry: bool,
+}
+
+/// The version of the embedded DuckDB engine (as its `version()` reports it, e.g. `v1.4.1`).
+pub fn duckdb_version() -> Result<String, String> {
+    let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
+    conn.query_row("SELECT version()", [], |r| r.get(0))
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the pipelines of `project` for the intervals in `opts`: interval by interval, and within
@@ -343,6 +352,17 @@ fn duration_text(secs: u64) -> String {
     }
 }
 
+/// The intervals of `p` that `run` would cover for `dates` at `now` (before skipping those
+/// already done), in order.
+pub fn intervals_of(
+    project: &Project,
+    p: &Pipeline,
+    dates: &Dates,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Run> {
+    intervals::select(project, p, dates, now)
+}
+
 /// The folder the pipeline's relative paths are resolved against.
 pub fn base_dir(p: &Pipeline) -> PathBuf {
     Path::new(&p.file)
@@ -370,17 +390,107 @@ fn run_interval(
     let stage = load::Stage::for_run(p, cache);
     stage.reset(conn).map_err(|e| (e, Vec::new()))?;
     let progress = report::Progress::new(opts.progress, p, &ds.label);
+    let (mut nodes, rejects) = stage_levels(
+        conn,
+        p,
+        &ds.label,
+        load::levels(p),
+        (&stage, &run),
+        secrets,
+        deadline,
+        &progress,
+    )?;
+    let checks = publish::run_checks(conn, p, &stage, &run).map_err(|e| (e, nodes.clone()))?;
+    let failed: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
+    if !failed.is_empty() {
+        let _ = state::record_checks(conn, run_id, p, ds, &checks);
+        let _ = stage.drop_all(conn);
+        progress.finish();
+        let first = failed[0];
+        let list: Vec<String> = failed
+            .iter()
+            .map(|c| format!("`{}` on {} ({})", c.rule, c.relation, c.detail))
+            .collect();
+        let err = RunError::new(
+            codes::CHECK_FAILED,
+            first.span,
+            format!(
+                "{} check(s) failed for {} {}; nothing was published: {}",
+                failed.len(),
+                p.name,
+                ds.label,
+                list.join("; ")
+            ),
+            format!("failed: {}", first.detail),
+            "fix the data or the rule, then run the interval again",
+        );
+        return Err((err, nodes));
+    }
+    if deadline.expired() {
+        let _ = stage.drop_all(conn);
+        progress.finish();
+        return Err((deadline::timed_out(p, &ds.label), nodes));
+    }
+    let t0 = Instant::now();
+    let (written, retention) = publish::publish(
+        conn,
+        p,
+        ds,
+        (run_id, attempt),
+        &stage,
+        &run,
+        &checks,
+        &rejects,
+    )
+    .map_err(|e| (e, nodes.clone()))?;
+    let publish_ms = t0.elapsed().as_millis() as u64;
+    for (name, rows) in written {
+        let node = NodeReport {
+            name,
+            kind: "sink".into(),
+            rows,
+            rejected: 0,
+            millis: publish_ms,
+            reused: false,
+        };
+        progress.node(&node);
+        nodes.push(node);
+    }
+    let _ = stage.drop_all(conn);
+    progress.finish();
+    Ok(IntervalReport {
+        attempts: 1,
+        nodes,
+        checks,
+        retention,
+        ..IntervalReport::new(&p.name, ds, Status::Done)
+    })
+}
+
+/// Materialises the relations of `levels` (each a set of mutually independent relations, in
+/// dependency order) into `stage`, the relations of a level in parallel on cloned connections:
+/// what `run` stages for an interval and `preview` for a relation's ancestors. On failure
+/// everything staged is dropped.
+#[allow(clippy::too_many_arguments)]
+fn stage_levels(
+    conn: &Connection,
+    p: &Pipeline,
+    label: &str,
+    levels: Vec<Vec<usize>>,
+    (stage, run): (&load::Stage, &pipec_sql::Interval),
+    secrets: &Secrets,
+    deadline: &deadline::Deadline,
+    progress: &report::Progress,
+) -> Result<(Vec<NodeReport>, Vec<load::Reject>), Failure> {
     let mut nodes: Vec<NodeReport> = Vec::new();
     let mut rejects = Vec::new();
     let mut streaming: Vec<(usize, NodeReport)> = Vec::new();
     let mut streamed_at: Vec<usize> = Vec::new();
-    // Materialise relations level by level; the relations of a level run in parallel.
-    let levels = load::levels(p);
     for level in levels {
         if deadline.expired() {
             progress.finish();
             let _ = stage.drop_all(conn);
-            return Err((deadline::timed_out(p, &ds.label), nodes));
+            return Err((deadline::timed_out(p, label), nodes));
         }
         let results: Vec<Result<(NodeReport, Vec<load::Reject>), RunError>> =
             std::thread::scope(|scope| {
@@ -388,11 +498,12 @@ fn run_interval(
                     .iter()
                     .map(|&idx| {
                         let rel = &p.relations[idx];
-                        let stage = &stage;
-                        let run = &run;
                         let c = conn.try_clone();
                         scope.spawn(move || {
                             let c = c.map_err(|e| load::exec_error(rel.span, &e.to_string()))?;
+                            stage
+                                .prepare(&c)
+                                .map_err(|e| load::exec_error(rel.span, &e.to_string()))?;
                             deadline.register(&c);
                             let t0 = Instant::now();
                             let (rows_read, rejected) = match &rel.kind {
@@ -464,69 +575,5 @@ fn run_interval(
             None => true,
         });
     }
-    let checks = publish::run_checks(conn, p, &stage, &run).map_err(|e| (e, nodes.clone()))?;
-    let failed: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
-    if !failed.is_empty() {
-        let _ = state::record_checks(conn, run_id, p, ds, &checks);
-        let _ = stage.drop_all(conn);
-        progress.finish();
-        let first = failed[0];
-        let list: Vec<String> = failed
-            .iter()
-            .map(|c| format!("`{}` on {} ({})", c.rule, c.relation, c.detail))
-            .collect();
-        let err = RunError::new(
-            codes::CHECK_FAILED,
-            first.span,
-            format!(
-                "{} check(s) failed for {} {}; nothing was published: {}",
-                failed.len(),
-                p.name,
-                ds.label,
-                list.join("; ")
-            ),
-            format!("failed: {}", first.detail),
-            "fix the data or the rule, then run the interval again",
-        );
-        return Err((err, nodes));
-    }
-    if deadline.expired() {
-        let _ = stage.drop_all(conn);
-        progress.finish();
-        return Err((deadline::timed_out(p, &ds.label), nodes));
-    }
-    let t0 = Instant::now();
-    let (written, retention) = publish::publish(
-        conn,
-        p,
-        ds,
-        (run_id, attempt),
-        &stage,
-        &run,
-        &checks,
-        &rejects,
-    )
-    .map_err(|e| (e, nodes.clone()))?;
-    let publish_ms = t0.elapsed().as_millis() as u64;
-    for (name, rows) in written {
-        let node = NodeReport {
-            name,
-            kind: "sink".into(),
-            rows,
-            rejected: 0,
-            millis: publish_ms,
-            reused: false,
-        };
-        progress.node(&node);
-        nodes.push(node);
-    }
-    let _ = stage.drop_all(conn);
-    progress.finish();
-    Ok(IntervalReport {
-        attempts: 1,
-        nodes,
-        checks,
-        retention,
-        ..IntervalReport::new(&p.name, ds, Status::Done)
-    })
+    Ok((nodes, rejects))
 }

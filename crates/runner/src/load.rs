@@ -44,6 +44,9 @@ pub struct Stage {
     cache: Option<std::sync::Arc<Cache>>,
     /// Sources staged as views on [`Cache`] tables loaded by an earlier interval.
     reused: Mutex<HashSet<String>>,
+    /// The database each connection staging into this uses by default (`USE`), when it is not
+    /// the one the connection opened (`pipec show`'s read-only warehouse).
+    default_database: Option<String>,
 }
 
 /// Sources whose data cannot change from one interval of a command to the next, loaded once per
@@ -101,6 +104,15 @@ impl Stage {
             streamed: Mutex::new(HashMap::new()),
             cache: None,
             reused: Mutex::new(HashSet::new()),
+            default_database: None,
+        }
+    }
+
+    /// Makes `conn` (a clone of the staging connection) use the stage's default database.
+    pub(crate) fn prepare(&self, conn: &Connection) -> duckdb::Result<()> {
+        match &self.default_database {
+            Some(db) => conn.execute_batch(&format!("USE {}", ident(db))),
+            None => Ok(()),
         }
     }
 
@@ -112,6 +124,21 @@ impl Stage {
             cache: Some(cache.clone()),
             ..Stage::new(&p.name)
         }
+    }
+
+    /// The stage of `pipec show` for `relation` of `p`: as [`Stage::for_run`], except that
+    /// `relation` itself is never streamed (its rows are read back from its staged table);
+    /// `default_database` is the warehouse every staging connection uses by default.
+    pub(crate) fn for_preview(
+        p: &Pipeline,
+        cache: &std::sync::Arc<Cache>,
+        relation: &str,
+        default_database: Option<String>,
+    ) -> Self {
+        let mut stage = Stage::for_run(p, cache);
+        stage.streamable.remove(relation);
+        stage.default_database = default_database;
+        stage
     }
 
     /// Whether source `name` was staged from the data an earlier interval of this command read.
@@ -254,6 +281,25 @@ fn created(conn: &Connection, made: usize, table: &str, span: Span) -> Result<u6
     }
 }
 
+/// The statement computing transform `rel` into its staging table, run values from `ctx`.
+pub(crate) fn transform_sql(
+    p: &Pipeline,
+    rel: &Relation,
+    t: &Transform,
+    stage: &Stage,
+    ctx: pipec_sql::Ctx,
+) -> String {
+    let head_schema = match &t.head {
+        Head::Relation(n) => p.relation(n).map(|r| r.schema.clone()).unwrap_or_default(),
+        Head::Sql { .. } => Schema::default(),
+    };
+    let tables = |n: &str| stage.table(n);
+    let select = ctx.transform(t, &head_schema, &tables);
+    let target = stage.table(&rel.name);
+    let cols = pipec_sql::Dialect::DuckDb.cast_columns(&rel.schema);
+    format!("CREATE OR REPLACE TABLE {target} AS SELECT {cols} FROM ({select}) AS t")
+}
+
 /// Computes a transform into its staging table; returns its row count.
 pub(crate) fn transform(
     conn: &Connection,
@@ -264,15 +310,8 @@ pub(crate) fn transform(
     run: &Interval,
     secrets: &Secrets,
 ) -> Result<u64, RunError> {
-    let head_schema = match &t.head {
-        Head::Relation(n) => p.relation(n).map(|r| r.schema.clone()).unwrap_or_default(),
-        Head::Sql { .. } => Schema::default(),
-    };
-    let tables = |n: &str| stage.table(n);
-    let select = pipec_sql::transform(t, &head_schema, &tables, run);
     let target = stage.table(&rel.name);
-    let cols = pipec_sql::Dialect::DuckDb.cast_columns(&rel.schema);
-    let sql = format!("CREATE OR REPLACE TABLE {target} AS SELECT {cols} FROM ({select}) AS t");
+    let sql = transform_sql(p, rel, t, stage, pipec_sql::Ctx::duckdb(run));
     let streamed: Vec<(String, i32)> = {
         let map = stage.streamed();
         t.inputs()

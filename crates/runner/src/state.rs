@@ -213,7 +213,7 @@ fn connect(warehouse: &Path, read_only: bool) -> Result<Connection, RunError> {
 }
 
 /// `E0520` for DuckDB's lock error `msg` on `warehouse`.
-fn held_open(warehouse: &Path, msg: &str) -> RunError {
+pub(crate) fn held_open(warehouse: &Path, msg: &str) -> RunError {
     let holder = msg
         .split_once("Conflicting lock is held in ")
         .and_then(|(_, rest)| {

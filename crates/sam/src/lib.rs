@@ -88,6 +88,29 @@ pub fn template(
     template::stack(project, &order, options, settings).map(|s| s.template)
 }
 
+/// The Athena statement the state machine of `p` stages relation `relation` (a source or
+/// transform) with, as `emit` writes it, with run values as marked variables
+/// ([`pipec_sql::MARK`]; [`pipec_sql::parameters`] turns them into `?` parameters). `None` for
+/// an unknown name.
+pub fn relation_sql(
+    project: &Project,
+    p: &Pipeline,
+    relation: &str,
+    options: &Options,
+) -> Option<Result<String, Vec<Diagnostic>>> {
+    p.relation(relation)?;
+    let names = names::Names::of(project);
+    let machine = match statemachine::definition(p, project, &names, options) {
+        Ok(m) => m,
+        Err(d) => return Some(Err(d)),
+    };
+    machine
+        .stages
+        .into_iter()
+        .find(|(name, _)| name == relation)
+        .map(|(_, sql)| Ok(sql))
+}
+
 /// Rewrites each upload's local absolute `from` as a path relative to `out_dir` (the emit
 /// folder, absolute), where the manifest's commands run; URIs (`--base s3://...`) stay.
 pub fn relative_uploads(manifest: &mut Manifest, out_dir: &str) {

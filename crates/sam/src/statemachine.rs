@@ -52,6 +52,8 @@ pub(crate) struct Machine {
     pub definition: Value,
     /// What it uses.
     pub needs: Needs,
+    /// Each relation's staging statement (Athena, run values as marked variables).
+    pub stages: Vec<(String, String)>,
 }
 
 /// What a state machine uses: the template grants its role exactly these.
@@ -509,6 +511,7 @@ pub(crate) fn definition(
     b.on_error = "Clean up".into();
 
     let stage = |rel: &str| stage_table(p, rel);
+    let mut stages = Vec::new();
     for rel in &p.relations {
         if let Some(c) = rel.schema.columns.iter().find(|c| c.ty == Type::Interval) {
             diags.push(pipec_emit::unsupported(
@@ -556,16 +559,13 @@ pub(crate) fn definition(
                 sql: format!("DROP TABLE IF EXISTS {table}"),
             },
         );
-        b.run(
-            &format!("Stage {}", label(&rel.name)),
-            Stmt {
-                sql: format!(
-                    "CREATE TABLE {table} WITH (table_type = 'ICEBERG', is_external = false, location = '{}', format = 'PARQUET') AS {}",
-                    stage_location(p, &rel.name),
-                    select.sql
-                ),
-            },
+        let create = format!(
+            "CREATE TABLE {table} WITH (table_type = 'ICEBERG', is_external = false, location = '{}', format = 'PARQUET') AS {}",
+            stage_location(p, &rel.name),
+            select.sql
         );
+        stages.push((rel.name.clone(), create.clone()));
+        b.run(&format!("Stage {}", label(&rel.name)), Stmt { sql: create });
         b.staged.push(table);
     }
 
@@ -785,7 +785,11 @@ pub(crate) fn definition(
     if let Some(t) = p.timeout_seconds {
         definition["TimeoutSeconds"] = json!(t);
     }
-    Ok(Machine { definition, needs })
+    Ok(Machine {
+        definition,
+        needs,
+        stages,
+    })
 }
 
 /// The staging table of relation `rel` of `p` in this execution:

@@ -105,41 +105,10 @@ fn job(
     let names = Names::of(p);
     let ctx = Ctx::vars(D);
     let mut sections = Vec::new();
-    for (i, rel) in p.relations.iter().enumerate() {
-        match &rel.kind {
-            RelationKind::Source(s) => {
-                match sources::source(p, i, rel, s, project, options, &names) {
-                    Ok(section) => sections.push(section),
-                    Err(d) => diags.extend(d),
-                }
-            }
-            RelationKind::Transform(t) => {
-                let none = Schema::default();
-                let head_schema = match &t.head {
-                    pipec_check::ir::Head::Relation(n) => {
-                        p.relation(n).map_or(&none, |r| &r.schema)
-                    }
-                    pipec_check::ir::Head::Sql { .. } => &none,
-                };
-                let tables = |n: &str| names.view(n);
-                let select = ctx.transform(t, head_schema, &tables);
-                let select = format!(
-                    "SELECT {} FROM ({select}) AS t",
-                    D.cast_columns(&rel.schema)
-                );
-                let view = names.view(&rel.name);
-                // Computed once either way: cached when read more than once, else a view that
-                // its one reader computes.
-                let statement = if uses(p, &rel.name) > 1 {
-                    format!("CACHE TABLE {view} AS {select}")
-                } else {
-                    format!("CREATE OR REPLACE TEMPORARY VIEW {view} AS {select}")
-                };
-                sections.push(Section {
-                    title: format!("transform {}", names::comment(&rel.name)),
-                    statements: vec![statement],
-                });
-            }
+    for i in 0..p.relations.len() {
+        match relation_section(p, i, project, options, &names, &ctx) {
+            Ok(section) => sections.push(section),
+            Err(d) => diags.extend(d),
         }
     }
     if !diags.is_empty() {
@@ -219,6 +188,63 @@ fn job(
         },
         entry,
     ))
+}
+
+/// The job's section for relation `i` of `p`: a source read into its view, or a transform
+/// computed once.
+fn relation_section(
+    p: &Pipeline,
+    i: usize,
+    project: &Project,
+    options: &Options,
+    names: &Names,
+    ctx: &Ctx,
+) -> Result<Section, Vec<Diagnostic>> {
+    let rel = &p.relations[i];
+    match &rel.kind {
+        RelationKind::Source(s) => sources::source(p, i, rel, s, project, options, names),
+        RelationKind::Transform(t) => {
+            let none = Schema::default();
+            let head_schema = match &t.head {
+                pipec_check::ir::Head::Relation(n) => p.relation(n).map_or(&none, |r| &r.schema),
+                pipec_check::ir::Head::Sql { .. } => &none,
+            };
+            let tables = |n: &str| names.view(n);
+            let select = ctx.transform(t, head_schema, &tables);
+            let select = format!(
+                "SELECT {} FROM ({select}) AS t",
+                D.cast_columns(&rel.schema)
+            );
+            let view = names.view(&rel.name);
+            // Computed once either way: cached when read more than once, else a view that
+            // its one reader computes.
+            let statement = if uses(p, &rel.name) > 1 {
+                format!("CACHE TABLE {view} AS {select}")
+            } else {
+                format!("CREATE OR REPLACE TEMPORARY VIEW {view} AS {select}")
+            };
+            Ok(Section {
+                title: format!("transform {}", names::comment(&rel.name)),
+                statements: vec![statement],
+            })
+        }
+    }
+}
+
+/// The statements the Spark job of `p` runs for relation `relation` (a source or transform), as
+/// `emit` writes them (run values as `${ds}`-style variables); `None` for an unknown name.
+pub fn relation_sql(
+    project: &Project,
+    p: &Pipeline,
+    relation: &str,
+    options: &Options,
+) -> Option<Result<Vec<String>, Vec<Diagnostic>>> {
+    let i = p.relations.iter().position(|r| r.name == relation)?;
+    let names = Names::of(p);
+    Some(
+        relation_section(p, i, project, options, &names, &Ctx::vars(D))
+            .map(|section| section.statements),
+    )
 }
 
 /// How many times the SQL of a job reads relation `name`: once per transform head, join and

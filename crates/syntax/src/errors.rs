@@ -358,6 +358,17 @@ pub(crate) fn from_pest(
         }
     }
     let at = base + pos;
+    let after_operand = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives
+            .iter()
+            .any(|r| matches!(r, Rule::kw_in | Rule::kw_is | Rule::infix)),
+        _ => false,
+    } || attempts
+        .as_ref()
+        .is_some_and(|a| a.expected_tokens().iter().any(|t| t.to_string() == "=="));
+    if let Some(d) = sql_habit(file, text, at, after_operand) {
+        return d;
+    }
     // At the end of a chunk the next declaration follows: name it rather than "end of file".
     let (found, len) = found_at(text, at);
     let mut expected: Vec<String> = Vec::new();
@@ -454,6 +465,221 @@ pub(crate) fn from_pest(
         label,
     );
     d.with_suggestion(suggestion, help)
+}
+
+/// Words SQL writes in capitals that pipec spells in lowercase.
+const SQL_KEYWORDS: &[&str] = &[
+    "and", "or", "not", "is", "null", "in", "true", "false", "case", "when", "then", "else", "end",
+];
+
+/// A targeted error for a habit from SQL or dbt that broke the parse at byte `at` of `text`: a
+/// keyword in capitals, a string in single quotes, `=` comparing, dbt's `materialized`, a
+/// missing comma between schema columns.
+fn sql_habit(file: FileId, text: &str, at: usize, after_operand: bool) -> Option<Diagnostic> {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let (found, len) = found_at(text, at);
+    let before = text[..at].trim_end();
+    let last_word_start = trailing_run(before, |c| c.is_alphanumeric() || c == '_');
+    let last_word = &before[last_word_start..];
+    let word = found.trim_matches('`');
+    if is_capital_keyword(word) || is_capital_keyword(last_word) {
+        let (span, shown) = if is_capital_keyword(word) {
+            (Span::new(file, at, at + len), word)
+        } else {
+            (Span::new(file, last_word_start, before.len()), last_word)
+        };
+        let mut d = Diagnostic::error(
+            codes::SYNTAX,
+            span,
+            format!("`{shown}` is written `{}` in pipec", shown.to_lowercase()),
+            "SQL spelling",
+        )
+        .with_help("pipec's keywords are lowercase: `and`, `or`, `not`, `is null`, `in [...]`, `case when ... then ... else ... end`");
+        for (start, w) in words_outside_strings(&text[line_start..line_end]) {
+            if is_capital_keyword(w) {
+                let start = line_start + start;
+                d = d.with_fix(Span::new(file, start, start + w.len()), w.to_lowercase());
+            }
+        }
+        return Some(d);
+    }
+    if found == "`'`" {
+        let body = &text[at + 1..line_end];
+        let mut value = String::new();
+        let mut chars = body.char_indices().peekable();
+        let mut close = None;
+        while let Some((i, c)) = chars.next() {
+            if c == '\'' {
+                if chars.peek().is_some_and(|&(_, n)| n == '\'') {
+                    chars.next();
+                    value.push('\'');
+                    continue;
+                }
+                close = Some(i);
+                break;
+            }
+            value.push(c);
+        }
+        let end = close.map_or(at + 1, |i| at + 1 + i + 1);
+        let mut d = Diagnostic::error(
+            codes::SYNTAX,
+            Span::new(file, at, end),
+            "strings are written in double quotes",
+            "SQL string",
+        )
+        .with_help("write strings in `\"...\"`; `'...'` is SQL's spelling");
+        if close.is_some() {
+            let quoted: String = value
+                .chars()
+                .flat_map(|c| match c {
+                    '"' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            d = d
+                .with_help(format!("write `\"{quoted}\"`; `'...'` is SQL's spelling"))
+                .with_fix(Span::new(file, at, end), format!("\"{quoted}\""));
+        }
+        return Some(d);
+    }
+    if found == "`=`" && last_word == "materialized" {
+        let value_end = line_end.min(text[at..].find(['}', '\n']).map_or(text.len(), |i| at + i));
+        let value = text[at + 1..value_end].trim().trim_matches(['"', '\'']);
+        let span = Span::new(file, last_word_start, at + 1);
+        let d = Diagnostic::error(
+            codes::SYNTAX,
+            span,
+            "`materialized` is dbt's: a pipec sink says how it writes with `mode`",
+            "dbt configuration",
+        );
+        let value_span = text[at + 1..value_end].trim_end().len();
+        let whole = Span::new(file, last_word_start, at + 1 + value_span);
+        return Some(match value {
+            "table" => d
+                .with_help("`mode replace` (the default): each run rewrites the table")
+                .with_fix(whole, "mode replace"),
+            "incremental" => d.with_help(
+                "write one of `mode append` (add each run's rows), `mode merge on (key)` (update rows by key, dbt's `unique_key`), `mode incremental by column` (add rows past the table's watermark)",
+            ),
+            "view" | "ephemeral" => d.with_help(
+                "a `transform` is what dbt calls a view or an ephemeral model: remove the sink, or give it `mode replace`",
+            ),
+            _ => d.with_help(
+                "sink modes are `mode replace`, `mode append`, `mode merge on (key)` and `mode incremental by column`",
+            ),
+        });
+    }
+    if found == "`=`" && after_operand {
+        return Some(
+            Diagnostic::error(
+                codes::SYNTAX,
+                Span::new(file, at, at + 1),
+                "`=` does not compare in pipec: equality is `==`",
+                "SQL equality",
+            )
+            .with_help(
+                "compare with `==`; a single `=` names a column, as in `derive total = price * qty`",
+            )
+            .with_fix(Span::new(file, at, at + 1), "=="),
+        );
+    }
+    if let Some(comma_at) = missing_field_comma(text, at) {
+        return Some(
+            Diagnostic::error(
+                codes::SYNTAX,
+                Span::new(file, at, at + len),
+                "missing `,` between columns",
+                "a `,` goes before this column",
+            )
+            .with_help("separate the columns of a schema with commas: `{ a: int, b: int }`")
+            .with_fix(Span::new(file, comma_at, comma_at), ","),
+        );
+    }
+    None
+}
+
+/// Where the run of characters matching `part` that ends `s` starts.
+fn trailing_run(s: &str, part: impl Fn(char) -> bool) -> usize {
+    s.char_indices()
+        .rev()
+        .take_while(|&(_, c)| part(c))
+        .last()
+        .map_or(s.len(), |(i, _)| i)
+}
+
+/// True for `AND`, `Or`, ...: a pipec keyword that is not written in lowercase.
+fn is_capital_keyword(word: &str) -> bool {
+    word.chars().any(|c| c.is_ascii_uppercase())
+        && SQL_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(word))
+}
+
+/// The words of `line` (offset, word) outside `"strings"`, `` `names` `` and comments.
+fn words_outside_strings(line: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut word_start: Option<usize> = None;
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        if let Some(q) = quote {
+            if c == q && prev != '\\' {
+                quote = None;
+            }
+            prev = c;
+            continue;
+        }
+        let in_word = c.is_alphanumeric() || c == '_';
+        match (in_word, word_start) {
+            (true, None) => word_start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, &line[s..i]));
+                word_start = None;
+            }
+            _ => {}
+        }
+        if c == '"' || c == '`' || c == '\'' {
+            quote = Some(c);
+        } else if c == '#' || (c == '/' && prev == '/') {
+            return out;
+        }
+        prev = c;
+    }
+    if let Some(s) = word_start {
+        out.push((s, &line[s..]));
+    }
+    out
+}
+
+/// Where a `,` is missing when the word at `at` starts a column (`name:`) right after a complete
+/// column (`name: type`, `name: decimal(10, 2)?`): the byte after that column's type.
+fn missing_field_comma(text: &str, at: usize) -> Option<usize> {
+    let rest = &text[at..];
+    let name_len = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    if name_len == 0
+        || !rest[name_len..].trim_start().starts_with(':')
+        || rest[name_len..].trim_start().starts_with("::")
+    {
+        return None;
+    }
+    let before = text[..at].trim_end();
+    let mut typ = before.strip_suffix('?').unwrap_or(before);
+    if let Some(open_params) = typ.strip_suffix(')').and_then(|t| t.rfind('(')) {
+        typ = &typ[..open_params];
+    }
+    let type_start = trailing_run(typ, |c| c.is_ascii_alphanumeric() || c == '_');
+    let type_name = &typ[type_start..];
+    let colon = typ[..type_start].trim_end().strip_suffix(':')?;
+    let name = colon.trim_end();
+    let name_start = trailing_run(name, |c| c.is_alphanumeric() || c == '_' || c == '`');
+    let ok = type_name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name_start < name.len()
+        && matches!(
+            name[..name_start].trim_end().chars().last(),
+            Some('{' | ',' | '(')
+        );
+    ok.then_some(before.len())
 }
 
 /// True when `pos` starts a token (not the middle of a word or number).
@@ -596,4 +822,99 @@ pub fn duration_micros(s: &str) -> Option<i64> {
         _ => 604_800_000_000,
     };
     n.checked_mul(scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use pipec_diag::{apply_fixes, Diagnostic, FileId};
+
+    const HEAD: &str = "pipeline p {}\nsource s = csv(\"a.csv\") { id: int, name: string }\n";
+
+    /// The one diagnostic of `HEAD` + `rest`, and the text with its fixes applied.
+    fn one(rest: &str) -> (Diagnostic, String) {
+        let text = format!("{HEAD}{rest}\n");
+        let parsed = crate::parse(FileId::default(), &text);
+        assert_eq!(parsed.diagnostics.len(), 1, "{:#?}", parsed.diagnostics);
+        let d = parsed.diagnostics[0].clone();
+        let fixed = apply_fixes(&text, &d.fixes);
+        (d, fixed[HEAD.len()..].trim_end().to_string())
+    }
+
+    #[test]
+    fn capital_keywords_are_lowercased_on_the_whole_line() {
+        let (d, fixed) =
+            one("transform t = s | filter id > 1 AND NOT name == \"AND\" OR id IS NULL");
+        assert_eq!(d.message, "`AND` is written `and` in pipec");
+        assert_eq!(
+            fixed,
+            "transform t = s | filter id > 1 and not name == \"AND\" or id is null"
+        );
+        let (d, fixed) = one("transform t = s | filter NOT id");
+        assert_eq!(d.message, "`NOT` is written `not` in pipec");
+        assert_eq!(fixed, "transform t = s | filter not id");
+    }
+
+    #[test]
+    fn single_quotes_become_a_string() {
+        let (d, fixed) = one("transform t = s | filter name == 'it''s \"x\" \\ y'");
+        assert_eq!(d.message, "strings are written in double quotes");
+        assert_eq!(
+            fixed,
+            r#"transform t = s | filter name == "it's \"x\" \\ y""#
+        );
+        let (d, _) = one("transform t = s | filter name == 'open");
+        assert!(d.fixes.is_empty(), "no closing quote, no fix");
+    }
+
+    #[test]
+    fn single_equals_compares_only_in_expressions() {
+        let (d, fixed) = one("transform t = s | filter id = 1");
+        assert_eq!(d.message, "`=` does not compare in pipec: equality is `==`");
+        assert_eq!(fixed, "transform t = s | filter id == 1");
+        let text = "pipeline p {\n  retries = 3\n}\n";
+        let parsed = crate::parse(FileId::default(), text);
+        assert!(parsed.diagnostics[0].fixes.is_empty());
+        assert!(parsed.diagnostics[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("without `=`"));
+    }
+
+    #[test]
+    fn materialized_table_is_mode_replace() {
+        let (d, fixed) = one("sink s -> m.t { materialized = \"table\" }");
+        assert!(d.message.starts_with("`materialized` is dbt's"));
+        assert_eq!(fixed, "sink s -> m.t { mode replace }");
+        let (d, _) = one("sink s -> m.t { materialized = \"incremental\" }");
+        assert!(d.fixes.is_empty());
+        assert!(d.help.unwrap().contains("mode merge on (key)"));
+    }
+
+    #[test]
+    fn missing_schema_comma_is_inserted() {
+        let text =
+            "pipeline p {}\nsource s = csv(\"a.csv\") { a: int b: decimal(10, 2)? c: int }\n";
+        let parsed = crate::parse(FileId::default(), text);
+        let d = &parsed.diagnostics[0];
+        assert_eq!(d.message, "missing `,` between columns");
+        assert_eq!(
+            apply_fixes(text, &d.fixes),
+            "pipeline p {}\nsource s = csv(\"a.csv\") { a: int, b: decimal(10, 2)? c: int }\n"
+        );
+        // A name after a complete expression is not a missing column comma.
+        let (d, _) = one("transform t = s | filter id > 1 name: x");
+        assert_ne!(d.message, "missing `,` between columns");
+    }
+
+    #[test]
+    fn habits_in_multibyte_text_do_not_panic() {
+        for text in [
+            "pipeline p {}\nsource s = csv(\"a\") { 이름: int 나이: int }\n",
+            "pipeline p {}\ntransform t = s | filter “x” AND y\n",
+            "pipeline p {}\ntransform t = s | filter é = 'ü\n",
+        ] {
+            let _ = crate::parse(FileId::default(), text);
+        }
+    }
 }

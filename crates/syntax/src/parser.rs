@@ -26,6 +26,9 @@ pub struct Parsed {
     /// The header of a `pipeline` block that failed to parse (its name and the name's span), so
     /// the rest of the file can still be checked as that pipeline.
     pub broken_pipeline: Option<Ident>,
+    /// The span of every parenthesised expression (without its parentheses), once per pair of
+    /// parentheses: the AST drops them, and the formatter keeps them as written.
+    pub parens: Vec<Span>,
 }
 
 /// Parses one file. Never panics; reports every broken top-level item.
@@ -41,9 +44,11 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
                 file,
                 base: 0,
                 diags: Vec::new(),
+                parens: Vec::new(),
             };
             parsed.module = b.file(pairs.next().expect("file rule"));
             parsed.diagnostics = b.diags;
+            parsed.parens = b.parens;
         }
         Err(_) => recover(file, text, &mut parsed),
     }
@@ -88,10 +93,12 @@ fn recover(file: FileId, text: &str, parsed: &mut Parsed) {
                     file,
                     base: w[0],
                     diags: Vec::new(),
+                    parens: Vec::new(),
                 };
                 let m = b.file(pairs.next().expect("file rule"));
                 parsed.module.items.extend(m.items);
                 parsed.diagnostics.extend(b.diags);
+                parsed.parens.extend(b.parens);
             }
             Err(e) => {
                 parsed
@@ -280,6 +287,7 @@ struct Builder {
     file: FileId,
     base: usize,
     diags: Vec<Diagnostic>,
+    parens: Vec<Span>,
 }
 
 /// The children of `pair` that carry meaning (keywords dropped).
@@ -1094,6 +1102,10 @@ impl Builder {
                 }
                 Rule::tuple_rest => {
                     let first = current.take().unwrap_or_else(|| operands.pop().0);
+                    // The tuple's parentheses were recorded as the first item's.
+                    if self.parens.last() == Some(&first.span) {
+                        self.parens.pop();
+                    }
                     let mut items = vec![first];
                     items.extend(kids(p).map(|x| self.expr(x)));
                     let s = items[0].span.to(span);
@@ -1130,7 +1142,12 @@ impl Builder {
     fn expr_atom(&mut self, pair: P<'_>) -> Expr {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
-            Rule::expr => return self.expr(pair),
+            Rule::expr => {
+                // Only a parenthesised expression reaches here as an `expr` pair.
+                let e = self.expr(pair);
+                self.parens.push(e.span);
+                return e;
+            }
             Rule::number => {
                 let text = pair.as_str();
                 if text.contains(['.', 'e', 'E']) {
