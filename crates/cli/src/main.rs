@@ -378,7 +378,21 @@ fn version_text() -> String {
     format!("{} ({engine})", env!("CARGO_PKG_VERSION"))
 }
 
+/// Restores the default action of SIGPIPE, so `pipec check --format json | head` ends quietly
+/// like other Unix tools instead of panicking in `println!` (Rust ignores SIGPIPE by default).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: called first thing in `main`, before any thread exists; `signal` with `SIG_DFL`
+    // only resets the disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    die_quietly_on_closed_pipe();
     let mut command = Cli::command();
     // Opening DuckDB to ask its version costs milliseconds: only for `--version`.
     if std::env::args()

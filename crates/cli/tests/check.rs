@@ -181,3 +181,34 @@ fn json_diagnostics_carry_machine_applicable_fixes() {
         .unwrap()
         .ends_with("habits.pipe"));
 }
+
+#[cfg(unix)]
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // A project with many diagnostics, so the JSON is far larger than the pipe's buffer.
+    let dir = tempfile::tempdir().unwrap();
+    let spec: String = (0..2000)
+        .map(|i| format!("transform t{i} = nowhere{i}\n"))
+        .collect();
+    std::fs::write(
+        dir.path().join("big.pipe"),
+        format!("pipeline p {{}}\n{spec}"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipec"))
+        .args(["check", "--format", "json"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is dropped here: the next write gets EPIPE / SIGPIPE.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}

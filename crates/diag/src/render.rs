@@ -51,6 +51,10 @@ impl miette::Diagnostic for Adapter<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
         Some(Box::new(self.diag.code.id))
     }
+    /// Printed after the code in the header (`E0102 (pipec explain E0102)`): the code's page.
+    fn url<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(explain_command(self.diag.code.id)))
+    }
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.diag.severity {
             Severity::Error => miette::Severity::Error,
@@ -179,8 +183,18 @@ impl SourceCode for Windowed<'_> {
     }
 }
 
+/// The command that prints a code's docs page, named in every rendered diagnostic.
+fn explain_command(code: &str) -> String {
+    format!("pipec explain {code}")
+}
+
 fn render_plain(diag: &Diagnostic, sources: &SourceMap) -> String {
-    let mut out = format!("{}\n\n  × {}\n", diag.code.id, diag.message);
+    let mut out = format!(
+        "{} ({})\n\n  × {}\n",
+        diag.code.id,
+        explain_command(diag.code.id),
+        diag.message
+    );
     for l in &diag.labels {
         let f = sources.get(l.span.file);
         let at = f.line_col(l.span.start as usize);

@@ -634,6 +634,37 @@ impl Server {
         );
         let mut out = Vec::new();
         for d in self.ws.diagnostics(file) {
+            let span = d.span();
+            if (span.end as usize) < want.0 || (span.start as usize) > want.1 {
+                continue;
+            }
+            // The checker's machine-applicable fixes (SQL habits and the like), applied together.
+            if !d.fixes.is_empty() {
+                let edits = d
+                    .fixes
+                    .iter()
+                    .map(|f| lsp::TextEdit {
+                        range: self.range(f.span),
+                        new_text: f.replacement.clone(),
+                    })
+                    .collect();
+                let title = match d.help.as_deref() {
+                    Some(help) => format!("Fix: {help}"),
+                    None => format!("Fix: {}", d.message),
+                };
+                out.push(lsp::CodeActionOrCommand::CodeAction(lsp::CodeAction {
+                    title,
+                    kind: Some(lsp::CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![self.diagnostic(d)]),
+                    edit: Some(lsp::WorkspaceEdit {
+                        changes: Some(HashMap::from([(p.text_document.uri.clone(), edits)])),
+                        ..Default::default()
+                    }),
+                    is_preferred: Some(true),
+                    ..Default::default()
+                }));
+                continue;
+            }
             let Some(suggestion) = d
                 .help
                 .as_deref()
@@ -642,10 +673,6 @@ impl Server {
             else {
                 continue;
             };
-            let span = d.span();
-            if (span.end as usize) < want.0 || (span.start as usize) > want.1 {
-                continue;
-            }
             let edit = lsp::TextEdit {
                 range: self.range(span),
                 new_text: suggestion.to_string(),

@@ -130,6 +130,28 @@ fn diagnostics_on_open_and_downstream_of_a_change_in_another_file() {
         }),
     );
     assert_eq!(none, json!([]));
+
+    // A SQL habit: the checker's machine-applicable fix is offered as the quick fix.
+    let habit = RIDES.replace("filter minutes is not null", "filter minutes IS NOT NULL");
+    c.change(&rides, 5, &habit);
+    let diags = c.diagnostics(&rides, |d| !d.is_empty());
+    assert_eq!(diags[0]["code"], "E0001", "{diags:#?}");
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": { "uri": rides },
+            "range": diags[0]["range"],
+            "context": { "diagnostics": diags },
+        }),
+    );
+    let actions = actions.as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{actions:#?}");
+    assert!(
+        actions[0]["title"].as_str().unwrap().starts_with("Fix: "),
+        "{actions:#?}"
+    );
+    let edits = actions[0]["edit"]["changes"][&rides].as_array().unwrap();
+    assert_eq!(apply(&habit, edits), RIDES);
     assert!(c.shutdown().success());
 }
 
