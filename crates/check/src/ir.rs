@@ -1092,6 +1092,32 @@ impl Expr {
         found
     }
 
+    /// The keys a join condition shares between its sides: equal-named columns (names ignore
+    /// case, as everywhere) compared with `==` across the sides, as `(left name, right name)` in
+    /// the order written. Each is one output column (the left one), as `using (k)` makes it.
+    pub fn shared_join_keys(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        self.walk(&mut |e| {
+            let ExprKind::Binary(BinaryOp::Eq, a, b) = &e.kind else {
+                return;
+            };
+            let (ExprKind::Column { name: x, side: sx }, ExprKind::Column { name: y, side: sy }) =
+                (&a.kind, &b.kind)
+            else {
+                return;
+            };
+            if same_name(x, y) && sx != sy {
+                let (l, r) = if *sx == Some(Side::Left) {
+                    (x, y)
+                } else {
+                    (y, x)
+                };
+                out.push((l.clone(), r.clone()));
+            }
+        });
+        out
+    }
+
     /// Visits this expression and all sub-expressions, parents first.
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);

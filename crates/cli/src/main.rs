@@ -1,8 +1,11 @@
 //! `pipec`: the command line of the pipec toolchain.
 
+mod docs;
 mod fmt;
 mod init;
 mod lineage;
+#[cfg(feature = "runner")]
+mod plan;
 mod project;
 #[cfg(feature = "runner")]
 mod show;
@@ -128,6 +131,10 @@ enum Command {
         /// Re-run intervals that are already done.
         #[arg(long)]
         force: bool,
+        /// Run breaking changes (see `pipec plan`): rebuild the changed sinks' tables from
+        /// scratch with the selected intervals, which all run (as with --force).
+        #[arg(long)]
+        full_refresh: bool,
         /// Only this pipeline (repeatable).
         #[arg(long = "pipeline")]
         pipelines: Vec<String>,
@@ -161,39 +168,14 @@ enum Command {
     #[command(
         after_help = "Examples:\n  pipec show examples/bike_share station_daily --date 2024-01-02\n  pipec show examples/bike_share bike_share.rentals --limit 5 --format json\n  pipec show examples/nps mart.nps_daily --warehouse warehouse.duckdb\n  pipec show examples/bike_share station_daily --sql --target spark\n\nThe relation is a source, a transform, `pipeline.relation`, or a sink's name (its relation).\nRows: sources are read as `pipec run` reads them; `table(...)` sources read the warehouse,\nattached read-only. Nothing is written: no warehouse, state, lock, sink or cache file.\nExit codes: 0 success, 1 errors, 2 usage errors."
     )]
-    Show {
-        /// Files or folders, then the relation.
-        #[arg(required = true, num_args = 1..)]
-        paths: Vec<PathBuf>,
-        /// The relation: `name`, `pipeline.name`, or a sink's name (`mart.station_daily`).
-        #[arg(required = true)]
-        relation: String,
-        /// The interval of this date (YYYY-MM-DD) in the schedule's time zone (default: the
-        /// latest due interval, as `pipec run` picks it).
-        #[arg(long, conflicts_with = "at")]
-        date: Option<chrono::NaiveDate>,
-        /// The interval containing this instant (as `pipec run --at`).
-        #[arg(long)]
-        at: Option<Bound>,
-        /// Rows to print.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Print the SQL statement of the relation instead of its rows.
-        #[arg(long)]
-        sql: bool,
-        /// The engine of --sql.
-        #[arg(long, value_enum, default_value = "duckdb", requires = "sql")]
-        target: show::ShowTarget,
-        /// The Airflow warehouse profile of --sql --target airflow.
-        #[arg(long, value_enum, default_value = "duckdb")]
-        profile: AirflowProfile,
-        /// The DuckDB warehouse `table(...)` sources read (default: as `pipec run`).
-        #[arg(long)]
-        warehouse: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: DiagFormat,
-    },
+    Show(show::Args),
+    #[cfg(feature = "runner")]
+    /// Compare the specs with what the warehouse last ran: per relation and sink unchanged,
+    /// non-breaking or breaking, the intervals to redo and the run that redoes them.
+    #[command(
+        after_help = "Examples:\n  pipec plan examples/bike_share --warehouse warehouse.duckdb\n  pipec plan specs/ --format json\n\nExit codes: 0 no changes, 1 errors, 2 usage errors, 3 changes pending (docs/language.md, `pipec plan`)."
+    )]
+    Plan(plan::Args),
     #[cfg(feature = "runner")]
     /// Run the specs' unit tests (fixture rows in, expected rows out) on an in-memory DuckDB.
     #[command(after_help = "Example:\n  pipec test examples/")]
@@ -364,6 +346,22 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: lineage::LineageFormat,
     },
+    /// Write a static documentation site: pipelines, the DAG, relations with schema, checks,
+    /// tests, compiled SQL and clickable column lineage, search; with --warehouse, run history.
+    #[command(
+        after_help = "Examples:\n  pipec docs examples/ --out site\n  pipec docs examples/bike_share --out site --warehouse warehouse.duckdb\n\nThe site is static files (no network needed to view): open site/index.html or publish the folder.\nWhat it contains: docs/docs-site.md.\nExit codes: 0 written, 1 errors in the input or an unreadable warehouse, 2 usage errors."
+    )]
+    Docs {
+        /// Files or folders (searched recursively for `*.pipe`).
+        #[arg(required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// Folder to write the site into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// DuckDB warehouse whose run history (`_pipec` tables) the site shows.
+        #[arg(long, value_name = "W")]
+        warehouse: Option<PathBuf>,
+    },
 }
 
 /// `pipec --version`: the toolchain's version and the embedded DuckDB's.
@@ -490,6 +488,11 @@ fn main() -> ExitCode {
             downstream,
             format,
         } => lineage::lineage(&paths, &column, upstream, downstream, format),
+        Command::Docs {
+            paths,
+            out,
+            warehouse,
+        } => docs::docs(&paths, &out, warehouse.as_deref()),
         Command::Cost {
             paths,
             target: CostTarget::Sam,
@@ -518,6 +521,7 @@ fn main() -> ExitCode {
             from,
             to,
             force,
+            full_refresh,
             pipelines,
             warehouse,
             wait,
@@ -540,6 +544,7 @@ fn main() -> ExitCode {
             };
             let flags = RunFlags {
                 force,
+                full_refresh,
                 wait,
                 retry: !no_retry,
             };
@@ -550,29 +555,9 @@ fn main() -> ExitCode {
         #[cfg(feature = "runner")]
         Command::Test { paths, format } => test(&paths, format),
         #[cfg(feature = "runner")]
-        Command::Show {
-            paths,
-            relation,
-            date,
-            at,
-            limit,
-            sql,
-            target,
-            profile,
-            warehouse,
-            format,
-        } => show::show(show::Args {
-            paths,
-            relation,
-            date,
-            at,
-            limit,
-            sql,
-            target,
-            profile,
-            warehouse,
-            format,
-        }),
+        Command::Show(args) => show::show(args),
+        #[cfg(feature = "runner")]
+        Command::Plan(args) => plan::plan(args),
     }
 }
 
@@ -1184,6 +1169,7 @@ fn compile_and_plan(paths: &[PathBuf]) -> Result<(project::Compiled, pipec_plan:
 #[cfg(feature = "runner")]
 struct RunFlags {
     force: bool,
+    full_refresh: bool,
     wait: bool,
     retry: bool,
 }
@@ -1219,6 +1205,7 @@ fn run(
         progress: format == DiagFormat::Text && std::io::stderr().is_terminal(),
         pipelines,
         retry: flags.retry,
+        full_refresh: flags.full_refresh,
     };
     let secrets = Secrets::from_env();
     match pipec_runner::run(project, &plan, &opts, &secrets) {

@@ -11,6 +11,7 @@ use pipec_runner::{Dates, Preview, Run, Secrets};
 use serde_json::{json, Value};
 
 use crate::{AirflowProfile, DiagFormat};
+use pipec_runner::Bound;
 
 /// The engine whose SQL `--sql` prints.
 #[derive(Copy, Clone, ValueEnum, PartialEq, Eq)]
@@ -26,26 +27,38 @@ pub enum ShowTarget {
 }
 
 /// What `pipec show` was asked.
+#[derive(clap::Args)]
 pub struct Args {
-    /// Files or folders.
+    /// Files or folders, then the relation.
+    #[arg(required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
-    /// `relation`, `pipeline.relation` or a sink's name.
+    /// The relation: `name`, `pipeline.name`, or a sink's name (`mart.station_daily`).
+    #[arg(required = true)]
     pub relation: String,
-    /// `--date`.
+    /// The interval of this date (YYYY-MM-DD) in the schedule's time zone (default: the
+    /// latest due interval, as `pipec run` picks it).
+    #[arg(long, conflicts_with = "at")]
     pub date: Option<chrono::NaiveDate>,
-    /// `--at`.
-    pub at: Option<pipec_runner::Bound>,
-    /// `--limit`.
+    /// The interval containing this instant (as `pipec run --at`).
+    #[arg(long)]
+    pub at: Option<Bound>,
+    /// Rows to print.
+    #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    /// `--sql`.
+    /// Print the SQL statement of the relation instead of its rows.
+    #[arg(long)]
     pub sql: bool,
-    /// `--target`.
+    /// The engine of --sql.
+    #[arg(long, value_enum, default_value = "duckdb", requires = "sql")]
     pub target: ShowTarget,
-    /// `--profile` (Airflow).
+    /// The Airflow warehouse profile of --sql --target airflow.
+    #[arg(long, value_enum, default_value = "duckdb")]
     pub profile: AirflowProfile,
-    /// `--warehouse`.
+    /// The DuckDB warehouse `table(...)` sources read (default: as `pipec run`).
+    #[arg(long)]
     pub warehouse: Option<PathBuf>,
-    /// `--format`.
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
     pub format: DiagFormat,
 }
 

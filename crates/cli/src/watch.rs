@@ -449,6 +449,7 @@ fn run_latest(ws: &Workspace, plan: &pipec_plan::Plan, warehouse: &Path, names: 
         progress: false,
         pipelines: names,
         retry: false,
+        full_refresh: false,
     };
     let project = &ws.checked().project;
     match pipec_runner::run(project, plan, &opts, &pipec_runner::Secrets::from_env()) {

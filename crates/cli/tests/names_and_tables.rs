@@ -76,3 +76,43 @@ sink busy -> mart.busy_stations
         .collect();
     assert_eq!(rows, [(1, 2)]);
 }
+
+#[test]
+fn a_full_join_keeps_keys_spelled_differently_on_each_side() {
+    let dir = tempfile::tempdir().unwrap();
+    write_all(
+        dir.path(),
+        &[
+            ("data/a.csv", "Station_ID,rides\n1,10\n2,20\n"),
+            ("data/b.csv", "station_id,racks\n2,5\n3,7\n"),
+            (
+                "j.pipe",
+                r#"pipeline j {}
+source a = csv("data/a.csv", header = true) { Station_ID: int, rides: int }
+source b = csv("data/b.csv", header = true) { station_id: int, racks: int }
+transform both = a | join full b using (Station_ID)
+sink both -> mart.both
+"#,
+            ),
+        ],
+    );
+    let out = pipec_in(dir.path(), &["run", "j.pipe", "--date", "2024-01-01"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conn = duckdb::Connection::open(dir.path().join("w.duckdb")).unwrap();
+    let rows: Vec<(Option<i32>, Option<i32>, Option<i32>)> = conn
+        .prepare("SELECT \"Station_ID\", rides, racks FROM mart.both ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // Station 3 exists only on the right: its key comes from the right side, not a null.
+    assert_eq!(
+        rows,
+        [
+            (Some(1), Some(10), None),
+            (Some(2), Some(20), Some(5)),
+            (Some(3), None, Some(7))
+        ]
+    );
+}

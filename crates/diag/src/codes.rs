@@ -107,6 +107,7 @@ codes! {
     FILE_SINK_UNWRITABLE = "E0532": "file sink cannot be written";
     EMPTY_INPUT = "E0534": "input file is empty";
     MALFORMED_LINE = "E0535": "line of an NDJSON file is not a JSON object";
+    BREAKING_CHANGE = "E0540": "breaking change since the warehouse's last run";
     TARGET_UNSUPPORTED = "E0601": "not supported on this target";
     FUNCTION_UNSUPPORTED = "E0602": "function not supported in this target's SQL dialect";
     NAME_UNSUPPORTED = "E0603": "name cannot be written for this target";

@@ -420,3 +420,20 @@ pub fn check_and_render(text: &str) -> (usize, String) {
     );
     (checked.diagnostics.len(), rendered)
 }
+
+/// Runs `bash scripts/<script>` in the repository root (the editor tooling tests, which install
+/// their Node/tree-sitter tools themselves); its success and its stdout then stderr.
+pub fn run_script(script: &str) -> (bool, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts").join(script))
+        .current_dir(&root)
+        .output()
+        .unwrap_or_else(|e| panic!("bash cannot run scripts/{script}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use pipec_check::ir::{Builtin, StorageClass, Type};
 use pipec_check::{vocab, Loader};
@@ -396,18 +395,9 @@ fn snippets_parse() {
 
 #[test]
 fn textmate_samples_pass_vscode_tmgrammar_test() {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/grammar_test.sh"))
-        .current_dir(root())
-        .output()
-        .expect("bash runs scripts/grammar_test.sh");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = pipec_golden::run_script("grammar_test.sh");
     assert!(
-        out.status.success(),
+        ok,
         "scripts/grammar_test.sh failed (it needs Node.js and npm: apt-get install nodejs npm):\n{text}"
     );
     assert!(text.contains("tokens.pipe run successfuly"), "{text}");
@@ -415,18 +405,9 @@ fn textmate_samples_pass_vscode_tmgrammar_test() {
 
 #[test]
 fn vim_syntax_highlights_the_samples() {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/vim_syntax_test.sh"))
-        .current_dir(root())
-        .output()
-        .expect("bash runs scripts/vim_syntax_test.sh");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = pipec_golden::run_script("vim_syntax_test.sh");
     assert!(
-        out.status.success(),
+        ok,
         "scripts/vim_syntax_test.sh failed (it needs Vim: apt-get install vim):\n{text}"
     );
 }
@@ -620,18 +601,9 @@ fn tree_sitter_test_inputs_agree_with_pipec() {
 
 #[test]
 fn tree_sitter_grammar_passes_its_tests() {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/tree_sitter_test.sh"))
-        .current_dir(root())
-        .output()
-        .expect("bash runs scripts/tree_sitter_test.sh");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = pipec_golden::run_script("tree_sitter_test.sh");
     assert!(
-        out.status.success(),
+        ok,
         "scripts/tree_sitter_test.sh failed (it installs tree-sitter-cli with cargo once and \
          builds the parser with a C compiler: apt-get install gcc):\n{text}"
     );

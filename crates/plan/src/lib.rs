@@ -1,6 +1,7 @@
 //! The plan stage: typed [`Project`] → a petgraph DAG of sources, transforms, checks and sinks
 //! across all pipelines, with a deterministic topological order and parallel levels.
 
+pub mod fingerprint;
 pub mod lineage;
 mod lineage_render;
 mod render;

@@ -789,7 +789,7 @@ fn transform(
                 }
                 ctx.columns.dedup();
                 rows.push(ctx);
-                for (left, right_name) in shared_keys(on) {
+                for (left, right_name) in on.shared_join_keys() {
                     let mut tr = env.get(&left);
                     for o in &mut tr.from {
                         o.how = How::JoinKey;
@@ -915,31 +915,6 @@ fn value(env: &Env, name: &str, e: &Expr, text: &str) -> Trace {
         }
         _ => compose(env, &[e], How::Expression, text),
     }
-}
-
-/// Equal-named column pairs compared with `==` across the sides: the join's shared keys
-/// (one output column each, as the checker and the SQL generator have it).
-fn shared_keys(on: &Expr) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    on.walk(&mut |e| {
-        if let ExprKind::Binary(BinaryOp::Eq, a, b) = &e.kind {
-            if let (
-                ExprKind::Column { name: x, side: sx },
-                ExprKind::Column { name: y, side: sy },
-            ) = (&a.kind, &b.kind)
-            {
-                if same_name(x, y) && sx != sy {
-                    let (l, r) = if *sx == Some(Side::Left) {
-                        (x, y)
-                    } else {
-                        (y, x)
-                    };
-                    out.push((l.clone(), r.clone()));
-                }
-            }
-        }
-    });
-    out
 }
 
 fn join_text(kind: JoinKind, right: &str, on: &Expr) -> String {

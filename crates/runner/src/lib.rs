@@ -34,7 +34,10 @@ pub use preview::{preview, relation_sql, Preview, PreviewColumn};
 pub use report::{IntervalReport, NodeReport, RunReport, Status};
 pub use retention::RetentionReport;
 pub use secrets::Secrets;
-pub use state::{history, HistoryRow};
+pub use state::{
+    history, history_details, recorded, CheckRow, DoneInterval, HistoryDetails, HistoryRow,
+    Recorded, RejectRow,
+};
 pub use testing::{run_tests, TestReport};
 
 /// An error while running: a diagnostic pointing at the spec, with data locations in its text.
@@ -75,6 +78,11 @@ pub struct RunOptions {
     pub pipelines: Vec<String>,
     /// Retry failed intervals as the pipelines' `retries` say (`false`: `--no-retry`).
     pub retry: bool,
+    /// `--full-refresh`: run breaking changes (see [`pipec_plan::fingerprint`]), which are
+    /// otherwise refused with `E0540`: the tables of the sinks that must be rebuilt are dropped
+    /// and created anew by each pipeline's first interval of the command, and every interval
+    /// selected runs, done or not.
+    pub full_refresh: bool,
 }
 
 /// The version of the embedded DuckDB engine (as its `version()` reports it, e.g. `v1.4.1`).
@@ -96,6 +104,7 @@ pub fn run(
 ) -> Result<RunReport, RunError> {
     let _lock = state::lock(&opts.warehouse, opts.wait)?;
     let conn = state::open(&opts.warehouse, project)?;
+    let mut refresh = breaking_changes(&conn, project, plan, opts)?;
     let mut report = RunReport::default();
     let graph = order::Pipelines::of(plan);
     let now = chrono::Utc::now();
@@ -140,7 +149,7 @@ pub fn run(
         if error.is_some() {
             return false;
         }
-        if !opts.force {
+        if !opts.force && !opts.full_refresh {
             match state::is_done(&conn, &p.name, ds) {
                 Ok(true) => {
                     report.push(IntervalReport::skipped(&p.name, ds, report::ALREADY_DONE));
@@ -167,7 +176,11 @@ pub fn run(
             report.push(IntervalReport::skipped(&p.name, ds, reason));
             return false;
         }
-        let r = run_with_retries(&conn, p, ds, opts, secrets, &cache);
+        let drop = refresh.get(&p.name).cloned().unwrap_or_default();
+        let r = run_with_retries(&conn, p, ds, opts, secrets, &cache, &drop);
+        if r.status == Status::Done {
+            refresh.remove(&p.name);
+        }
         let failed = r.status == Status::Failed;
         report.push(r);
         failed
@@ -180,6 +193,81 @@ pub fn run(
         }
         None => Ok(report),
     }
+}
+
+/// The changes since the warehouse's last run of the selected pipelines that need their
+/// intervals redone (breaking, or downstream of one): refused with `E0540` unless
+/// `--full-refresh`, with which they are the sinks whose tables are rebuilt, by pipeline.
+fn breaking_changes(
+    conn: &Connection,
+    project: &Project,
+    plan: &Plan,
+    opts: &RunOptions,
+) -> Result<std::collections::HashMap<String, Vec<String>>, RunError> {
+    let (recorded, done) = state::recorded_in(conn)?;
+    let changes = pipec_plan::fingerprint::compare(project, plan, &recorded);
+    let blocking: Vec<_> = changes
+        .iter()
+        .filter(|c| c.status.needs_rebuild())
+        .filter(|c| opts.pipelines.is_empty() || opts.pipelines.contains(&c.pipeline))
+        .collect();
+    if blocking.is_empty() {
+        return Ok(Default::default());
+    }
+    if opts.full_refresh {
+        let mut sinks: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for c in blocking.iter().filter(|c| c.kind == "sink") {
+            sinks
+                .entry(c.pipeline.clone())
+                .or_default()
+                .push(c.name.clone());
+        }
+        return Ok(sinks);
+    }
+    let first = blocking[0];
+    let span = project
+        .pipelines
+        .iter()
+        .find(|p| p.name == first.pipeline)
+        .map(|p| p.span)
+        .unwrap_or_default();
+    let list: Vec<String> = blocking
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}.{}: {}",
+                c.kind,
+                c.pipeline,
+                c.name,
+                c.reasons.join("; ")
+            )
+        })
+        .collect();
+    let mut pipelines: Vec<&str> = blocking.iter().map(|c| c.pipeline.as_str()).collect();
+    pipelines.dedup();
+    let ranges: Vec<String> = pipelines
+        .iter()
+        .filter_map(|p| {
+            let d = done.get(*p)?;
+            Some(format!(
+                "`{p}` has {} interval(s) done, {} to {}",
+                d.len(),
+                d.first()?.label,
+                d.last()?.label
+            ))
+        })
+        .collect();
+    Err(RunError::new(
+        codes::BREAKING_CHANGE,
+        span,
+        format!(
+            "the spec changed since the warehouse's last run in ways that do not fit the intervals done; nothing was run: {}{}",
+            list.join("; "),
+            if ranges.is_empty() { String::new() } else { format!(" ({})", ranges.join("; ")) }
+        ),
+        "changed since the last run",
+        "`pipec plan` lists the changes and prints the command that redoes the intervals done with `--full-refresh` (which rebuilds the changed tables); or undo the change",
+    ))
 }
 
 /// A run id: pipeline, interval start (UTC) and the time it started.
@@ -199,6 +287,7 @@ fn run_with_retries(
     opts: &RunOptions,
     secrets: &Secrets,
     cache: &std::sync::Arc<load::Cache>,
+    refresh: &[String],
 ) -> IntervalReport {
     let run_id = run_id(p, ds);
     let started = chrono::Utc::now().naive_utc();
@@ -228,6 +317,7 @@ fn run_with_retries(
                 secrets,
                 &deadline,
                 cache,
+                refresh,
             );
             deadline.finish();
             result
@@ -384,6 +474,7 @@ fn run_interval(
     secrets: &Secrets,
     deadline: &deadline::Deadline,
     cache: &std::sync::Arc<load::Cache>,
+    refresh: &[String],
 ) -> Result<IntervalReport, Failure> {
     deadline.register(conn);
     let run = ds.params();
@@ -441,6 +532,7 @@ fn run_interval(
         &run,
         &checks,
         &rejects,
+        refresh,
     )
     .map_err(|e| (e, nodes.clone()))?;
     let publish_ms = t0.elapsed().as_millis() as u64;

@@ -116,6 +116,8 @@ pub(crate) type Published = (Vec<(String, u64)>, Vec<RetentionReport>);
 /// temp files first and recorded in `_pipec.pending_files`, marked committed in that transaction
 /// and renamed onto their targets after the commit; a killed run's renames are completed (or,
 /// uncommitted, its temp files removed) by the next run, so files and tables publish together.
+/// The tables of the sinks named in `refresh` (`--full-refresh`) are dropped and created anew
+/// in that transaction, and their watermarks forgotten.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn publish(
     conn: &Connection,
@@ -126,6 +128,7 @@ pub(crate) fn publish(
     run: &Interval,
     checks: &[CheckReport],
     rejects: &[Reject],
+    refresh: &[String],
 ) -> Result<Published, RunError> {
     let files = write_files(conn, p, run_id, stage, run)?;
     // The columns of the sink tables that exist, read before the transaction (a failed probe
@@ -164,6 +167,15 @@ pub(crate) fn publish(
                 continue;
             };
             let target = table(sch, tbl);
+            if refresh.contains(&s.name()) && existing.remove(&target).is_some() {
+                conn.execute_batch(&format!("DROP TABLE {target}"))
+                    .map_err(|e| exec_error(s.span, &e.to_string()))?;
+                conn.execute(
+                    "DELETE FROM _pipec.watermarks WHERE pipeline = ? AND name = ?",
+                    params![p.name, format!("sink:{}", s.name())],
+                )
+                .map_err(|e| exec_error(s.span, &e.to_string()))?;
+            }
             // What the mode means (section 11) is decided once, in pipec-sql, for every engine.
             let sink_plan = pipec_sql::sinks::SinkPlan::of(s, schema);
             let keyed_append = sink_plan.interval_column;
@@ -206,7 +218,32 @@ pub(crate) fn publish(
             if keyed_append {
                 want.push("_pipec_interval".into());
             }
-            if have != want {
+            // New columns of the relation (not the hidden `_pipec_interval`) are added to the
+            // table, nullable: its earlier rows have none. Every write names its columns, so
+            // their order in the table does not matter.
+            let extra = have.iter().any(|h| !want.contains(h));
+            let added: Vec<&pipec_check::ir::Column> = schema
+                .columns
+                .iter()
+                .filter(|c| !have.contains(&c.name))
+                .collect();
+            let interval_missing = keyed_append && !have.iter().any(|h| h == "_pipec_interval");
+            if !extra && !interval_missing {
+                for c in added {
+                    conn.execute_batch(&format!(
+                        "ALTER TABLE {target} ADD COLUMN {} {}",
+                        ident(&c.name),
+                        type_sql(c.ty)
+                    ))
+                    .map_err(|e| exec_error(s.span, &e.to_string()))?;
+                    have.push(c.name.clone());
+                }
+            }
+            let mut sorted_have = have.clone();
+            let mut sorted_want = want.clone();
+            sorted_have.sort();
+            sorted_want.sort();
+            if sorted_have != sorted_want {
                 return Err(mismatch(s.span, &s.name(), &want, &have));
             }
             let cols = schema
@@ -363,6 +400,7 @@ pub(crate) fn publish(
         .map_err(|e| exec_error(p.span, &e.to_string()))?;
         // One commit for the data, the run's record and the renames its files still need.
         crate::state::record_run(conn, run_id, p, ds, "done", started, attempt, None)?;
+        crate::state::record_fingerprint(conn, run_id, p, ds)?;
         if !files.is_empty() {
             conn.execute(
                 "UPDATE _pipec.pending_files SET committed = true WHERE run_id = ? AND pipeline = ?",

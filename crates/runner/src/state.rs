@@ -1,5 +1,6 @@
 //! The warehouse file, its lock, and pipec's own state in the `_pipec` schema.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use duckdb::{params, Connection};
 use pipec_check::ir::{Pipeline, Project};
 use pipec_diag::{codes, Span};
+use pipec_plan::fingerprint::PipelineFingerprint;
 use serde::Serialize;
 
 use crate::intervals::{self, Run};
@@ -15,8 +17,13 @@ use crate::RunError;
 
 /// The layout of pipec's own tables; `_pipec.schema_version` holds the one a warehouse has.
 /// Version 1 (no version table) keyed intervals by a date; version 2 by the interval's start;
-/// version 3 added `_pipec.pending_files`.
+/// version 3 added `_pipec.pending_files`. `_pipec.fingerprints` was added to layout 3 without
+/// a new version (created on open when missing; an older pipec ignores it).
 pub(crate) const SCHEMA_VERSION: i32 = 3;
+
+/// The fingerprints (`pipec_plan::fingerprint`, JSON) of a pipeline's relations and sinks,
+/// recorded with each interval a run publishes; `pipec plan` compares the latest with the spec.
+const FINGERPRINTS_DDL: &str = "CREATE TABLE IF NOT EXISTS _pipec.fingerprints (pipeline VARCHAR, interval_start TIMESTAMP, run_id VARCHAR, recorded_at TIMESTAMP, fingerprint VARCHAR, PRIMARY KEY (pipeline, interval_start));";
 
 const STATE_DDL: &str = "
 CREATE SCHEMA IF NOT EXISTS _pipec;
@@ -29,6 +36,7 @@ CREATE TABLE IF NOT EXISTS _pipec.rejects (pipeline VARCHAR, interval_start TIME
 -- File sinks' temp files: recorded before they are written, marked committed in the
 -- transaction that publishes the tables, deleted once renamed onto dest.
 CREATE TABLE IF NOT EXISTS _pipec.pending_files (run_id VARCHAR, pipeline VARCHAR, tmp VARCHAR, dest VARCHAR, committed BOOLEAN);
+CREATE TABLE IF NOT EXISTS _pipec.fingerprints (pipeline VARCHAR, interval_start TIMESTAMP, run_id VARCHAR, recorded_at TIMESTAMP, fingerprint VARCHAR, PRIMARY KEY (pipeline, interval_start));
 ";
 
 /// Version 1 tables keyed by `ds`, and how each becomes its version 2 table: the columns
@@ -240,7 +248,7 @@ pub(crate) fn held_open(warehouse: &Path, msg: &str) -> RunError {
 pub(crate) fn open(warehouse: &Path, project: &Project) -> Result<Connection, RunError> {
     let conn = connect(warehouse, false)?;
     match version(&conn)? {
-        Some(SCHEMA_VERSION) => {}
+        Some(SCHEMA_VERSION) => conn.execute_batch(FINGERPRINTS_DDL).map_err(db_error)?,
         Some(v) if v > SCHEMA_VERSION => return Err(newer(warehouse, v)),
         Some(1) => migrate_v1(&conn, project)?,
         // Layout 2 lacks only `_pipec.pending_files`, which the DDL adds.
@@ -578,4 +586,214 @@ pub fn history(warehouse: &Path) -> Result<Vec<HistoryRow>, RunError> {
         })
         .map_err(db_error)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+}
+
+/// A check rule's result in the newest run of an interval (`pipec docs --warehouse`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRow {
+    /// Pipeline.
+    pub pipeline: String,
+    /// The interval's start in UTC (`YYYY-MM-DD HH:MM:SS`).
+    pub start: String,
+    /// Relation checked.
+    pub relation: String,
+    /// The rule as written.
+    pub rule: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What failed.
+    pub detail: Option<String>,
+}
+
+/// A rejected source row (`pipec docs --warehouse`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectRow {
+    /// Pipeline.
+    pub pipeline: String,
+    /// The interval's start in UTC (`YYYY-MM-DD HH:MM:SS`).
+    pub start: String,
+    /// Source relation.
+    pub source: String,
+    /// File read.
+    pub file: Option<String>,
+    /// Line of the file.
+    pub line: Option<i64>,
+    /// Column at fault.
+    pub column: Option<String>,
+    /// Why.
+    pub error: String,
+}
+
+/// Check results and rejects recorded on a warehouse.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HistoryDetails {
+    /// Check results of the newest run of every interval.
+    pub checks: Vec<CheckRow>,
+    /// Every rejected row.
+    pub rejects: Vec<RejectRow>,
+}
+
+/// The check results of the newest run of every interval and the rejected rows recorded on
+/// `warehouse`, read-only like [`history`]. Empty for a missing warehouse and for state of a
+/// layout older than version 2 (before intervals were keyed by their start).
+pub fn history_details(warehouse: &Path) -> Result<HistoryDetails, RunError> {
+    if !warehouse.exists() {
+        return Ok(HistoryDetails::default());
+    }
+    let _lock = lock_shared(warehouse, &real_path(warehouse)?)?;
+    let conn = connect(warehouse, true)?;
+    match version(&conn)? {
+        Some(v) if v > SCHEMA_VERSION => return Err(newer(warehouse, v)),
+        Some(v) if v >= 2 => {}
+        _ => return Ok(HistoryDetails::default()),
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.pipeline, CAST(c.interval_start AS VARCHAR), c.relation, c.rule, COALESCE(c.passed, false), c.detail
+             FROM _pipec.check_results c
+             JOIN (SELECT run_id, row_number() OVER (PARTITION BY pipeline, interval_start ORDER BY finished_at DESC) AS n FROM _pipec.runs) r
+               ON r.run_id = c.run_id AND r.n = 1
+             ORDER BY c.pipeline, c.interval_start, c.relation, c.rule",
+        )
+        .map_err(db_error)?;
+    let checks = stmt
+        .query_map([], |r| {
+            Ok(CheckRow {
+                pipeline: r.get(0)?,
+                start: r.get(1)?,
+                relation: r.get(2)?,
+                rule: r.get(3)?,
+                passed: r.get(4)?,
+                detail: r.get(5)?,
+            })
+        })
+        .map_err(db_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT pipeline, CAST(interval_start AS VARCHAR), COALESCE(source, ''), file, line, column_name, COALESCE(error, '')
+             FROM _pipec.rejects ORDER BY pipeline, interval_start, source, file, line, column_name",
+        )
+        .map_err(db_error)?;
+    let rejects = stmt
+        .query_map([], |r| {
+            Ok(RejectRow {
+                pipeline: r.get(0)?,
+                start: r.get(1)?,
+                source: r.get(2)?,
+                file: r.get(3)?,
+                line: r.get(4)?,
+                column: r.get(5)?,
+                error: r.get(6)?,
+            })
+        })
+        .map_err(db_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)?;
+    Ok(HistoryDetails { checks, rejects })
+}
+
+/// Records the fingerprints of `p` with interval `run` (replacing those of an earlier run of it).
+pub(crate) fn record_fingerprint(
+    conn: &Connection,
+    run_id: &str,
+    p: &Pipeline,
+    run: &Run,
+) -> Result<(), RunError> {
+    let fingerprint = serde_json::to_string(&pipec_plan::fingerprint::pipeline_fingerprint(p))
+        .map_err(db_error)?;
+    conn.execute(
+        "DELETE FROM _pipec.fingerprints WHERE pipeline = ? AND interval_start = CAST(? AS TIMESTAMP)",
+        params![p.name, run.interval.start_text()],
+    )
+    .map_err(db_error)?;
+    conn.execute(
+        "INSERT INTO _pipec.fingerprints VALUES (?, CAST(? AS TIMESTAMP), ?, now()::TIMESTAMP, ?)",
+        params![p.name, run.interval.start_text(), run_id, fingerprint],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// What a warehouse last ran, per pipeline: the fingerprints recorded with its latest run
+/// (`None` when it has intervals done but no fingerprint, written by an older pipec).
+pub type Recorded = HashMap<String, Option<PipelineFingerprint>>;
+
+/// One interval done, as `pipec plan` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DoneInterval {
+    /// `@ds` (the local date of its start).
+    pub ds: String,
+    /// The interval as `pipec runs` shows it.
+    pub label: String,
+    /// Its start in UTC.
+    pub start: String,
+}
+
+/// The fingerprints `conn` recorded with each pipeline's latest run, and the intervals done.
+pub(crate) fn recorded_in(
+    conn: &Connection,
+) -> Result<(Recorded, HashMap<String, Vec<DoneInterval>>), RunError> {
+    let mut done: HashMap<String, Vec<DoneInterval>> = HashMap::new();
+    let mut stmt = conn
+        .prepare("SELECT pipeline, CAST(ds AS VARCHAR), label, CAST(interval_start AS VARCHAR) FROM _pipec.intervals WHERE status = 'done' ORDER BY pipeline, interval_start")
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                DoneInterval {
+                    ds: r.get(1)?,
+                    label: r.get(2)?,
+                    start: r.get(3)?,
+                },
+            ))
+        })
+        .map_err(db_error)?;
+    for row in rows {
+        let (p, i) = row.map_err(db_error)?;
+        done.entry(p).or_default().push(i);
+    }
+    let mut recorded: Recorded = done.keys().map(|p| (p.clone(), None)).collect();
+    // A warehouse of an older pipec has no fingerprints table.
+    if let Ok(mut stmt) = conn.prepare(
+        "SELECT pipeline, fingerprint FROM (SELECT *, row_number() OVER (PARTITION BY pipeline ORDER BY recorded_at DESC, interval_start DESC) AS n FROM _pipec.fingerprints) WHERE n = 1",
+    ) {
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db_error)?;
+        for row in rows {
+            let (p, text) = row.map_err(db_error)?;
+            recorded.insert(p, serde_json::from_str(&text).ok());
+        }
+    }
+    Ok((recorded, done))
+}
+
+/// What `warehouse` last ran (see [`recorded_in`]), read without changing anything; empty when
+/// the file or pipec's state does not exist.
+pub fn recorded(
+    warehouse: &Path,
+) -> Result<(Recorded, HashMap<String, Vec<DoneInterval>>), RunError> {
+    if !warehouse.exists() {
+        return Ok(Default::default());
+    }
+    let _lock = lock_shared(warehouse, &real_path(warehouse)?)?;
+    let conn = connect(warehouse, true)?;
+    match version(&conn)? {
+        None => Ok(Default::default()),
+        Some(v) if v > SCHEMA_VERSION => Err(newer(warehouse, v)),
+        Some(v) if v < 2 => Err(RunError::new(
+            codes::STATE_MIGRATION,
+            Span::default(),
+            format!(
+                "the warehouse {} has pipec state of layout {v}, which the next `pipec run` migrates; `pipec plan` reads layout {SCHEMA_VERSION}",
+                warehouse.display()
+            ),
+            "",
+            "run `pipec run` once (it migrates the state), then `pipec plan` again",
+        )),
+        Some(_) => recorded_in(&conn),
+    }
 }

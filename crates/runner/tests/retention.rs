@@ -49,6 +49,7 @@ fn run(dir: &Path, from: &str, to: &str) -> pipec_runner::RunReport {
         progress: false,
         pipelines: Vec::new(),
         retry: false,
+        full_refresh: false,
     };
     pipec_runner::run(&checked.project, &plan, &opts, &Secrets::from_fn(|_| None)).expect("runs")
 }

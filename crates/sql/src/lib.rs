@@ -1473,15 +1473,19 @@ fn lower_transform(ctx: Ctx, t: &Transform, head_schema: &Schema, tables: &dyn T
                     JoinKind::Full => "FULL OUTER JOIN",
                 };
                 let outer_left = matches!(kind, JoinKind::Right | JoinKind::Full);
-                let shared = shared_keys(on);
+                let shared = on.shared_join_keys();
                 let mut cols = String::new();
                 for c in &prev_schema.columns {
                     if !cols.is_empty() {
                         cols.push_str(", ");
                     }
-                    if outer_left && shared.contains(&c.name) {
+                    let key = shared
+                        .iter()
+                        .find(|(l, _)| pipec_check::ir::same_name(l, &c.name));
+                    if let (true, Some((_, right_name))) = (outer_left, key) {
                         let n = ident(&c.name);
-                        cols.push_str(&format!("COALESCE(l.{n}, r.{n}) AS {n}"));
+                        let r = ident(right_name);
+                        cols.push_str(&format!("COALESCE(l.{n}, r.{r}) AS {n}"));
                     } else {
                         cols.push_str("l.");
                         d.push_ident(&mut cols, &c.name);
@@ -1647,25 +1651,6 @@ fn column_layer(
     }
     out.push_str(" FROM ");
     out.push_str(from);
-    out
-}
-
-/// Columns joined with `l.x = r.x` for the same name (kept once in the output).
-fn shared_keys(on: &Expr) -> Vec<String> {
-    let mut out = Vec::new();
-    on.walk(&mut |e| {
-        if let ExprKind::Binary(BinaryOp::Eq, a, b) = &e.kind {
-            if let (
-                ExprKind::Column { name: x, side: sx },
-                ExprKind::Column { name: y, side: sy },
-            ) = (&a.kind, &b.kind)
-            {
-                if x == y && sx != sy {
-                    out.push(x.clone());
-                }
-            }
-        }
-    });
     out
 }
 

@@ -20,6 +20,21 @@ pub fn root() -> PathBuf {
         .unwrap()
 }
 
+/// `pipec <args>` run in the repository root.
+pub fn in_root(args: &[&str]) -> Output {
+    pipec().args(args).current_dir(root()).output().unwrap()
+}
+
+/// The stdout of `o`, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The stderr of `o`, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// The stdout then the stderr of `o`, as text.
 pub fn text(o: &Output) -> String {
     format!(
