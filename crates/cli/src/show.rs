@@ -364,21 +364,6 @@ fn json_of(p: &Preview) -> Value {
     })
 }
 
-/// Run-value marks (`\u{1}ds\u{1}`) written as `{ds}`.
-fn readable(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut open = false;
-    for c in sql.chars() {
-        if c == pipec_sql::MARK {
-            out.push(if open { '}' } else { '{' });
-            open = !open;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Marks of values that are not run values (the SAM target's staging suffix and bucket, parts
 /// of names the state machine splices in) written as `{name}`, so that only run values become
 /// `?` parameters.
@@ -429,7 +414,7 @@ fn sql(
                 ));
             }
             let sql = pipec_runner::relation_sql(p, rel, run).unwrap_or_default();
-            ("duckdb", Ok(vec![readable(&sql)]))
+            ("duckdb", Ok(vec![pipec_sql::readable_marks(&sql)]))
         }
         ShowTarget::Spark => (
             "spark",
@@ -444,7 +429,7 @@ fn sql(
                 "airflow",
                 pipec_airflow::relation_sql(project, p, rel, &options, profile)
                     .unwrap_or(Ok(Vec::new()))
-                    .map(|v| v.iter().map(|s| readable(s)).collect()),
+                    .map(|v| v.iter().map(|s| pipec_sql::readable_marks(s)).collect()),
             )
         }
         ShowTarget::Sam => {
@@ -453,7 +438,7 @@ fn sql(
                 .map(|sql| {
                     let (text, names) = pipec_sql::parameters(&spliced(&sql));
                     parameters = names;
-                    vec![readable(&text)]
+                    vec![pipec_sql::readable_marks(&text)]
                 });
             ("sam", result)
         }

@@ -701,7 +701,7 @@ impl<'a> Site<'a> {
                 let _ = writeln!(
                     out,
                     "<pre><code class=\"sql spark\">{}</code></pre>",
-                    esc(&readable(&statements.join("\n\n")))
+                    esc(&pipec_sql::readable_marks(&statements.join("\n\n")))
                 );
             }
             Some(Err(diags)) => {
@@ -718,7 +718,7 @@ impl<'a> Site<'a> {
                 let _ = writeln!(
                     out,
                     "<pre><code class=\"sql athena\">{}</code></pre>",
-                    esc(&readable(&sql))
+                    esc(&pipec_sql::readable_marks(&sql))
                 );
             }
             Some(Err(diags)) => {
@@ -826,22 +826,9 @@ fn duckdb_sql(p: &Pipeline, relation: &str) -> Option<String> {
     let ctx = pipec_sql::Ctx::vars(pipec_sql::Dialect::DuckDb);
     let select = ctx.transform(t, &head_schema, &tables);
     let cols = pipec_sql::Dialect::DuckDb.cast_columns(&rel.schema);
-    Some(readable(&format!("SELECT {cols} FROM ({select}) AS t")))
-}
-
-/// Run-value marks written as `{name}`.
-fn readable(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut open = false;
-    for c in sql.chars() {
-        if c == pipec_sql::MARK {
-            out.push(if open { '}' } else { '{' });
-            open = !open;
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    Some(pipec_sql::readable_marks(&format!(
+        "SELECT {cols} FROM ({select}) AS t"
+    )))
 }
 
 fn test_html(t: &Test, site: &Site, pipeline: &str) -> String {

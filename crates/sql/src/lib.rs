@@ -43,6 +43,22 @@ pub fn type_sql(t: Type) -> String {
 /// can never become a variable.
 pub const MARK: char = '\u{1}';
 
+/// `sql` with its run-value marks (`\u{1}ds\u{1}`) written as `{ds}`, for people to read
+/// (`pipec show --sql`, `pipec docs`); never for execution.
+pub fn readable_marks(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut open = false;
+    for c in sql.chars() {
+        if c == MARK {
+            out.push(if open { '}' } else { '{' });
+            open = !open;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A piece of a quoted template: text, or a run variable filled in at run time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
