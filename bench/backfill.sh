@@ -2,6 +2,7 @@
 # A 31-day backfill of a two-pipeline project (`pipec run --from --to`) vs the same logic as one
 # SQL pass over the month on DuckDB directly. The upstream joins each day's rentals with a
 # year-long reference file of stations; the downstream reads the upstream's table.
+# pipec runs with its default `--jobs` (the CPUs) and with `--jobs 1`.
 # Usage: bench/backfill.sh [rows_per_day]   (needs hyperfine: apt-get install hyperfine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,11 +64,15 @@ GROUP BY ALL;
 CREATE OR REPLACE TABLE mart.district_daily AS
 SELECT ds, district, sum(rides) AS rides, count(*) AS stations FROM mart.station_daily GROUP BY ALL;
 SQL
+echo "load before: $(uptime)"
 hyperfine --warmup 1 --runs "${RUNS:-5}" --export-json "$W/backfill.json" \
   --prepare "rm -f $W/p.duckdb $W/p.duckdb.wal $W/d.duckdb $W/d.duckdb.wal" \
   -n "pipec run --from 2024-01-01 --to 2024-01-31 (2 pipelines, $ROWS rows/day)" \
   "$PIPEC run $W/rides.pipe $W/districts.pipe --from 2024-01-01 --to 2024-01-31 --warehouse $W/p.duckdb" \
+  -n "the same with --jobs 1" \
+  "$PIPEC run $W/rides.pipe $W/districts.pipe --from 2024-01-01 --to 2024-01-31 --warehouse $W/p.duckdb --jobs 1" \
   -n "one SQL pass over the month" "$RAW $W/d.duckdb $W/direct.sql"
+echo "load after: $(uptime)"
 # Same rows: the backfill and the one-pass SQL must agree.
 rm -f "$W/p.duckdb" "$W/d.duckdb"
 "$PIPEC" run "$W/rides.pipe" "$W/districts.pipe" --from 2024-01-01 --to 2024-01-31 --warehouse "$W/p.duckdb" >/dev/null
@@ -81,5 +86,7 @@ python3 - "$W/backfill.json" <<'PY'
 import json, statistics, sys
 r = json.load(open(sys.argv[1]))["results"]
 m = [statistics.median(x["times"]) for x in r]
-print(f"median pipec {m[0]:.3f} s, direct {m[1]:.3f} s, ratio {m[0]/m[1]:.2f}x")
+u = [statistics.median(x["user"]) if isinstance(x["user"], list) else x["user"] for x in r]
+for name, i in (("pipec", 0), ("pipec --jobs 1", 1)):
+    print(f"median {name} {m[i]:.3f} s (user CPU {u[i]:.2f} s mean), direct {m[2]:.3f} s (user CPU {u[2]:.2f} s mean), ratio {m[i]/m[2]:.2f}x")
 PY

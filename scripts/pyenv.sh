@@ -3,6 +3,7 @@
 # its folder. Re-running is cheap: a stamp file records the pins.
 #   bash scripts/pyenv.sh        the engines: Apache Airflow 3 (+ the PostgreSQL provider),
 #                                PySpark 4 (spark-sql, needs Java 17) and DuckDB for Python
+#   bash scripts/pyenv.sh json   jsonschema, for the JSON Schemas of docs/json (a small venv)
 #   bash scripts/pyenv.sh sam    the SAM judges (a separate venv, so that their dependencies never
 #                                meet Airflow's): cfn-lint, aws-sam-translator, sqlglot, DuckDB,
 #                                boto3 + moto (S3, Secrets Manager) and pg8000 for the Lambda tests
@@ -30,8 +31,15 @@ case "${1:-}" in
       "pg8000==1.31.6"
     )
     ;;
+  json)
+    # The JSON Schema validator of crates/cli/tests/json.rs (docs/json/*.schema.json).
+    VENV="${PIPEC_PYENV_JSON:-$HOME/.cache/pipec/pyenv-json}"
+    PINS=(
+      "jsonschema==4.26.0"
+    )
+    ;;
   *)
-    echo "usage: bash scripts/pyenv.sh [sam]" >&2
+    echo "usage: bash scripts/pyenv.sh [sam|json]" >&2
     exit 2
     ;;
 esac

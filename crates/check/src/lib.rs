@@ -354,10 +354,14 @@ fn read_tables(module: &ast::Module) -> Vec<String> {
 /// results in input order; fewer than 8 items run on the calling thread. Used for files here and
 /// for pipelines by the emitters: parallelism changes nothing but the wall time.
 pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    // Asked only when it matters: `available_parallelism` reads cgroup files on every call.
+    if items.len() < 8 {
+        return items.iter().map(&f).collect();
+    }
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len());
-    if workers <= 1 || items.len() < 8 {
+    if workers <= 1 {
         return items.iter().map(&f).collect();
     }
     let chunk = items.len().div_ceil(workers);

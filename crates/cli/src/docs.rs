@@ -4,31 +4,21 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::{load, report, DiagFormat};
+use crate::{json, DiagFormat};
 
-/// `pipec docs <paths> --out DIR [--warehouse W]`.
-pub fn docs(paths: &[PathBuf], out: &Path, warehouse: Option<&Path>) -> ExitCode {
-    let compiled = match load(paths) {
-        Ok(c) => c,
+/// `pipec docs <paths> --out DIR [--warehouse W] [--format F]`.
+pub fn docs(
+    paths: &[PathBuf],
+    out: &Path,
+    warehouse: Option<&Path>,
+    format: DiagFormat,
+) -> ExitCode {
+    let (compiled, plan) = match crate::lineage::planned(paths, format, "docs") {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    if compiled.checked.has_errors() {
-        report(
-            &compiled.checked.diagnostics,
-            &compiled.sources,
-            DiagFormat::Text,
-        );
-        return ExitCode::from(1);
-    }
-    let plan = match pipec_plan::plan(&compiled.checked.project) {
-        Ok(plan) => plan,
-        Err(errs) => {
-            report(&errs, &compiled.sources, DiagFormat::Text);
-            return ExitCode::from(1);
-        }
-    };
     let history = match warehouse {
-        Some(w) => match history(w) {
+        Some(w) => match history(w, &compiled.sources, format) {
             Ok(h) => Some(h),
             Err(code) => return code,
         },
@@ -44,6 +34,16 @@ pub fn docs(paths: &[PathBuf], out: &Path, warehouse: Option<&Path>) -> ExitCode
         eprintln!("error: cannot write {}: {e}", out.display());
         return ExitCode::from(1);
     }
+    if format == DiagFormat::Json {
+        json::Doc::new("docs")
+            .diagnostics(&compiled.checked.diagnostics, &compiled.sources)
+            .field("out", out.display().to_string())
+            .field("index", out.join("index.html").display().to_string())
+            .field("files", files.iter().map(|f| &f.path).collect::<Vec<_>>())
+            .field("history", warehouse.is_some())
+            .print();
+        return ExitCode::SUCCESS;
+    }
     eprintln!(
         "wrote {} files to {} (open {})",
         files.len(),
@@ -54,12 +54,13 @@ pub fn docs(paths: &[PathBuf], out: &Path, warehouse: Option<&Path>) -> ExitCode
 }
 
 #[cfg(feature = "runner")]
-fn history(warehouse: &Path) -> Result<pipec_docs::History, ExitCode> {
+fn history(
+    warehouse: &Path,
+    sources: &pipec_diag::SourceMap,
+    format: DiagFormat,
+) -> Result<pipec_docs::History, ExitCode> {
     let failed = |e: pipec_runner::RunError| {
-        eprintln!("error[{}]: {}", e.diagnostic.code.id, e.diagnostic.message);
-        if let Some(h) = &e.diagnostic.help {
-            eprintln!("  help: {h}");
-        }
+        crate::report_one(&e.diagnostic, sources, format, "docs");
         ExitCode::from(1)
     };
     let intervals = pipec_runner::history(warehouse).map_err(failed)?;
@@ -107,7 +108,11 @@ fn history(warehouse: &Path) -> Result<pipec_docs::History, ExitCode> {
 }
 
 #[cfg(not(feature = "runner"))]
-fn history(_warehouse: &Path) -> Result<pipec_docs::History, ExitCode> {
+fn history(
+    _warehouse: &Path,
+    _sources: &pipec_diag::SourceMap,
+    _format: DiagFormat,
+) -> Result<pipec_docs::History, ExitCode> {
     Err(crate::usage_error(
         "--warehouse needs a pipec built with DuckDB (the default `runner` feature)",
     ))

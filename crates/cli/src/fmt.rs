@@ -5,21 +5,67 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::{json, project, DiagFormat};
 use pipec_diag::{RenderOptions, SourceMap};
-
-use crate::project;
 
 /// Lines of each side shown for the first difference of a file under `--check`.
 const DIFF_LINES: usize = 6;
 
+/// One file's outcome in the JSON report.
+#[derive(serde::Serialize)]
+struct Entry {
+    path: String,
+    /// `unchanged`, `reformatted`, `would-reformat` (with `--check`) or `failed`.
+    status: &'static str,
+    /// The first difference, when it changes.
+    diff: Option<String>,
+    /// The formatted text of `-` (stdin) without `--check`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+}
+
+fn entry(path: &str, status: &'static str, diff: Option<String>) -> Entry {
+    Entry {
+        path: path.to_string(),
+        status,
+        diff,
+        text: None,
+    }
+}
+
+/// The JSON report of `pipec fmt`.
+fn doc(
+    check: bool,
+    files: Vec<Entry>,
+    diags: &[pipec_diag::Diagnostic],
+    sources: &SourceMap,
+) -> json::Doc {
+    let count = |status: &str| files.iter().filter(|f| f.status == status).count();
+    let (changed, failed) = (
+        count(if check {
+            "would-reformat"
+        } else {
+            "reformatted"
+        }),
+        count("failed"),
+    );
+    json::Doc::new("fmt")
+        .diagnostics(diags, sources)
+        .field("check", check)
+        .field("changed", changed)
+        .field("failed", failed)
+        .field("files", files)
+}
+
 /// Formats `paths` (files, folders searched recursively, or `-` for stdin to stdout).
-pub fn run(paths: &[PathBuf], check: bool) -> ExitCode {
+pub fn run(paths: &[PathBuf], check: bool, format: DiagFormat) -> ExitCode {
+    let json = format == DiagFormat::Json;
     if paths.iter().any(|p| p.as_os_str() == "-") {
         if paths.len() > 1 {
             eprintln!("error: `-` (stdin) cannot be combined with other paths");
             return ExitCode::from(2);
         }
-        return stdin(check);
+        return stdin(check, json);
     }
     let files = match project::collect(paths) {
         Ok(f) if f.is_empty() => {
@@ -35,12 +81,15 @@ pub fn run(paths: &[PathBuf], check: bool) -> ExitCode {
     let mut sources = SourceMap::new();
     let mut diags = Vec::new();
     let (mut changed, mut failed) = (0usize, 0usize);
+    let mut report = Vec::new();
     for path in &files {
+        let shown = path.display().to_string();
         let (text, bad) = match pipec_workspace::read_text(path) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
+                eprintln!("error: cannot read {shown}: {e}");
                 failed += 1;
+                report.push(entry(&shown, "failed", None));
                 continue;
             }
         };
@@ -48,27 +97,46 @@ pub fn run(paths: &[PathBuf], check: bool) -> ExitCode {
         if let Some(at) = bad {
             diags.push(pipec_workspace::not_text(id, at));
             failed += 1;
+            report.push(entry(&shown, "failed", None));
             continue;
         }
         match pipec_fmt::format(id, &text) {
             Err(errs) => {
                 diags.extend(errs);
                 failed += 1;
+                report.push(entry(&shown, "failed", None));
             }
-            Ok(out) if out == text => {}
+            Ok(out) if out == text => report.push(entry(&shown, "unchanged", None)),
             Ok(out) => {
                 changed += 1;
+                let diff = first_difference(&text, &out);
                 if check {
-                    println!("{}", path.display());
-                    print!("{}", first_difference(&text, &out));
+                    if !json {
+                        println!("{shown}");
+                        print!("{diff}");
+                    }
+                    report.push(entry(&shown, "would-reformat", Some(diff)));
                 } else if let Err(e) = write_atomically(path, &out) {
-                    eprintln!("error: cannot write {}: {e}", path.display());
+                    eprintln!("error: cannot write {shown}: {e}");
                     failed += 1;
+                    changed -= 1;
+                    report.push(entry(&shown, "failed", None));
                 } else {
-                    println!("formatted {}", path.display());
+                    if !json {
+                        println!("formatted {shown}");
+                    }
+                    report.push(entry(&shown, "reformatted", Some(diff)));
                 }
             }
         }
+    }
+    if json {
+        doc(check, report, &diags, &sources).print();
+        return if failed > 0 || (check && changed > 0) {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        };
     }
     if !diags.is_empty() {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -108,7 +176,8 @@ fn not_formatted(failed: usize) -> String {
 }
 
 /// `pipec fmt -`: stdin to stdout (`--check`: nothing written, exit 1 if it would change).
-fn stdin(check: bool) -> ExitCode {
+/// With `json`, the report's one entry (`<stdin>`) carries the formatted text as `text`.
+fn stdin(check: bool, json: bool) -> ExitCode {
     let mut bytes = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
         eprintln!("error: cannot read stdin: {e}");
@@ -127,6 +196,27 @@ fn stdin(check: bool) -> ExitCode {
         Some(at) => Err(vec![pipec_workspace::not_text(id, at)]),
         None => pipec_fmt::format(id, &text),
     };
+    if json {
+        let (file, diags, code) = match &result {
+            Err(diags) => (entry("<stdin>", "failed", None), diags.clone(), 1),
+            Ok(out) if *out == text => (entry("<stdin>", "unchanged", None), Vec::new(), 0),
+            Ok(out) => {
+                let status = if check {
+                    "would-reformat"
+                } else {
+                    "reformatted"
+                };
+                let e = entry("<stdin>", status, Some(first_difference(&text, out)));
+                (e, Vec::new(), u8::from(check))
+            }
+        };
+        let mut file = file;
+        if let (Ok(out), false) = (&result, check) {
+            file.text = Some(out.clone());
+        }
+        doc(check, vec![file], &diags, &sources).print();
+        return ExitCode::from(code);
+    }
     match result {
         Err(diags) => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

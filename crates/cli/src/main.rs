@@ -3,6 +3,7 @@
 mod docs;
 mod fmt;
 mod init;
+mod json;
 mod lineage;
 #[cfg(feature = "runner")]
 mod plan;
@@ -33,7 +34,8 @@ struct Cli {
 enum DiagFormat {
     /// Human-readable diagnostics with source excerpts.
     Text,
-    /// A JSON array: code, severity, message, file, line/column span, help, fixes.
+    /// One JSON document (docs/json.md): version, command, diagnostics (code, severity,
+    /// message, file, line/column span, help, fixes), then the command's payload.
     Json,
 }
 
@@ -43,8 +45,18 @@ enum GraphFormat {
     Dot,
     /// Mermaid flowchart.
     Mermaid,
-    /// JSON nodes, edges and levels.
+    /// JSON nodes, edges and levels (docs/json.md).
     Json,
+}
+
+impl GraphFormat {
+    /// How errors are reported in this format.
+    fn diag(self) -> DiagFormat {
+        match self {
+            GraphFormat::Json => DiagFormat::Json,
+            _ => DiagFormat::Text,
+        }
+    }
 }
 
 #[derive(Copy, Clone, ValueEnum, PartialEq, Eq)]
@@ -105,6 +117,9 @@ enum Command {
         /// exit 1 if there are any.
         #[arg(long)]
         check: bool,
+        /// Output format of the report (the files, their status and first difference).
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
     },
     #[cfg(feature = "runner")]
     /// Run pipelines on the local DuckDB warehouse: one interval, a backfill range, or the latest due.
@@ -147,6 +162,11 @@ enum Command {
         /// Make one attempt per interval, whatever the pipelines' `retries`.
         #[arg(long)]
         no_retry: bool,
+        /// Run up to N intervals at once: independent pipelines, and an upstream's next interval
+        /// while its dependants run the one before (default: the number of CPUs; 1 runs them
+        /// one after another). The summary lists them in the same order whatever N.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// Output format of the summary.
         #[arg(long, value_enum, default_value = "text")]
         format: DiagFormat,
@@ -286,6 +306,9 @@ enum Command {
         /// The warehouse of `--run` (default: as `pipec run`).
         #[arg(long, requires = "run")]
         warehouse: Option<PathBuf>,
+        /// Output format: `json` prints one JSON object per line (NDJSON), each with an `event`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
     },
     /// Print the documentation page of a diagnostic code: what it means, an example, the fix.
     #[command(
@@ -298,6 +321,9 @@ enum Command {
         /// List every code with its title.
         #[arg(long)]
         list: bool,
+        /// Output format (JSON: the code, its title and its page as Markdown).
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
     },
     /// Print a shell completion script: `pipec completions bash > ~/.local/share/bash-completion/completions/pipec`.
     Completions {
@@ -361,6 +387,9 @@ enum Command {
         /// DuckDB warehouse whose run history (`_pipec` tables) the site shows.
         #[arg(long, value_name = "W")]
         warehouse: Option<PathBuf>,
+        /// Output format of the report (the files written).
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiagFormat,
     },
 }
 
@@ -429,11 +458,13 @@ fn main() -> ExitCode {
             run,
             test,
             warehouse,
+            format,
         } => watch::watch(watch::Options {
             paths,
             run,
             test,
             warehouse,
+            json: format == DiagFormat::Json,
         }),
         Command::Lsp => match pipec_lsp::serve_stdio() {
             Ok(()) => ExitCode::SUCCESS,
@@ -442,13 +473,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Explain { code, list } => explain(code.as_deref(), list),
+        Command::Explain { code, list, format } => explain(code.as_deref(), list, format),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "pipec", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
         Command::Check { paths, format } => check(&paths, format),
-        Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Fmt {
+            paths,
+            check,
+            format,
+        } => fmt::run(&paths, check, format),
         Command::Emit {
             paths,
             target,
@@ -492,7 +527,8 @@ fn main() -> ExitCode {
             paths,
             out,
             warehouse,
-        } => docs::docs(&paths, &out, warehouse.as_deref()),
+            format,
+        } => docs::docs(&paths, &out, warehouse.as_deref(), format),
         Command::Cost {
             paths,
             target: CostTarget::Sam,
@@ -526,6 +562,7 @@ fn main() -> ExitCode {
             warehouse,
             wait,
             no_retry,
+            jobs,
             format,
         } => {
             let at = match at {
@@ -547,6 +584,10 @@ fn main() -> ExitCode {
                 full_refresh,
                 wait,
                 retry: !no_retry,
+                jobs: jobs.map_or_else(
+                    || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    usize::from,
+                ),
             };
             run(&paths, dates, flags, pipelines, warehouse, format)
         }
@@ -562,11 +603,24 @@ fn main() -> ExitCode {
 }
 
 /// `pipec explain`: the page of a code, built into the binary.
-fn explain(code: Option<&str>, list: bool) -> ExitCode {
+fn explain(code: Option<&str>, list: bool, format: DiagFormat) -> ExitCode {
     use pipec_diag::codes;
     if list {
-        for c in codes::ALL {
-            println!("{}  {}", c.id, c.title);
+        match format {
+            DiagFormat::Text => {
+                for c in codes::ALL {
+                    println!("{}  {}", c.id, c.title);
+                }
+            }
+            DiagFormat::Json => json::Doc::new("explain")
+                .field(
+                    "codes",
+                    codes::ALL
+                        .iter()
+                        .map(|c| serde_json::json!({"code": c.id, "title": c.title}))
+                        .collect::<Vec<_>>(),
+                )
+                .print(),
         }
         return ExitCode::SUCCESS;
     }
@@ -584,6 +638,15 @@ fn explain(code: Option<&str>, list: bool) -> ExitCode {
         }
     };
     match pipec_diag::docs_page(&normal) {
+        Some(page) if format == DiagFormat::Json => {
+            let title = codes::ALL.iter().find(|c| c.id == normal).map(|c| c.title);
+            json::Doc::new("explain")
+                .field("code", &normal)
+                .field("title", title)
+                .field("page", page)
+                .print();
+            ExitCode::SUCCESS
+        }
         Some(page) => {
             print!("{page}");
             ExitCode::SUCCESS
@@ -605,9 +668,10 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn report(diags: &[Diagnostic], sources: &SourceMap, format: DiagFormat) {
+/// Reports `diags`: as text on stderr, or as the JSON document of `command` (docs/json.md).
+fn report(diags: &[Diagnostic], sources: &SourceMap, format: DiagFormat, command: &'static str) {
     match format {
-        DiagFormat::Json => println!("{}", pipec_diag::render_json(diags, sources)),
+        DiagFormat::Json => json::Doc::failed(command, diags, sources).print(),
         DiagFormat::Text => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             eprint!(
@@ -655,7 +719,17 @@ fn check(paths: &[PathBuf], format: DiagFormat) -> ExitCode {
             diags.extend(errs);
         }
     }
-    report(&diags, &compiled.sources, format);
+    if format == DiagFormat::Json {
+        let (errors, warnings) = json::counts(&diags);
+        json::Doc::new("check")
+            .diagnostics(&diags, &compiled.sources)
+            .field("errors", errors)
+            .field("warnings", warnings)
+            .field("pipelines", compiled.checked.project.pipelines.len())
+            .print();
+    } else {
+        report(&diags, &compiled.sources, format, "check");
+    }
     if format == DiagFormat::Text && diags.is_empty() {
         let n = compiled.checked.project.pipelines.len();
         eprintln!(
@@ -682,15 +756,15 @@ struct CostArgs {
 
 /// Rows per interval `pipec run` measured in `warehouse` (completed intervals only).
 #[cfg(feature = "runner")]
-fn measured_rows(warehouse: &Path) -> Result<pipec_cost::Measured, String> {
+/// `Err(Ok(d))`: the warehouse cannot be read; `Err(Err(message))`: a usage error.
+fn measured_rows(warehouse: &Path) -> Result<pipec_cost::Measured, Result<Diagnostic, String>> {
     if !warehouse.exists() {
-        return Err(format!(
-            "error: warehouse {} does not exist",
+        return Err(Err(format!(
+            "warehouse {} does not exist",
             warehouse.display()
-        ));
+        )));
     }
-    let rows = pipec_runner::history(warehouse)
-        .map_err(|e| format!("error[{}]: {}", e.diagnostic.code.id, e.diagnostic.message))?;
+    let rows = pipec_runner::history(warehouse).map_err(|e| Ok(e.diagnostic))?;
     Ok(pipec_cost::Measured::from_rows(rows.iter().filter_map(
         |r| {
             (r.status == "done")
@@ -702,8 +776,10 @@ fn measured_rows(warehouse: &Path) -> Result<pipec_cost::Measured, String> {
 }
 
 #[cfg(not(feature = "runner"))]
-fn measured_rows(_: &Path) -> Result<pipec_cost::Measured, String> {
-    Err("error: --warehouse needs a pipec built with the `runner` feature".into())
+fn measured_rows(_: &Path) -> Result<pipec_cost::Measured, Result<Diagnostic, String>> {
+    Err(Err(
+        "--warehouse needs a pipec built with the `runner` feature".into(),
+    ))
 }
 
 fn cost(paths: &[PathBuf], args: CostArgs) -> ExitCode {
@@ -725,7 +801,7 @@ fn cost(paths: &[PathBuf], args: CostArgs) -> ExitCode {
     };
     let mut diags = compiled.checked.diagnostics.clone();
     if compiled.checked.has_errors() {
-        report(&diags, &compiled.sources, args.format);
+        report(&diags, &compiled.sources, args.format, "cost");
         return ExitCode::from(1);
     }
     let project = &compiled.checked.project;
@@ -733,7 +809,7 @@ fn cost(paths: &[PathBuf], args: CostArgs) -> ExitCode {
         Ok(p) => p,
         Err(errs) => {
             diags.extend(errs);
-            report(&diags, &compiled.sources, args.format);
+            report(&diags, &compiled.sources, args.format, "cost");
             return ExitCode::from(1);
         }
     };
@@ -750,7 +826,7 @@ fn cost(paths: &[PathBuf], args: CostArgs) -> ExitCode {
         Ok(t) => t,
         Err(errs) => {
             diags.extend(errs);
-            report(&diags, &compiled.sources, args.format);
+            report(&diags, &compiled.sources, args.format, "cost");
             return ExitCode::from(1);
         }
     };
@@ -763,10 +839,7 @@ fn cost(paths: &[PathBuf], args: CostArgs) -> ExitCode {
             };
             match pipec_cost::parse_volume(&path.display().to_string(), &text) {
                 Ok(v) => v,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
+                Err(e) => return cost_failed(&e, &compiled.sources, args.format),
             }
         }
     };
@@ -774,8 +847,12 @@ fn cost(paths: &[PathBuf], args: CostArgs) -> ExitCode {
         None => None,
         Some(w) => match measured_rows(w) {
             Ok(m) => Some(m),
-            Err(e) => {
-                eprintln!("{e}");
+            Err(Err(e)) => return usage_error(&e),
+            Err(Ok(d)) => {
+                match args.format {
+                    DiagFormat::Text => eprintln!("error[{}]: {}", d.code.id, d.message),
+                    DiagFormat::Json => report(&[d], &compiled.sources, args.format, "cost"),
+                }
                 return ExitCode::from(1);
             }
         },
@@ -790,49 +867,43 @@ fn cost(paths: &[PathBuf], args: CostArgs) -> ExitCode {
         compare: &compare,
     }) {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return cost_failed(&e, &compiled.sources, args.format),
     };
     match args.format {
         DiagFormat::Text => print!("{}", pipec_cost::render::text(&estimate)),
-        DiagFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&estimate).expect("estimate serializes")
-        ),
+        DiagFormat::Json => json::Doc::new("cost")
+            .diagnostics(&diags, &compiled.sources)
+            .fields(&estimate)
+            .print(),
     }
     ExitCode::SUCCESS
 }
 
+/// A `pipec cost` error (`E0670`, `E0671`) reported as text or in the JSON document.
+fn cost_failed(e: &pipec_cost::CostError, sources: &SourceMap, format: DiagFormat) -> ExitCode {
+    match format {
+        DiagFormat::Text => eprintln!("{e}"),
+        DiagFormat::Json => {
+            let d = Diagnostic::error(e.code, pipec_diag::Span::default(), e.message.clone(), "");
+            report(&[d], sources, format, "cost");
+        }
+    }
+    ExitCode::from(1)
+}
+
 fn graph(paths: &[PathBuf], format: GraphFormat, schemas: bool) -> ExitCode {
-    let compiled = match load(paths) {
-        Ok(c) => c,
+    let (compiled, plan) = match lineage::planned(paths, format.diag(), "graph") {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    if compiled.checked.has_errors() {
-        report(
-            &compiled.checked.diagnostics,
-            &compiled.sources,
-            DiagFormat::Text,
-        );
-        return ExitCode::from(1);
-    }
-    match pipec_plan::plan(&compiled.checked.project) {
-        Ok(plan) => {
-            let out = match format {
-                GraphFormat::Dot => pipec_plan::to_dot(&plan, schemas),
-                GraphFormat::Mermaid => pipec_plan::to_mermaid(&plan, schemas),
-                GraphFormat::Json => pipec_plan::to_json(&plan),
-            };
-            print!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(errs) => {
-            report(&errs, &compiled.sources, DiagFormat::Text);
-            ExitCode::from(1)
+    match format {
+        GraphFormat::Dot => print!("{}", pipec_plan::to_dot(&plan, schemas)),
+        GraphFormat::Mermaid => print!("{}", pipec_plan::to_mermaid(&plan, schemas)),
+        GraphFormat::Json => {
+            lineage::graph_doc(&compiled, "relations", &pipec_plan::to_json(&plan))
         }
     }
+    ExitCode::SUCCESS
 }
 
 /// The folder each spec's relative paths resolve to: `base` joined with the spec's folder
@@ -935,7 +1006,7 @@ fn emit(
     };
     let mut diags = compiled.checked.diagnostics.clone();
     if compiled.checked.has_errors() {
-        report(&diags, &compiled.sources, format);
+        report(&diags, &compiled.sources, format, "emit");
         return ExitCode::from(1);
     }
     let project = &compiled.checked.project;
@@ -943,7 +1014,7 @@ fn emit(
         Ok(p) => p,
         Err(errs) => {
             diags.extend(errs);
-            report(&diags, &compiled.sources, format);
+            report(&diags, &compiled.sources, format, "emit");
             return ExitCode::from(1);
         }
     };
@@ -977,7 +1048,7 @@ fn emit(
         Ok(o) => o,
         Err(errs) => {
             diags.extend(errs);
-            report(&diags, &compiled.sources, format);
+            report(&diags, &compiled.sources, format, "emit");
             return ExitCode::from(1);
         }
     };
@@ -985,13 +1056,51 @@ fn emit(
         pipec_sam::relative_uploads(&mut output.manifest, &absolute_dir(out));
     }
     let files = output.all_files();
+    let doc = |diags: &[Diagnostic], drift: &[String]| {
+        json::Doc::new("emit")
+            .diagnostics(diags, &compiled.sources)
+            .field("target", &output.manifest.target)
+            .field("profile", &output.manifest.profile)
+            .field("out", out.display().to_string())
+            .field("check", check_only)
+            .field(
+                "pipelines",
+                output
+                    .manifest
+                    .pipelines
+                    .iter()
+                    .map(|p| &p.name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("files", files.iter().map(|f| &f.path).collect::<Vec<_>>())
+            .field("drift", drift)
+    };
     if check_only {
         let drift = pipec_emit::drift(&files, &read_tree(out));
         if drift.is_empty() {
-            if format == DiagFormat::Text {
-                eprintln!("{} is up to date ({} files)", out.display(), files.len());
+            match format {
+                DiagFormat::Text => {
+                    eprintln!("{} is up to date ({} files)", out.display(), files.len())
+                }
+                DiagFormat::Json => doc(&diags, &drift).print(),
             }
             return ExitCode::SUCCESS;
+        }
+        if format == DiagFormat::Json {
+            diags.push(
+                Diagnostic::error(
+                    pipec_diag::codes::EMIT_DRIFT,
+                    pipec_diag::Span::default(),
+                    format!(
+                        "{} differs from what `pipec emit` would write",
+                        out.display()
+                    ),
+                    "",
+                )
+                .with_help("run the same command without --check to rewrite it"),
+            );
+            doc(&diags, &drift).print();
+            return ExitCode::from(1);
         }
         eprintln!(
             "error[{}]: {} differs from what `pipec emit` would write:",
@@ -1007,8 +1116,12 @@ fn emit(
     if let Err(e) = write_emitted(out, &files) {
         return usage_error(&format!("cannot write {}: {e}", out.display()));
     }
-    report(&diags, &compiled.sources, format);
-    if format == DiagFormat::Text {
+    if format == DiagFormat::Json {
+        doc(&diags, &[]).print();
+        return ExitCode::SUCCESS;
+    }
+    report(&diags, &compiled.sources, format, "emit");
+    {
         eprintln!(
             "wrote {} files for {} pipeline{} to {}",
             files.len(),
@@ -1116,8 +1229,9 @@ fn read_config(path: &Path) -> Result<Config, String> {
     Ok(config)
 }
 
+/// Reports `d`, which stopped `command`: as text on stderr, or as its JSON document.
 #[cfg(feature = "runner")]
-fn report_one(d: &Diagnostic, sources: &SourceMap, format: DiagFormat) {
+fn report_one(d: &Diagnostic, sources: &SourceMap, format: DiagFormat, command: &'static str) {
     if d.span() == pipec_diag::Span::default() && format == DiagFormat::Text {
         eprintln!("error[{}]: {}", d.code.id, d.message);
         if let Some(h) = &d.help {
@@ -1130,13 +1244,18 @@ fn report_one(d: &Diagnostic, sources: &SourceMap, format: DiagFormat) {
             pipec_diag::render(d, sources, RenderOptions { color, width: 100 })
         );
     } else {
-        report(std::slice::from_ref(d), sources, format);
+        report(std::slice::from_ref(d), sources, format, command);
     }
 }
 
 #[cfg(feature = "runner")]
-/// Compiles and plans, reporting problems; `None` when the input has errors.
-fn compile_and_plan(paths: &[PathBuf]) -> Result<(project::Compiled, pipec_plan::Plan), ExitCode> {
+/// Compiles and plans, reporting errors (in `format`, as `command`'s document) and, as text,
+/// warnings (a JSON document carries them itself); `Err` when the input has errors.
+fn compile_and_plan(
+    paths: &[PathBuf],
+    format: DiagFormat,
+    command: &'static str,
+) -> Result<(project::Compiled, pipec_plan::Plan), ExitCode> {
     let compiled = load(paths)?;
     let warnings: Vec<Diagnostic> = compiled
         .checked
@@ -1149,17 +1268,21 @@ fn compile_and_plan(paths: &[PathBuf]) -> Result<(project::Compiled, pipec_plan:
         report(
             &compiled.checked.diagnostics,
             &compiled.sources,
-            DiagFormat::Text,
+            format,
+            command,
         );
         return Err(ExitCode::from(1));
     }
-    if !warnings.is_empty() {
-        report(&warnings, &compiled.sources, DiagFormat::Text);
+    if !warnings.is_empty() && format == DiagFormat::Text {
+        report(&warnings, &compiled.sources, format, command);
     }
     match pipec_plan::plan(&compiled.checked.project) {
         Ok(plan) => Ok((compiled, plan)),
-        Err(errs) => {
-            report(&errs, &compiled.sources, DiagFormat::Text);
+        Err(mut errs) => {
+            if format == DiagFormat::Json {
+                errs.splice(0..0, warnings);
+            }
+            report(&errs, &compiled.sources, format, command);
             Err(ExitCode::from(1))
         }
     }
@@ -1172,6 +1295,7 @@ struct RunFlags {
     full_refresh: bool,
     wait: bool,
     retry: bool,
+    jobs: usize,
 }
 
 #[cfg(feature = "runner")]
@@ -1183,7 +1307,7 @@ fn run(
     warehouse: Option<PathBuf>,
     format: DiagFormat,
 ) -> ExitCode {
-    let (compiled, plan) = match compile_and_plan(paths) {
+    let (compiled, plan) = match compile_and_plan(paths, format, "run") {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -1206,15 +1330,16 @@ fn run(
         pipelines,
         retry: flags.retry,
         full_refresh: flags.full_refresh,
+        jobs: flags.jobs,
     };
     let secrets = Secrets::from_env();
     match pipec_runner::run(project, &plan, &opts, &secrets) {
         Ok(report) => {
             match format {
-                DiagFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                ),
+                DiagFormat::Json => json::Doc::new("run")
+                    .diagnostics(&compiled.checked.diagnostics, &compiled.sources)
+                    .fields(&report)
+                    .print(),
                 DiagFormat::Text => {
                     if report.intervals.is_empty() {
                         eprintln!(
@@ -1226,7 +1351,7 @@ fn run(
             }
             for i in &report.intervals {
                 if let Some(d) = &i.error {
-                    report_one(d, &compiled.sources, DiagFormat::Text);
+                    report_one(d, &compiled.sources, DiagFormat::Text, "run");
                 }
             }
             if !report.intervals.is_empty() {
@@ -1242,7 +1367,7 @@ fn run(
             }
         }
         Err(e) => {
-            report_one(&e.diagnostic, &compiled.sources, format);
+            report_one(&e.diagnostic, &compiled.sources, format, "run");
             ExitCode::from(1)
         }
     }
@@ -1274,10 +1399,10 @@ fn runs(warehouse: Option<PathBuf>, format: DiagFormat) -> ExitCode {
     match pipec_runner::history(&path) {
         Ok(rows) => {
             match format {
-                DiagFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&rows).unwrap_or_default()
-                ),
+                DiagFormat::Json => json::Doc::new("runs")
+                    .field("warehouse", path.display().to_string())
+                    .field("runs", &rows)
+                    .print(),
                 DiagFormat::Text => {
                     if rows.is_empty() {
                         println!("no runs recorded in {}", path.display());
@@ -1311,10 +1436,7 @@ fn runs(warehouse: Option<PathBuf>, format: DiagFormat) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error[{}]: {}", e.diagnostic.code.id, e.diagnostic.message);
-            if let Some(h) = &e.diagnostic.help {
-                eprintln!("  help: {h}");
-            }
+            report_one(&e.diagnostic, &SourceMap::new(), format, "runs");
             ExitCode::from(1)
         }
     }
@@ -1322,17 +1444,25 @@ fn runs(warehouse: Option<PathBuf>, format: DiagFormat) -> ExitCode {
 
 #[cfg(feature = "runner")]
 fn test(paths: &[PathBuf], format: DiagFormat) -> ExitCode {
-    let (compiled, _plan) = match compile_and_plan(paths) {
+    let (compiled, _plan) = match compile_and_plan(paths, format, "test") {
         Ok(x) => x,
         Err(code) => return code,
     };
     let reports = pipec_runner::run_tests(&compiled.checked.project.pipelines);
     let failed = reports.iter().filter(|r| !r.passed).count();
     match format {
-        DiagFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).unwrap_or_default()
-        ),
+        DiagFormat::Json => {
+            let failures: Vec<Diagnostic> =
+                reports.iter().filter_map(|r| r.error.clone()).collect();
+            let mut diags = compiled.checked.diagnostics.clone();
+            diags.extend(failures);
+            json::Doc::new("test")
+                .diagnostics(&diags, &compiled.sources)
+                .field("tests", &reports)
+                .field("passed", reports.len() - failed)
+                .field("failed", failed)
+                .print()
+        }
         DiagFormat::Text => {
             for r in &reports {
                 println!(
@@ -1344,7 +1474,7 @@ fn test(paths: &[PathBuf], format: DiagFormat) -> ExitCode {
             }
             for r in &reports {
                 if let Some(d) = &r.error {
-                    report_one(d, &compiled.sources, DiagFormat::Text);
+                    report_one(d, &compiled.sources, DiagFormat::Text, "test");
                 }
             }
             println!("{} passed, {} failed", reports.len() - failed, failed);

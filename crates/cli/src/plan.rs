@@ -1,12 +1,12 @@
 //! `pipec plan`: the spec compared with what the warehouse last ran, per relation and sink,
 //! with the intervals a breaking change affects and the run that redoes them.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use pipec_plan::fingerprint::{compare, Change, Status};
 use pipec_runner::DoneInterval;
-use serde_json::json;
 
 use crate::DiagFormat;
 
@@ -33,13 +33,15 @@ struct Need<'a> {
     /// The worst status of its relations and sinks.
     status: Status,
     done: &'a [DoneInterval],
-    /// The `pipec run` that redoes (rebuild) or backfills (non-breaking) its intervals done.
+    /// Intervals done that read upstream tables republished since (see [`stale`]).
+    stale: Vec<DoneInterval>,
+    /// The `pipec run` that redoes (rebuild, stale) or backfills (non-breaking) its intervals.
     command: Option<String>,
 }
 
 /// `pipec plan`.
 pub fn plan(args: Args) -> ExitCode {
-    let (compiled, plan) = match crate::compile_and_plan(&args.paths) {
+    let (compiled, plan) = match crate::compile_and_plan(&args.paths, args.format, "plan") {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -51,29 +53,37 @@ pub fn plan(args: Args) -> ExitCode {
     let (recorded, done) = match pipec_runner::recorded(&warehouse) {
         Ok(r) => r,
         Err(e) => {
-            crate::report_one(&e.diagnostic, &compiled.sources, args.format);
+            crate::report_one(&e.diagnostic, &compiled.sources, args.format, "plan");
             return ExitCode::from(1);
         }
     };
-    let changes = compare(project, &plan, &recorded);
+    let mut changes = compare(project, &plan, &recorded);
+    let order = pipeline_order(project, &plan);
+    let mut stale = stale(&order, &plan, &done);
+    mark_stale(&mut changes, &stale);
     let no_intervals: Vec<DoneInterval> = Vec::new();
-    let needs: Vec<Need> = pipeline_order(project, &plan)
+    let needs: Vec<Need> = order
         .into_iter()
         .map(|p| {
             let status = worst(changes.iter().filter(|c| c.pipeline == p.name));
             let done = done.get(&p.name).map_or(&no_intervals[..], Vec::as_slice);
-            let flag = match status {
-                s if s.needs_rebuild() => Some("--full-refresh"),
-                Status::NonBreaking => Some("--force"),
+            let stale = stale
+                .remove(&p.name)
+                .map(|s| s.intervals)
+                .unwrap_or_default();
+            let command = match status {
+                s if s.needs_rebuild() => Some(("--full-refresh", done)),
+                Status::NonBreaking => Some(("--force", done)),
+                Status::Stale => Some(("--force", &stale[..])),
                 _ => None,
-            };
-            let command = flag
-                .filter(|_| !done.is_empty())
-                .map(|flag| command(&args, &p.name, done, flag));
+            }
+            .filter(|(_, intervals)| !intervals.is_empty())
+            .map(|(flag, intervals)| command(&args, &p.name, intervals, flag));
             Need {
                 pipeline: &p.name,
                 status,
                 done,
+                stale,
                 command,
             }
         })
@@ -81,25 +91,31 @@ pub fn plan(args: Args) -> ExitCode {
     let pending = changes.iter().any(|c| c.status != Status::Unchanged);
     match args.format {
         DiagFormat::Json => {
+            #[derive(serde::Serialize)]
+            struct Pipeline<'a> {
+                pipeline: &'a str,
+                status: Status,
+                intervals_done: &'a [DoneInterval],
+                intervals_stale: &'a [DoneInterval],
+                command: &'a Option<String>,
+            }
             let pipelines: Vec<_> = needs
                 .iter()
-                .map(|n| {
-                    json!({
-                        "pipeline": n.pipeline,
-                        "status": n.status,
-                        "intervals_done": n.done,
-                        "command": n.command,
-                    })
+                .map(|n| Pipeline {
+                    pipeline: n.pipeline,
+                    status: n.status,
+                    intervals_done: n.done,
+                    intervals_stale: &n.stale,
+                    command: &n.command,
                 })
                 .collect();
-            let out = json!({
-                "version": 1,
-                "warehouse": warehouse.display().to_string(),
-                "pending": pending,
-                "changes": changes,
-                "pipelines": pipelines,
-            });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            crate::json::Doc::new("plan")
+                .diagnostics(&compiled.checked.diagnostics, &compiled.sources)
+                .field("warehouse", warehouse.display().to_string())
+                .field("pending", pending)
+                .field("changes", &changes)
+                .field("pipelines", pipelines)
+                .print();
         }
         DiagFormat::Text => print!("{}", text(&warehouse, &changes, &needs, pending)),
     }
@@ -141,12 +157,101 @@ fn pipeline_order<'a>(
     out
 }
 
+/// A pipeline's intervals done that read stale upstream data.
+struct Stale {
+    intervals: Vec<DoneInterval>,
+    /// Per relation of the pipeline reading another pipeline's table: why it is stale.
+    reasons: Vec<(String, String)>,
+}
+
+/// The intervals done of each pipeline (in `order`, upstream first) that read data an upstream
+/// pipeline changed after they ran: an interval I reading (through a `table(...)` source) a
+/// pipeline U is stale when U published an interval starting before I's end after I published
+/// (e.g. `run --full-refresh` or `--force` of U alone), or when such an interval of U is stale.
+fn stale(
+    order: &[&pipec_check::ir::Pipeline],
+    plan: &pipec_plan::Plan,
+    done: &HashMap<String, Vec<DoneInterval>>,
+) -> HashMap<String, Stale> {
+    let g = &plan.graph;
+    let mut out: HashMap<String, Stale> = HashMap::new();
+    for p in order {
+        let Some(mine) = done.get(&p.name) else {
+            continue;
+        };
+        // (upstream pipeline, the relation of `p` reading it)
+        let mut reads: Vec<(&str, &str)> = Vec::new();
+        for e in g.raw_edges() {
+            let (from, to) = (&g[e.source()], &g[e.target()]);
+            if e.weight == pipec_plan::EdgeKind::Data
+                && to.pipeline == p.name
+                && from.pipeline != p.name
+            {
+                let read = (from.pipeline.as_str(), to.name.as_str());
+                if !reads.contains(&read) {
+                    reads.push(read);
+                }
+            }
+        }
+        let mut intervals = Vec::new();
+        let mut reasons: Vec<(String, String)> = Vec::new();
+        for i in mine {
+            let mut hit = false;
+            for &(up, relation) in &reads {
+                let republished = done
+                    .get(up)
+                    .into_iter()
+                    .flatten()
+                    .any(|j| j.start < i.end && j.finished_at > i.finished_at);
+                let upstream_stale = out
+                    .get(up)
+                    .is_some_and(|s| s.intervals.iter().any(|j| j.start < i.end));
+                let why = if republished {
+                    format!("reads `{up}`, which republished intervals it read after they ran")
+                } else if upstream_stale {
+                    format!("reads `{up}`, whose intervals it read are stale")
+                } else {
+                    continue;
+                };
+                hit = true;
+                if !reasons.iter().any(|(r, w)| r == relation && *w == why) {
+                    reasons.push((relation.to_string(), why));
+                }
+            }
+            if hit {
+                intervals.push(i.clone());
+            }
+        }
+        if !intervals.is_empty() {
+            out.insert(p.name.clone(), Stale { intervals, reasons });
+        }
+    }
+    out
+}
+
+/// Marks the unchanged relations reading stale data [`Status::Stale`], with the reason.
+fn mark_stale(changes: &mut [Change], stale: &HashMap<String, Stale>) {
+    for (pipeline, s) in stale {
+        let n = s.intervals.len();
+        for (relation, why) in &s.reasons {
+            let change = changes
+                .iter_mut()
+                .find(|c| &c.pipeline == pipeline && &c.name == relation && c.kind == "relation");
+            if let Some(c) = change.filter(|c| c.status == Status::Unchanged) {
+                c.status = Status::Stale;
+                c.reasons.push(format!("{why}: {n} interval(s) to redo"));
+            }
+        }
+    }
+}
+
 /// The status that decides what a pipeline needs: rebuild over non-breaking over the others.
 fn worst<'a>(changes: impl Iterator<Item = &'a Change>) -> Status {
     let rank = |s: Status| match s {
-        Status::Breaking => 6,
-        Status::Rebuild => 5,
-        Status::NonBreaking | Status::Removed => 4,
+        Status::Breaking => 7,
+        Status::Rebuild => 6,
+        Status::NonBreaking | Status::Removed => 5,
+        Status::Stale => 4,
         Status::Unrecorded => 3,
         Status::Added => 2,
         Status::Unchanged => 1,
@@ -204,6 +309,7 @@ fn status_word(s: Status) -> &'static str {
         Status::NonBreaking => "non-breaking",
         Status::Breaking => "breaking",
         Status::Rebuild => "rebuild",
+        Status::Stale => "stale",
         Status::Unrecorded => "unrecorded",
     }
 }
@@ -252,6 +358,13 @@ fn text(warehouse: &Path, changes: &[Change], needs: &[Need], pending: bool) -> 
         };
         let _ = writeln!(out, "  {} interval(s) done{range}", n.done.len());
         match (&n.command, n.status) {
+            (Some(cmd), Status::Stale) => {
+                let _ = writeln!(
+                    out,
+                    "  {} interval(s) read upstream data republished after they ran; redo them:\n    {cmd}",
+                    n.stale.len()
+                );
+            }
             (Some(cmd), s) if s.needs_rebuild() => {
                 let _ = writeln!(
                     out,
@@ -274,9 +387,10 @@ fn text(warehouse: &Path, changes: &[Change], needs: &[Need], pending: bool) -> 
     let count = |s: Status| changes.iter().filter(|c| c.status == s).count();
     let _ = writeln!(
         out,
-        "{} breaking, {} to rebuild, {} non-breaking, {} added, {} removed, {} unrecorded: changes pending (exit {CHANGES_PENDING})",
+        "{} breaking, {} to rebuild, {} stale, {} non-breaking, {} added, {} removed, {} unrecorded: changes pending (exit {CHANGES_PENDING})",
         count(Status::Breaking),
         count(Status::Rebuild),
+        count(Status::Stale),
         count(Status::NonBreaking),
         count(Status::Added),
         count(Status::Removed),

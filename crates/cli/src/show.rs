@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use pipec_check::ir::{Pipeline, Project, RelationKind, SinkTarget, Type};
 use pipec_diag::{codes, Diagnostic, Span};
 use pipec_runner::{Dates, Preview, Run, Secrets};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{AirflowProfile, DiagFormat};
 use pipec_runner::Bound;
@@ -139,7 +139,7 @@ fn resolve<'a>(project: &'a Project, name: &str) -> Result<Found<'a>, Diagnostic
 
 /// `pipec show`.
 pub fn show(args: Args) -> ExitCode {
-    let (compiled, _plan) = match crate::compile_and_plan(&args.paths) {
+    let (compiled, _plan) = match crate::compile_and_plan(&args.paths, args.format, "show") {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -147,7 +147,7 @@ pub fn show(args: Args) -> ExitCode {
     let found = match resolve(project, &args.relation) {
         Ok(f) => f,
         Err(d) => {
-            crate::report_one(&d, &compiled.sources, args.format);
+            crate::report_one(&d, &compiled.sources, args.format, "show");
             return ExitCode::from(1);
         }
     };
@@ -164,7 +164,7 @@ pub fn show(args: Args) -> ExitCode {
         None
     };
     if args.sql {
-        return sql(project, &found, run.as_ref(), &args, &compiled.sources);
+        return sql(project, &found, run.as_ref(), &args, &compiled);
     }
     let Some(run) = run else {
         return crate::usage_error("no interval");
@@ -185,15 +185,18 @@ pub fn show(args: Args) -> ExitCode {
         Ok(preview) => {
             match args.format {
                 DiagFormat::Text => print!("{}", text(&preview)),
-                DiagFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json_of(&preview)).unwrap_or_default()
-                ),
+                DiagFormat::Json => json_of(
+                    &preview,
+                    crate::json::Doc::new("show")
+                        .diagnostics(&compiled.checked.diagnostics, &compiled.sources)
+                        .field("sql", false),
+                )
+                .print(),
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            crate::report_one(&e.diagnostic, &compiled.sources, args.format);
+            crate::report_one(&e.diagnostic, &compiled.sources, args.format, "show");
             ExitCode::from(1)
         }
     }
@@ -347,21 +350,67 @@ fn json_value(v: &Option<String>, ty: Type) -> Value {
     }
 }
 
-/// The JSON shape of a preview (docs/language.md, `pipec show`).
-fn json_of(p: &Preview) -> Value {
+/// The JSON document of a preview (docs/json.md, `pipec show`).
+fn json_of(p: &Preview, doc: crate::json::Doc) -> crate::json::Doc {
+    #[derive(serde::Serialize)]
+    struct Interval<'a> {
+        label: &'a str,
+        ds: String,
+        start: String,
+        end: String,
+    }
+    #[derive(serde::Serialize)]
+    struct Rejected<'a> {
+        source: &'a str,
+        rows: u64,
+    }
     let params = p.run.params();
-    json!({
-        "version": 1,
-        "pipeline": p.pipeline,
-        "relation": p.relation,
-        "interval": {"label": p.run.label, "ds": params.ds, "start": params.start, "end": params.end},
-        "columns": p.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
-        "types": p.columns.iter().map(|c| type_text(c.ty, c.nullable)).collect::<Vec<_>>(),
-        "rows": p.rows.iter().map(|r| r.iter().zip(&p.columns).map(|(v, c)| json_value(v, c.ty)).collect::<Vec<_>>()).collect::<Vec<_>>(),
-        "total": p.total,
-        "shown": p.rows.len(),
-        "rejected": p.rejected.iter().map(|(s, n)| json!({"source": s, "rows": n})).collect::<Vec<_>>(),
-    })
+    doc.field("pipeline", &p.pipeline)
+        .field("relation", &p.relation)
+        .field(
+            "interval",
+            Interval {
+                label: &p.run.label,
+                ds: params.ds,
+                start: params.start,
+                end: params.end,
+            },
+        )
+        .field(
+            "columns",
+            p.columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
+        )
+        .field(
+            "types",
+            p.columns
+                .iter()
+                .map(|c| type_text(c.ty, c.nullable))
+                .collect::<Vec<_>>(),
+        )
+        .field(
+            "rows",
+            p.rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .zip(&p.columns)
+                        .map(|(v, c)| json_value(v, c.ty))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>(),
+        )
+        .field("total", p.total)
+        .field("shown", p.rows.len())
+        .field(
+            "rejected",
+            p.rejected
+                .iter()
+                .map(|(s, n)| Rejected {
+                    source: s,
+                    rows: *n,
+                })
+                .collect::<Vec<_>>(),
+        )
 }
 
 /// Marks of values that are not run values (the SAM target's staging suffix and bucket, parts
@@ -394,8 +443,9 @@ fn sql(
     found: &Found,
     run: Option<&Run>,
     args: &Args,
-    sources: &pipec_diag::SourceMap,
+    compiled: &crate::project::Compiled,
 ) -> ExitCode {
+    let (sources, warnings) = (&compiled.sources, &compiled.checked.diagnostics);
     let p = found.pipeline;
     let rel = &found.relation;
     let options = pipec_emit::Options {
@@ -446,23 +496,21 @@ fn sql(
     let statements = match statements {
         Ok(s) => s,
         Err(diags) => {
-            crate::report(&diags, sources, args.format);
+            crate::report(&diags, sources, args.format, "show");
             return ExitCode::from(1);
         }
     };
     match args.format {
-        DiagFormat::Json => {
-            let out = json!({
-                "version": 1,
-                "pipeline": p.name,
-                "relation": rel,
-                "target": target,
-                "interval": run.map(|r| r.label.clone()),
-                "statements": statements,
-                "parameters": parameters,
-            });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-        }
+        DiagFormat::Json => crate::json::Doc::new("show")
+            .diagnostics(warnings, sources)
+            .field("sql", true)
+            .field("pipeline", &p.name)
+            .field("relation", rel)
+            .field("target", target)
+            .field("interval", run.map(|r| r.label.clone()))
+            .field("statements", &statements)
+            .field("parameters", &parameters)
+            .print(),
         DiagFormat::Text => {
             let when = match run {
                 Some(r) => format!("interval {}", interval_text(r)),

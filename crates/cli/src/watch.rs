@@ -28,6 +28,8 @@ pub struct Options {
     pub test: bool,
     /// The warehouse of `--run` (default as `pipec run`).
     pub warehouse: Option<PathBuf>,
+    /// Print NDJSON events (docs/json.md) instead of text.
+    pub json: bool,
 }
 
 enum Msg {
@@ -103,10 +105,14 @@ pub fn watch(opts: Options) -> ExitCode {
     let roots: Vec<Root> = opts.paths.iter().map(|p| Root::new(p)).collect();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let all: Vec<FileId> = ws.sources().iter().map(|(id, _)| id).collect();
-    let outcome = print_diagnostics(&ws, &all, color, false);
-    println!(
-        "{}",
-        status(&ws, &outcome, "checked", ws.roots().len(), start.elapsed())
+    let outcome = print_diagnostics(&ws, &all, color, false, opts.json);
+    print_status(
+        &ws,
+        &outcome,
+        "checked",
+        ws.roots().len(),
+        start.elapsed(),
+        opts.json,
     );
 
     let (tx, rx) = mpsc::channel();
@@ -139,14 +145,12 @@ pub fn watch(opts: Options) -> ExitCode {
             return crate::usage_error(&format!("cannot watch {}: {e}", target.display()));
         }
     }
-    println!(
-        "watching {} (Ctrl-C to stop)",
-        opts.paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let watched: Vec<String> = opts.paths.iter().map(|p| p.display().to_string()).collect();
+    if opts.json {
+        event("watching").field("paths", &watched).print_line();
+    } else {
+        println!("watching {} (Ctrl-C to stop)", watched.join(" "));
+    }
     let _ = std::io::stdout().flush();
 
     loop {
@@ -229,12 +233,9 @@ pub fn watch(opts: Options) -> ExitCode {
                 }
             }
         }
-        let outcome = print_diagnostics(&ws, &affected, color, opts.run);
+        let outcome = print_diagnostics(&ws, &affected, color, opts.run, opts.json);
         let n = changes.iter().map(|c| c.rechecked).sum();
-        println!(
-            "{}",
-            status(&ws, &outcome, "re-checked", n, before.elapsed())
-        );
+        print_status(&ws, &outcome, "re-checked", n, before.elapsed(), opts.json);
         let _ = std::io::stdout().flush();
         #[cfg(feature = "runner")]
         if outcome.clean {
@@ -247,10 +248,10 @@ pub fn watch(opts: Options) -> ExitCode {
                 })
                 .collect();
             if opts.test {
-                run_tests(&ws, &names);
+                run_tests(&ws, &names, opts.json);
             }
             if let (Some(warehouse), Some(plan)) = (&warehouse, &outcome.plan) {
-                run_latest(&ws, plan, warehouse, names);
+                run_latest(&ws, plan, warehouse, names, opts.json);
             }
             let _ = std::io::stdout().flush();
         }
@@ -280,8 +281,15 @@ fn rescan_roots(ws: &mut Workspace, paths: &[PathBuf]) -> Vec<Change> {
     changes
 }
 
+/// A line of the NDJSON stream of `pipec watch --format json`.
+fn event(name: &str) -> crate::json::Doc {
+    crate::json::Doc::new("watch").field("event", name)
+}
+
 /// What the diagnostics printed after a change say.
 struct Outcome {
+    /// The diagnostics of the affected files, then the plan's.
+    diagnostics: Vec<Diagnostic>,
     /// No errors, the plan's included.
     clean: bool,
     /// Errors of the plan (a cycle between pipelines).
@@ -294,15 +302,25 @@ struct Outcome {
 /// checks, the plan's (whose only error is a cycle between pipelines, `E0402`). The plan is built
 /// only when `want_plan` or when the pipelines' edges may form a cycle: it costs more than
 /// re-checking a file.
-fn print_diagnostics(ws: &Workspace, files: &[FileId], color: bool, want_plan: bool) -> Outcome {
+/// With `json` nothing is printed: the status event carries the diagnostics.
+fn print_diagnostics(
+    ws: &Workspace,
+    files: &[FileId],
+    color: bool,
+    want_plan: bool,
+    json: bool,
+) -> Outcome {
     let options = RenderOptions { color, width: 100 };
     let mut out = String::new();
+    let mut all = Vec::new();
     for &f in files {
         let diags: Vec<Diagnostic> = ws.diagnostics(f).into_iter().cloned().collect();
         out.push_str(&pipec_diag::render_all(&diags, ws.sources(), options));
+        all.extend(diags);
     }
     let checked = ws.checked();
     let mut outcome = Outcome {
+        diagnostics: Vec::new(),
         clean: !checked.has_errors(),
         plan_errors: 0,
         plan: None,
@@ -314,11 +332,46 @@ fn print_diagnostics(ws: &Workspace, files: &[FileId], color: bool, want_plan: b
                 out.push_str(&pipec_diag::render_all(&errs, ws.sources(), options));
                 outcome.plan_errors = errs.len();
                 outcome.clean = false;
+                all.extend(errs);
             }
         }
     }
-    print!("{out}");
+    if !json {
+        print!("{out}");
+    }
+    outcome.diagnostics = all;
     outcome
+}
+
+/// Prints the status line, or with `json` the `checked`/`re-checked` event: the diagnostics of
+/// the affected files, the files re-checked, the time taken and the project's counts.
+fn print_status(
+    ws: &Workspace,
+    outcome: &Outcome,
+    verb: &'static str,
+    n: usize,
+    elapsed: Duration,
+    json: bool,
+) {
+    if !json {
+        println!("{}", status(ws, outcome, verb, n, elapsed));
+        return;
+    }
+    let diags = &ws.checked().diagnostics;
+    let errors = diags.iter().filter(|d| d.is_error()).count() + outcome.plan_errors;
+    event(if verb == "checked" {
+        "checked"
+    } else {
+        "rechecked"
+    })
+    .diagnostics(&outcome.diagnostics, ws.sources())
+    .field("ok", errors == 0)
+    .field("rechecked", n)
+    .field("millis", elapsed.as_secs_f64() * 1000.0)
+    .field("files", ws.roots().len())
+    .field("errors", errors)
+    .field("warnings", diags.iter().filter(|d| !d.is_error()).count())
+    .print_line();
 }
 
 /// False when the edges between pipelines (`schedule after`, and a `table(...)` source reading a
@@ -404,11 +457,34 @@ fn status(ws: &Workspace, outcome: &Outcome, verb: &str, n: usize, elapsed: Dura
     line
 }
 
-/// Runs the tests of the pipelines `names` and prints their results as `pipec test` does.
+/// Runs the tests of the pipelines `names` and prints their results as `pipec test` does (with
+/// `json`, as a `test` event).
 #[cfg(feature = "runner")]
-fn run_tests(ws: &Workspace, names: &[String]) {
+fn run_tests(ws: &Workspace, names: &[String], json: bool) {
     let mut passed = 0;
     let mut failed = 0;
+    if json {
+        let reports: Vec<_> = ws
+            .checked()
+            .project
+            .pipelines
+            .iter()
+            .filter(|p| names.contains(&p.name) && !p.tests.is_empty())
+            .flat_map(|p| pipec_runner::run_tests(std::slice::from_ref(p)))
+            .collect();
+        if reports.is_empty() {
+            return;
+        }
+        let failures: Vec<Diagnostic> = reports.iter().filter_map(|r| r.error.clone()).collect();
+        let failed = reports.iter().filter(|r| !r.passed).count();
+        event("test")
+            .diagnostics(&failures, ws.sources())
+            .field("tests", &reports)
+            .field("passed", reports.len() - failed)
+            .field("failed", failed)
+            .print_line();
+        return;
+    }
     for p in &ws.checked().project.pipelines {
         if !names.contains(&p.name) || p.tests.is_empty() {
             continue;
@@ -435,9 +511,16 @@ fn run_tests(ws: &Workspace, names: &[String]) {
     }
 }
 
-/// Runs the latest due interval of the pipelines `names` into `warehouse`.
+/// Runs the latest due interval of the pipelines `names` into `warehouse` (with `json`, printed
+/// as a `run` event).
 #[cfg(feature = "runner")]
-fn run_latest(ws: &Workspace, plan: &pipec_plan::Plan, warehouse: &Path, names: Vec<String>) {
+fn run_latest(
+    ws: &Workspace,
+    plan: &pipec_plan::Plan,
+    warehouse: &Path,
+    names: Vec<String>,
+    json: bool,
+) {
     if names.is_empty() {
         return;
     }
@@ -450,9 +533,20 @@ fn run_latest(ws: &Workspace, plan: &pipec_plan::Plan, warehouse: &Path, names: 
         pipelines: names,
         retry: false,
         full_refresh: false,
+        jobs: 1,
     };
     let project = &ws.checked().project;
-    match pipec_runner::run(project, plan, &opts, &pipec_runner::Secrets::from_env()) {
+    let result = pipec_runner::run(project, plan, &opts, &pipec_runner::Secrets::from_env());
+    if json {
+        match result {
+            Ok(report) => event("run").fields(&report).print_line(),
+            Err(e) => event("run")
+                .diagnostics(std::slice::from_ref(&e.diagnostic), ws.sources())
+                .print_line(),
+        }
+        return;
+    }
+    match result {
         Ok(report) => {
             if report.intervals.is_empty() {
                 println!("run: no interval is due");

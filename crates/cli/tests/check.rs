@@ -33,8 +33,13 @@ fn a_misspelled_column_fails_with_code_span_and_suggestion() {
 
     let json = pipec(&["check", file.to_str().unwrap(), "--format", "json"]);
     assert_eq!(json.status.code(), Some(1));
-    let diags: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let d = diags
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        (doc["version"].as_u64(), doc["command"].as_str()),
+        (Some(1), Some("check"))
+    );
+    assert_eq!(doc["errors"], 1, "{doc:#}");
+    let d = doc["diagnostics"]
         .as_array()
         .unwrap()
         .iter()
@@ -141,8 +146,8 @@ fn json_diagnostics_carry_machine_applicable_fixes() {
     std::fs::write(&file, text).unwrap();
     let out = pipec(&["check", file.to_str().unwrap(), "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
-    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let diags = diags.as_array().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = doc["diagnostics"].as_array().unwrap();
     // A syntax error: no "never used" warning for `s`.
     assert_eq!(diags.len(), 1, "{diags:#?}");
     let d = &diags[0];

@@ -55,12 +55,7 @@ fn unsupported(spec: &Path, target: &str, work: &Path) -> Option<String> {
     if out.status.success() {
         return None;
     }
-    let diags: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "`pipec emit --format json` printed no JSON array ({e}):\n{}",
-            text(&out)
-        )
-    });
+    let diags = diagnostics(&out, "`pipec emit --format json`");
     let errors: Vec<&serde_json::Value> =
         diags.iter().filter(|d| d["severity"] == "error").collect();
     let codes: Vec<String> = errors

@@ -153,7 +153,8 @@ fn a_run_through_a_symlink_waits_for_the_run_on_the_real_file() {
         .is_symlink());
     let out = runs(&link, "json");
     assert!(out.status.success(), "{}", text(&out));
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = &doc["runs"];
     let names: Vec<&str> = rows
         .as_array()
         .unwrap()
@@ -207,8 +208,12 @@ fn pipec_runs_during_a_run_says_the_warehouse_is_busy_then_reads_it() {
             let out = runs(path, format);
             let t = text(&out);
             assert_eq!(out.status.code(), Some(1), "{t}");
+            let code = match format {
+                "text" => "error[E0508]",
+                _ => "\"code\": \"E0508\"",
+            };
             assert!(
-                t.contains("error[E0508]")
+                t.contains(code)
                     && t.contains("is busy: a pipec run is in progress (pid ")
                     && t.contains(&format!("(pid {})", holder.id())),
                 "{t}"

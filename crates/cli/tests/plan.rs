@@ -261,3 +261,75 @@ fn plan_json_shape() {
         .unwrap()
         .ends_with("--pipeline shop --from 2024-01-01 --to 2024-01-01 --full-refresh"));
 }
+
+/// After `run --full-refresh` (or `--force`) of an upstream pipeline alone, its readers ran on
+/// the data it replaced: `plan` reports them stale with the run that redoes the intervals that
+/// read it, and is clean once that ran.
+#[test]
+fn a_reader_of_an_upstream_rebuilt_after_it_ran_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let wh = dir.join("w.duckdb");
+    project(dir, SHOP);
+    let first = run(dir, &["--from", "2024-01-01", "--to", "2024-01-04"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let same = plan(dir, &[]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+
+    // A breaking change, redone for `shop` alone.
+    project(dir, &SHOP.replace("sum(amount)", "sum(amount * 2.0)"));
+    let upstream = run(
+        dir,
+        &[
+            "--pipeline",
+            "shop",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-04",
+            "--full-refresh",
+        ],
+    );
+    assert!(upstream.status.success(), "{}", text(&upstream));
+    let stale = plan(dir, &[]);
+    assert_eq!(stale.status.code(), Some(3), "{}", text(&stale));
+    let out = stdout(&stale);
+    let redo = format!(
+        "pipec run shop.pipe report.pipe --warehouse {} --pipeline report --from 2024-01-01 --to 2024-01-04 --force",
+        wh.display()
+    );
+    for needle in [
+        "shop: unchanged",
+        "stale         relation  d  reads `shop`, which republished intervals it read after they ran: 4 interval(s) to redo",
+        "4 interval(s) read upstream data republished after they ran; redo them:",
+        &redo,
+        "0 breaking, 0 to rebuild, 1 stale,",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    let json = json(&plan(dir, &["--format", "json"]));
+    let report = &json["pipelines"][1];
+    assert_eq!(report["pipeline"], "report", "{json:#}");
+    assert_eq!(report["status"], "stale", "{json:#}");
+    assert_eq!(report["intervals_stale"].as_array().unwrap().len(), 4);
+    assert_eq!(json["pipelines"][0]["status"], "unchanged", "{json:#}");
+
+    // The printed command makes the reader current.
+    let args: Vec<&str> = redo.split(' ').skip(1).collect();
+    let redone = pipec().args(&args).current_dir(dir).output().unwrap();
+    assert!(redone.status.success(), "{}", text(&redone));
+    let clean = plan(dir, &[]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+
+    // One upstream interval redone: the reader's intervals from that day on read it.
+    let forced = run(
+        dir,
+        &["--pipeline", "shop", "--date", "2024-01-03", "--force"],
+    );
+    assert!(forced.status.success(), "{}", text(&forced));
+    let out = stdout(&plan(dir, &[]));
+    assert!(
+        out.contains("--pipeline report --from 2024-01-03 --to 2024-01-04 --force"),
+        "{out}"
+    );
+}

@@ -155,7 +155,8 @@ fn a_failure_skips_only_its_dependants_and_says_why() {
 
     let history = pipec_in(dir.path(), &["runs", "--format", "json"]);
     assert!(history.status.success(), "{}", text(&history));
-    let rows: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let rows = &doc["runs"];
     let row = |p: &str, ds: &str| {
         rows.as_array()
             .unwrap()
@@ -374,4 +375,264 @@ fn a_warehouse_held_open_by_another_program_is_named() {
         &["run", spec.to_str().unwrap(), "--date", "2024-01-01"],
     );
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The lineage project of [`lineage_project`] over five days, plus `after_down` (scheduled
+/// after `down`, reading `mart.counts`), and a file link: `files` writes `out/{ds}.csv`, which
+/// `reader` reads back and counts per day with everything `files` wrote so far.
+fn wider_project(dir: &Path) -> PathBuf {
+    let specs = lineage_project(dir);
+    let mut files: Vec<(String, String)> = vec![
+        (
+            "specs/after_down.pipe".into(),
+            r#"pipeline after_down { schedule after down }
+source c = table("mart.counts") { ds: date, n: bigint }
+transform t = c | aggregate { days = count(), total = sum(n) } | derive ds = @ds
+sink t -> mart.totals { mode append }
+"#
+            .into(),
+        ),
+        (
+            "specs/files.pipe".into(),
+            r#"pipeline files {}
+source f = csv("../data/up/{ds}.csv", header = true) { id: string }
+transform g = f | derive day = @ds
+sink g -> csv("../out/{ds}.csv")
+"#
+            .into(),
+        ),
+        (
+            "specs/reader.pipe".into(),
+            r#"pipeline reader {}
+source r = csv("../out/*.csv", header = true, glob = true) { id: string, day: date }
+transform k = r | filter day <= @ds | aggregate { n = count() } | derive ds = @ds
+sink k -> mart.read_back { mode append }
+"#
+            .into(),
+        ),
+    ];
+    for d in 4..=5 {
+        files.push((
+            format!("data/up/2024-01-0{d}.csv"),
+            format!("id\nu{d}a\nu{d}b\n"),
+        ));
+        files.push((
+            format!("data/other/2024-01-0{d}.csv"),
+            format!("id\no{d}\n"),
+        ));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    write_all(dir, &files);
+    specs
+}
+
+/// What a run leaves, apart from times and run ids: the JSON report's intervals (pipeline,
+/// interval, status, reason, code, rows per node), the published tables, and the statuses and
+/// errors in `_pipec.intervals` and `_pipec.runs`.
+fn outcome(dir: &Path, out: &std::process::Output) -> Vec<String> {
+    let report = json(out);
+    let mut lines: Vec<String> = report["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let nodes: Vec<String> = i["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| format!("{}={}", n["name"], n["rows"]))
+                .collect();
+            format!(
+                "{} {} {} {} {} [{}]",
+                i["pipeline"],
+                i["interval"],
+                i["status"],
+                i["reason"],
+                i["code"],
+                nodes.join(" ")
+            )
+        })
+        .collect();
+    lines.push(format!("tally {}", report["tally"]));
+    let wh = dir.join("w.duckdb");
+    for (table, rows) in tables(&wh) {
+        lines.push(format!("{table}: {}", rows.join("; ")));
+    }
+    lines.extend(query_strings_in(
+        dir,
+        "SELECT pipeline || ' ' || label || ' ' || status FROM _pipec.intervals ORDER BY ALL",
+    ));
+    lines.extend(query_strings_in(
+        dir,
+        "SELECT pipeline || ' ' || label || ' ' || status || ' ' || coalesce(error, '') FROM _pipec.runs ORDER BY ALL",
+    ));
+    // Errors name files by their path.
+    let dir = dir.to_string_lossy();
+    lines.iter().map(|l| l.replace(&*dir, "<dir>")).collect()
+}
+
+/// `pipec run <specs> --from 2024-01-01 --to 2024-01-05 --jobs <jobs> --format json` in `dir`.
+fn backfill(dir: &Path, specs: &Path, jobs: &str) -> std::process::Output {
+    pipec_in(
+        dir,
+        &[
+            "run",
+            specs.to_str().unwrap(),
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-05",
+            "--jobs",
+            jobs,
+            "--format",
+            "json",
+        ],
+    )
+}
+
+/// Issue 7, defect 1: with several jobs, the intervals, their outcomes and the rows published
+/// are those of one job: dependent chains (through `table(...)`, `schedule after` and a file
+/// sink read back), an independent pipeline, a failure and the intervals it skips.
+#[test]
+fn several_jobs_publish_what_one_job_publishes() {
+    for missing in [None, Some("data/up/2024-01-03.csv")] {
+        let mut outcomes = Vec::new();
+        for jobs in ["1", "4"] {
+            let dir = tempfile::tempdir().unwrap();
+            let specs = wider_project(dir.path());
+            if let Some(f) = missing {
+                std::fs::remove_file(dir.path().join(f)).unwrap();
+            }
+            let out = backfill(dir.path(), &specs, jobs);
+            assert_eq!(
+                out.status.code(),
+                Some(if missing.is_some() { 1 } else { 0 }),
+                "--jobs {jobs}: {}",
+                text(&out)
+            );
+            outcomes.push(outcome(dir.path(), &out));
+        }
+        assert_eq!(outcomes[0], outcomes[1], "--jobs 1 vs --jobs 4");
+        let one = outcomes[0].join("\n");
+        match missing {
+            None => assert!(
+                one.contains("tally {\"done\":30,\"failed\":0,\"skipped\":0}"),
+                "{one}"
+            ),
+            Some(_) => {
+                for skipped in [
+                    "\"down\" \"2024-01-03\" \"skipped\" \"upstream `up` failed 2024-01-03\"",
+                    "\"after_down\" \"2024-01-05\" \"skipped\" \"upstream `up` failed 2024-01-03\"",
+                    "\"reader\" \"2024-01-03\" \"skipped\" \"upstream `files` failed 2024-01-03\"",
+                    "\"up\" \"2024-01-04\" \"skipped\" \"`up` failed 2024-01-03\"",
+                    "\"other\" \"2024-01-05\" \"done\"",
+                ] {
+                    assert!(one.contains(skipped), "{skipped} in\n{one}");
+                }
+            }
+        }
+        // Each day counts what was published up to that day, however many jobs ran.
+        assert!(
+            one.contains("mart.counts: {'ds': 2024-01-01, 'n': 2, '_pipec_interval': '2024-01-01 00:00:00'}; {'ds': 2024-01-02, 'n': 5, "),
+            "{one}"
+        );
+    }
+}
+
+/// Issue 7, defect 1: two independent pipelines run at the same time with `--jobs 2`. Each
+/// fetches from a local HTTP server that answers a request only once a second one has come in:
+/// one at a time, the first request times out (and that interval fails); at once, both succeed.
+#[test]
+fn independent_pipelines_run_at_the_same_time() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Pairs up requests: each is answered when the one after it arrives.
+    std::thread::spawn(move || {
+        let mut held: Vec<std::net::TcpStream> = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            held.push(stream);
+            if held.len() == 2 {
+                let body = r#"{"items": [{"n": 1}, {"n": 2}]}"#;
+                for mut s in held.drain(..) {
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |name: &str| {
+        format!(
+            "pipeline {name} {{}}\nsource s = http(\"http://127.0.0.1:{port}/{name}?day={{ds}}\", rows = \"items\", retries = 0, timeout = 4s) {{ n: int }}\nsink s -> raw.{name} {{ mode replace }}\n"
+        )
+    };
+    write_all(
+        dir.path(),
+        &[("specs/a.pipe", &spec("a")), ("specs/b.pipe", &spec("b"))],
+    );
+    let run = |jobs: &str, day: &str| {
+        pipec_in(
+            dir.path(),
+            &[
+                "run", "specs", "--date", day, "--jobs", jobs, "--format", "json",
+            ],
+        )
+    };
+    let statuses = |out: &std::process::Output, day: &str| {
+        let report = json(out);
+        ["a", "b"].map(|p| {
+            let i = interval(&report, p, day);
+            format!("{} {}", i["status"], i["code"]).replace('"', "")
+        })
+    };
+    // One at a time: `a` waits alone until its 4 s timeout; `b`'s request then completes a pair.
+    let out = run("1", "2024-01-01");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let one = statuses(&out, "2024-01-01");
+    assert!(one[0].starts_with("failed E05"), "{one:?}\n{}", text(&out));
+    assert_eq!(one[1], "done null", "{}", text(&out));
+    // Two at a time: both requests are in, both answered.
+    let out = run("2", "2024-01-02");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(statuses(&out, "2024-01-02"), ["done null", "done null"]);
+    assert_eq!(
+        query_strings_in(dir.path(), "SELECT CAST(count(*) AS VARCHAR) FROM raw.b"),
+        ["2"]
+    );
+}
+
+/// `--jobs` takes a positive number.
+#[test]
+fn jobs_must_be_positive() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = lineage_project(dir.path());
+    let out = pipec_in(
+        dir.path(),
+        &[
+            "run",
+            specs.to_str().unwrap(),
+            "--date",
+            "2024-01-01",
+            "--jobs",
+            "0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--jobs"), "{}", text(&out));
 }

@@ -45,12 +45,7 @@ fn unsupported(spec: &Path, work: &Path) -> Option<String> {
     if out.status.success() {
         return None;
     }
-    let diags: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "`pipec emit --target sam --format json` printed no JSON array ({e}):\n{}",
-            text(&out)
-        )
-    });
+    let diags = diagnostics(&out, "`pipec emit --target sam --format json`");
     let errors: Vec<&serde_json::Value> =
         diags.iter().filter(|d| d["severity"] == "error").collect();
     let codes: Vec<String> = errors
@@ -251,8 +246,7 @@ fn hostile() {
         .args(["--format", "json"])
         .output()
         .unwrap();
-    let diags: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no JSON diagnostics ({e}):\n{}", text(&out)));
+    let diags = diagnostics(&out, "`pipec emit --target sam --format json`");
     let errors: Vec<(String, String)> = diags
         .iter()
         .filter(|d| d["severity"] == "error")

@@ -223,13 +223,19 @@ pub fn did_you_mean<'a>(
             continue;
         }
         let cand_lower = cand.to_lowercase();
-        if !may_be_close(len, cand_lower.chars().count(), max_distance) {
+        let cand_len = cand_lower.chars().count();
+        if !may_be_close(len, cand_len, max_distance) {
             continue;
         }
         let score = strsim::jaro_winkler(&lower, &cand_lower);
-        let distance = strsim::damerau_levenshtein(&lower, &cand_lower);
-        let close = distance <= max_distance || score >= 0.88;
-        if close && best.is_none_or(|(b, _)| score > b) {
+        if best.is_some_and(|(b, _)| score <= b) {
+            continue;
+        }
+        // The edit distance (quadratic) only when neither the score nor the lengths decide.
+        let close = score >= 0.88
+            || (len.abs_diff(cand_len) <= max_distance
+                && strsim::damerau_levenshtein(&lower, &cand_lower) <= max_distance);
+        if close {
             best = Some((score, cand));
         }
     }
@@ -269,6 +275,71 @@ mod tests {
             did_you_mean("Asia/Seol", ["Asia/Seoul", "UTC"]),
             Some("Asia/Seoul")
         );
+    }
+
+    /// `did_you_mean` as defined: both measures for every candidate the lengths allow.
+    fn did_you_mean_plainly<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+        let lower = name.to_lowercase();
+        let max_distance = (name.chars().count().max(3) / 3).max(1);
+        let mut best: Option<(f64, &'a str)> = None;
+        for &cand in candidates {
+            let cand_lower = cand.to_lowercase();
+            let (a, b) = (lower.chars().count(), cand_lower.chars().count());
+            if cand == name || !may_be_close(a, b, max_distance) {
+                continue;
+            }
+            let score = strsim::jaro_winkler(&lower, &cand_lower);
+            let distance = strsim::damerau_levenshtein(&lower, &cand_lower);
+            if (distance <= max_distance || score >= 0.88) && best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, cand));
+            }
+        }
+        best.map(|(_, c)| c)
+    }
+
+    #[test]
+    fn skipping_the_edit_distance_changes_no_suggestion() {
+        let candidates = [
+            "Asia/Seoul",
+            "Asia/Seould",
+            "Europe/Berlin",
+            "Europe/Bern",
+            "America/New_York",
+            "UTC",
+            "station_id",
+            "stations",
+            "rented_at",
+            "returned_at",
+            "ab",
+            "abc",
+            "abcd",
+            "Straße",
+            "ÅLAND",
+        ];
+        // Every candidate with each byte position dropped, doubled or replaced, plus every
+        // pair of candidates glued: near and far misses of every length.
+        let mut names: Vec<String> = Vec::new();
+        for c in candidates {
+            let chars: Vec<char> = c.chars().collect();
+            for i in 0..chars.len() {
+                let mut dropped = chars.clone();
+                dropped.remove(i);
+                let mut doubled = chars.clone();
+                doubled.insert(i, chars[i]);
+                let mut replaced = chars.clone();
+                replaced[i] = 'x';
+                names.extend([dropped, doubled, replaced].map(|v| v.into_iter().collect()));
+            }
+            names.extend(candidates.iter().map(|d| format!("{c}{d}")));
+            names.push(c.to_uppercase());
+        }
+        for name in &names {
+            assert_eq!(
+                did_you_mean(name, candidates),
+                did_you_mean_plainly(name, &candidates),
+                "{name}"
+            );
+        }
     }
 
     #[test]

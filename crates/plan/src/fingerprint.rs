@@ -389,6 +389,9 @@ pub enum Status {
     Breaking,
     /// Unchanged itself, but downstream of a breaking change: rebuilt with it.
     Rebuild,
+    /// Unchanged itself, but it read tables an upstream pipeline republished after its
+    /// intervals ran (`pipec plan` compares the times): those intervals are redone.
+    Stale,
     /// The warehouse ran the pipeline without recording fingerprints (an older pipec).
     Unrecorded,
 }

@@ -83,6 +83,10 @@ pub struct RunOptions {
     /// and created anew by each pipeline's first interval of the command, and every interval
     /// selected runs, done or not.
     pub full_refresh: bool,
+    /// Intervals run at once at most (`--jobs`; 0 counts as 1): independent pipelines, and a
+    /// pipeline's next interval while its dependants read the one before, each on its own
+    /// connection. With 1 they run one after another in the order of the report.
+    pub jobs: usize,
 }
 
 /// The version of the embedded DuckDB engine (as its `version()` reports it, e.g. `v1.4.1`).
@@ -93,9 +97,11 @@ pub fn duckdb_version() -> Result<String, String> {
 }
 
 /// Runs the pipelines of `project` for the intervals in `opts`: interval by interval, and within
-/// an interval upstream pipelines before their dependants. A failed interval stops that
-/// pipeline's later intervals and its dependants' same and later ones; those are reported as
-/// skipped with the reason (and recorded in `_pipec.runs`), everything else still runs.
+/// an interval upstream pipelines before their dependants, up to `opts.jobs` intervals at once
+/// (see [`order::schedule`]). A failed interval stops that pipeline's later intervals and its
+/// dependants' same and later ones; those are reported as skipped with the reason (and recorded
+/// in `_pipec.runs`), everything else still runs. The report lists the intervals in the order
+/// one job runs them, whatever `opts.jobs`.
 pub fn run(
     project: &Project,
     plan: &Plan,
@@ -104,9 +110,8 @@ pub fn run(
 ) -> Result<RunReport, RunError> {
     let _lock = state::lock(&opts.warehouse, opts.wait)?;
     let conn = state::open(&opts.warehouse, project)?;
-    let mut refresh = breaking_changes(&conn, project, plan, opts)?;
-    let mut report = RunReport::default();
-    let graph = order::Pipelines::of(plan);
+    let refresh = std::sync::Mutex::new(breaking_changes(&conn, project, plan, opts)?);
+    let graph = order::Pipelines::of(plan, project);
     let now = chrono::Utc::now();
     let selected: Vec<Option<&Pipeline>> = graph
         .order
@@ -139,30 +144,37 @@ pub fn run(
             .ok()
             .map(|at| &runs[i][at])
     };
-    let mut error = None;
+    let workers = graph.concurrency(&keys).clamp(1, opts.jobs.max(1));
+    if workers > 1 {
+        // Intervals running side by side each get their share of the cores: a query of a small
+        // interval spends more time handing work between DuckDB's threads than doing it.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        conn.execute_batch(&format!("SET threads = {}", (cores / workers).max(1)))
+            .map_err(state::db_error)?;
+    }
+    let workers = (0..workers)
+        .map(|n| {
+            Ok(Worker {
+                conn: conn.try_clone().map_err(state::db_error)?,
+                stage: load::Stage::database(n),
+            })
+        })
+        .collect::<Result<Vec<_>, RunError>>()?;
+    let done = state::done_intervals(&conn)?;
     // Reference sources read once for the whole command.
     let cache = std::sync::Arc::new(load::Cache::default());
-    order::drive(&graph, &keys, |i, key, blocked| {
-        let (Some(p), Some(ds)) = (selected[i], run_of(i, key)) else {
-            return false;
+    let outcomes = order::schedule(&graph, &keys, workers, |w, job| {
+        let (Some(p), Some(ds)) = (selected[job.pipeline], run_of(job.pipeline, job.key)) else {
+            return Some((None, false));
         };
-        if error.is_some() {
-            return false;
+        if !opts.force
+            && !opts.full_refresh
+            && done.contains(&(p.name.clone(), ds.interval.start_text()))
+        {
+            let r = IntervalReport::skipped(&p.name, ds, report::ALREADY_DONE);
+            return Some((Some(r), false));
         }
-        if !opts.force && !opts.full_refresh {
-            match state::is_done(&conn, &p.name, ds) {
-                Ok(true) => {
-                    report.push(IntervalReport::skipped(&p.name, ds, report::ALREADY_DONE));
-                    return false;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    error = Some(e);
-                    return false;
-                }
-            }
-        }
-        if let Some(b) = blocked {
+        if let Some(b) = &job.blocked {
             let culprit = &graph.order[b.pipeline];
             let when = run_of(b.pipeline, &b.key).map_or_else(String::new, |r| r.label.clone());
             let reason = if culprit == &p.name {
@@ -172,27 +184,59 @@ pub fn run(
             };
             let started = chrono::Utc::now().naive_utc();
             let run_id = run_id(p, ds);
-            let _ = state::record_run(&conn, &run_id, p, ds, "skipped", started, 0, Some(&reason));
-            report.push(IntervalReport::skipped(&p.name, ds, reason));
-            return false;
+            let _ = state::record_run(
+                &w.conn,
+                &run_id,
+                p,
+                ds,
+                "skipped",
+                started,
+                0,
+                Some(&reason),
+            );
+            return Some((Some(IntervalReport::skipped(&p.name, ds, reason)), false));
         }
-        let drop = refresh.get(&p.name).cloned().unwrap_or_default();
-        let r = run_with_retries(&conn, p, ds, opts, secrets, &cache, &drop);
+        let drop = lock(&refresh).get(&p.name).cloned().unwrap_or_default();
+        let unit = Unit {
+            worker: w,
+            cache: &cache,
+            refresh: &drop,
+            before_publish: &|| job.wait_for_readers(),
+        };
+        let r = run_with_retries(&unit, p, ds, opts, secrets);
         if r.status == Status::Done {
-            refresh.remove(&p.name);
+            lock(&refresh).remove(&p.name);
         }
         let failed = r.status == Status::Failed;
-        report.push(r);
-        failed
+        Some((Some(r), failed))
     });
     cache.close(&conn);
-    match error {
-        Some(mut e) => {
-            secrets.redact_diagnostic(&mut e.diagnostic);
-            Err(e)
-        }
-        None => Ok(report),
+    let mut report = RunReport::default();
+    for r in outcomes.into_iter().filter_map(|(_, _, r)| r) {
+        report.push(r);
     }
+    Ok(report)
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A worker of a run: its own connection to the warehouse and its own staging database.
+struct Worker {
+    conn: Connection,
+    stage: String,
+}
+
+/// What running one interval needs besides the pipeline and the interval.
+struct Unit<'a> {
+    worker: &'a Worker,
+    /// Reference sources read once per command.
+    cache: &'a std::sync::Arc<load::Cache>,
+    /// Sinks whose tables `--full-refresh` rebuilds.
+    refresh: &'a [String],
+    /// Called before anything is published: waits until no dependant still reads the tables.
+    before_publish: &'a (dyn Fn() + Sync),
 }
 
 /// The changes since the warehouse's last run of the selected pipelines that need their
@@ -281,14 +325,13 @@ fn run_id(p: &Pipeline, ds: &Run) -> String {
 }
 
 fn run_with_retries(
-    conn: &Connection,
+    unit: &Unit,
     p: &Pipeline,
     ds: &Run,
     opts: &RunOptions,
     secrets: &Secrets,
-    cache: &std::sync::Arc<load::Cache>,
-    refresh: &[String],
 ) -> IntervalReport {
+    let conn = &unit.worker.conn;
     let run_id = run_id(p, ds);
     let started = chrono::Utc::now().naive_utc();
     let attempts = if opts.retry {
@@ -308,7 +351,7 @@ fn run_with_retries(
                 scope.spawn(move || deadline.watch(limit));
             }
             let result = run_interval(
-                conn,
+                unit,
                 p,
                 ds,
                 &run_id,
@@ -316,8 +359,6 @@ fn run_with_retries(
                 opts,
                 secrets,
                 &deadline,
-                cache,
-                refresh,
             );
             deadline.finish();
             result
@@ -465,7 +506,7 @@ type Failure = (RunError, Vec<NodeReport>);
 
 #[allow(clippy::too_many_arguments)]
 fn run_interval(
-    conn: &Connection,
+    unit: &Unit,
     p: &Pipeline,
     ds: &Run,
     run_id: &str,
@@ -473,12 +514,11 @@ fn run_interval(
     opts: &RunOptions,
     secrets: &Secrets,
     deadline: &deadline::Deadline,
-    cache: &std::sync::Arc<load::Cache>,
-    refresh: &[String],
 ) -> Result<IntervalReport, Failure> {
+    let conn = &unit.worker.conn;
     deadline.register(conn);
     let run = ds.params();
-    let stage = load::Stage::for_run(p, cache);
+    let stage = load::Stage::for_run(p, unit.cache, &unit.worker.stage);
     stage.reset(conn).map_err(|e| (e, Vec::new()))?;
     let progress = report::Progress::new(opts.progress, p, &ds.label);
     let (mut nodes, rejects) = stage_levels(
@@ -517,6 +557,7 @@ fn run_interval(
         );
         return Err((err, nodes));
     }
+    (unit.before_publish)();
     if deadline.expired() {
         let _ = stage.drop_all(conn);
         progress.finish();
@@ -532,7 +573,7 @@ fn run_interval(
         &run,
         &checks,
         &rejects,
-        refresh,
+        unit.refresh,
     )
     .map_err(|e| (e, nodes.clone()))?;
     let publish_ms = t0.elapsed().as_millis() as u64;

@@ -34,6 +34,8 @@ pub struct Reject {
 
 /// The staging tables of one pipeline run.
 pub struct Stage {
+    /// The staging database (see [`Stage::database`]).
+    database: String,
     prefix: String,
     /// Sources that may be streamed (see [`streamable`]).
     streamable: HashSet<String>,
@@ -99,6 +101,7 @@ impl Cache {
 impl Stage {
     pub(crate) fn new(pipeline: &str) -> Self {
         Stage {
+            database: Stage::database(0),
             prefix: format!("{pipeline}__"),
             streamable: HashSet::new(),
             streamed: Mutex::new(HashMap::new()),
@@ -116,12 +119,23 @@ impl Stage {
         }
     }
 
-    /// The stage of a run of `p`, streaming the sources that allow it and reading unchanged
-    /// reference sources from `cache`.
-    pub(crate) fn for_run(p: &Pipeline, cache: &std::sync::Arc<Cache>) -> Self {
+    /// The name of the in-memory staging database of worker `n` of a run: `_pipec_stage`, then
+    /// `_pipec_stage_1`, ...: attached databases are shared by every connection of a database,
+    /// so workers staging at the same time each need their own.
+    pub(crate) fn database(n: usize) -> String {
+        match n {
+            0 => "_pipec_stage".into(),
+            n => format!("_pipec_stage_{n}"),
+        }
+    }
+
+    /// The stage of a run of `p` in staging database `database`, streaming the sources that
+    /// allow it and reading unchanged reference sources from `cache`.
+    pub(crate) fn for_run(p: &Pipeline, cache: &std::sync::Arc<Cache>, database: &str) -> Self {
         Stage {
             streamable: streamable(p),
             cache: Some(cache.clone()),
+            database: database.to_string(),
             ..Stage::new(&p.name)
         }
     }
@@ -135,7 +149,7 @@ impl Stage {
         relation: &str,
         default_database: Option<String>,
     ) -> Self {
-        let mut stage = Stage::for_run(p, cache);
+        let mut stage = Stage::for_run(p, cache, &Stage::database(0));
         stage.streamable.remove(relation);
         stage.default_database = default_database;
         stage
@@ -166,24 +180,26 @@ impl Stage {
     /// The quoted staging table of relation `name`.
     pub fn table(&self, name: &str) -> String {
         format!(
-            "_pipec_stage.main.{}",
+            "{}.main.{}",
+            self.database,
             ident(&format!("{}{}", self.prefix, name))
         )
     }
 
     /// Starts from an empty staging database. It lives in memory, so a killed run leaves
-    /// nothing behind; within one process, intervals run one after another and each starts
-    /// from a fresh one.
+    /// nothing behind; the intervals a worker runs one after another each start from a fresh
+    /// one.
     pub(crate) fn reset(&self, conn: &Connection) -> Result<(), RunError> {
-        conn.execute_batch(
-            "DETACH DATABASE IF EXISTS _pipec_stage; ATTACH ':memory:' AS _pipec_stage",
-        )
+        let db = &self.database;
+        conn.execute_batch(&format!(
+            "DETACH DATABASE IF EXISTS {db}; ATTACH ':memory:' AS {db}"
+        ))
         .map_err(|e| exec_error(Span::default(), &e.to_string()))
     }
 
     /// Drops everything staged.
     pub(crate) fn drop_all(&self, conn: &Connection) -> Result<(), RunError> {
-        conn.execute_batch("DETACH DATABASE IF EXISTS _pipec_stage")
+        conn.execute_batch(&format!("DETACH DATABASE IF EXISTS {}", self.database))
             .map_err(|e| exec_error(Span::default(), &e.to_string()))
     }
 }

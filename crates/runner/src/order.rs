@@ -1,9 +1,17 @@
 //! The order of a run over several pipelines and intervals: interval by interval, and within an
 //! interval upstream pipelines before their dependants, as an orchestrator runs them. A failure
 //! stops only that pipeline's later intervals and its dependants' same and later intervals.
+//!
+//! [`schedule`] runs the (pipeline, interval) units on a number of workers: a unit starts once
+//! its pipeline's earlier intervals and its upstreams' intervals up to its own are finished, so
+//! independent pipelines (and an upstream's next interval) run while others do. Outcomes, skip
+//! reasons and the order of the results are those of one worker.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
+use pipec_check::ir::{Project, RelationKind, SinkTarget, Source};
 use pipec_plan::Plan;
 
 /// The pipelines of a plan in dependency order, with who depends on whom.
@@ -17,8 +25,9 @@ pub(crate) struct Pipelines {
 
 impl Pipelines {
     /// The pipeline graph of `plan`: an edge between nodes of two pipelines (`table(...)` lineage
-    /// or `schedule after`) makes the first an upstream of the second.
-    pub(crate) fn of(plan: &Plan) -> Self {
+    /// or `schedule after`) makes the first an upstream of the second, and so does a file sink of
+    /// one whose path a file source of the other may read (see [`file_links`]).
+    pub(crate) fn of(plan: &Plan, project: &Project) -> Self {
         let mut names: Vec<String> = Vec::new();
         for &i in &plan.order {
             let p = &plan.graph[i].pipeline;
@@ -39,11 +48,20 @@ impl Pipelines {
             .map(|(i, n)| (n.as_str(), i))
             .collect();
         let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
-        for e in plan.graph.raw_edges() {
-            let from = at[plan.graph[e.source()].pipeline.as_str()];
-            let to = at[plan.graph[e.target()].pipeline.as_str()];
+        let mut link = |from: usize, to: usize| {
             if from != to && !upstream[to].contains(&from) {
                 upstream[to].push(from);
+            }
+        };
+        for e in plan.graph.raw_edges() {
+            link(
+                at[plan.graph[e.source()].pipeline.as_str()],
+                at[plan.graph[e.target()].pipeline.as_str()],
+            );
+        }
+        for (writer, reader) in file_links(project) {
+            if let (Some(&from), Some(&to)) = (at.get(writer), at.get(reader)) {
+                link(from, to);
             }
         }
         // Kahn's algorithm, always taking the earliest ready pipeline; a cycle (rejected by
@@ -68,6 +86,7 @@ impl Pipelines {
     }
 
     /// Every pipeline that reads, directly or not, from pipeline `i`.
+    #[cfg(test)]
     fn dependants(&self, i: usize) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
         let mut todo = vec![i];
@@ -81,6 +100,155 @@ impl Pipelines {
         }
         out
     }
+
+    /// How many of the units of `keys` (the intervals of each pipeline, as [`schedule`] takes
+    /// them) can run at once at most, as far as the pipelines tell: every pipeline with units
+    /// when one has several (an upstream's next interval runs beside its dependant's), else the
+    /// most pipelines at one depth of the pipeline graph.
+    pub(crate) fn concurrency<K>(&self, keys: &[Vec<K>]) -> usize {
+        let busy: Vec<usize> = (0..self.order.len().min(keys.len()))
+            .filter(|&i| !keys[i].is_empty())
+            .collect();
+        if busy.iter().any(|&i| keys[i].len() > 1) {
+            return busy.len();
+        }
+        let mut depth = vec![0usize; self.order.len()];
+        for i in 0..self.order.len() {
+            depth[i] = self.upstream[i]
+                .iter()
+                .filter(|&&u| u < i)
+                .map(|&u| depth[u] + 1)
+                .max()
+                .unwrap_or(0);
+        }
+        let mut per_depth: HashMap<usize, usize> = HashMap::new();
+        for &i in &busy {
+            *per_depth.entry(depth[i]).or_default() += 1;
+        }
+        per_depth.into_values().max().unwrap_or(0)
+    }
+
+    /// Every pipeline that pipeline `i` reads from, directly or not.
+    fn ancestors(&self, i: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        let mut todo = vec![i];
+        while let Some(d) = todo.pop() {
+            for &u in &self.upstream[d] {
+                if u != i && !out.contains(&u) {
+                    out.push(u);
+                    todo.push(u);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// (writer, reader) pipeline names: a file sink of the writer whose path a file source of the
+/// reader may read. Paths are compared resolved against their spec's folder, with every
+/// `{placeholder}` (and, in a `glob = true` source, `*`, `?` and `[...]`) standing for any text:
+/// `out/{ds}.parquet` is read by `out/{ds}.parquet`, `out/*.parquet` or `out/2024-01-02.parquet`.
+fn file_links(project: &Project) -> Vec<(&str, &str)> {
+    let mut sinks: Vec<(&str, String)> = Vec::new();
+    let mut sources: Vec<(&str, String)> = Vec::new();
+    for p in &project.pipelines {
+        for s in &p.sinks {
+            if let SinkTarget::File { path, .. } = &s.target {
+                sinks.push((&p.name, pattern(&p.file, path, false)));
+            }
+        }
+        for r in &p.relations {
+            if let RelationKind::Source(Source::File { path, options, .. }) = &r.kind {
+                sources.push((&p.name, pattern(&p.file, path, options.glob)));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (writer, sink) in &sinks {
+        for (reader, source) in &sources {
+            if writer != reader
+                && (wildcard_match(source, sink) || wildcard_match(sink, source))
+                && !out.contains(&(*writer, *reader))
+            {
+                out.push((*writer, *reader));
+            }
+        }
+    }
+    out
+}
+
+/// A path template as a pattern in which `*` stands for any text: resolved against the folder
+/// of `spec_file` (`.` and `..` removed), placeholders and, with `glob`, glob characters made `*`.
+fn pattern(spec_file: &str, path: &str, glob: bool) -> String {
+    let resolved = if path.contains("://") || Path::new(path).is_absolute() {
+        PathBuf::from(path)
+    } else {
+        let base = Path::new(spec_file).parent().unwrap_or(Path::new(""));
+        let mut out = PathBuf::new();
+        for c in base.join(path).components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    if !out.pop() {
+                        out.push("..");
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    let text = resolved.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' => {
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        break;
+                    }
+                }
+                out.push('*');
+            }
+            '[' if glob => {
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                }
+                out.push('*');
+            }
+            '*' | '?' if glob => out.push('*'),
+            // A literal `*` in a path is rare; it is a wildcard here, which only adds a link.
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `pattern` (`*` matches any text, also a `*` of `text`) matches all of `text`.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// Why an interval is not run: `pipeline` (the one itself or an upstream) failed at `key`.
@@ -92,41 +260,229 @@ pub(crate) struct Blocked<K> {
     pub(crate) key: K,
 }
 
-/// Walks every (pipeline, interval) pair, interval keys in ascending order and pipelines in
-/// dependency order within a key. `keys[i]` are the intervals of pipeline `i` (of `pipelines`);
-/// `visit` runs one pair, or is told why it is blocked, and returns true when the pair failed.
-pub(crate) fn drive<K: Ord + Clone>(
+/// One (pipeline, interval) unit, as a worker of [`schedule`] gets it.
+pub(crate) struct Job<'a, K> {
+    /// Position of the pipeline.
+    pub(crate) pipeline: usize,
+    /// The interval.
+    pub(crate) key: &'a K,
+    /// Why it must not run (it or an upstream failed an earlier interval), if so.
+    pub(crate) blocked: Option<Blocked<K>>,
+    index: usize,
+    board: &'a Board,
+}
+
+impl<K> Job<'_, K> {
+    /// Waits until the intervals of its dependants that come before this one have finished, so
+    /// that none of them, still reading this pipeline's tables, sees what this one publishes.
+    /// A unit calls it before publishing.
+    pub(crate) fn wait_for_readers(&self) {
+        let mut st = self.board.lock();
+        while !st.stop
+            && self.board.readers[self.index]
+                .iter()
+                .any(|&r| !st.finished[r])
+        {
+            st = self.board.wait(st);
+        }
+    }
+}
+
+/// What the workers of [`schedule`] share: the dependencies between units and their progress.
+struct Board {
+    /// For each unit, the units that wait for it to finish.
+    unblocks: Vec<Vec<usize>>,
+    /// For each unit, the last earlier unit of each direct dependant (see [`Job::wait_for_readers`]).
+    readers: Vec<Vec<usize>>,
+    state: Mutex<Progress>,
+    wake: Condvar,
+}
+
+struct Progress {
+    /// Unfinished units each unit waits for.
+    waiting: Vec<usize>,
+    /// Units whose dependencies are finished, not yet taken (by position in the walk).
+    ready: BTreeSet<usize>,
+    finished: Vec<bool>,
+    /// Per pipeline, its unit that failed (a failure blocks the pipeline's later units, so there
+    /// is at most one).
+    failure: Vec<Option<usize>>,
+    /// Units not finished.
+    left: usize,
+    /// Set when a visit asked to stop (or panicked): no further unit starts.
+    stop: bool,
+}
+
+impl Board {
+    fn lock(&self) -> MutexGuard<'_, Progress> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, Progress>) -> MutexGuard<'a, Progress> {
+        self.wake.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Stops the schedule when its worker panics, so the other workers do not wait for it forever.
+struct StopOnPanic<'a>(&'a Board);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().stop = true;
+            self.0.wake.notify_all();
+        }
+    }
+}
+
+/// Runs every (pipeline, interval) unit on `workers` (one thread each): `keys[i]` are the
+/// intervals of pipeline `i` (of `pipelines`). The walk is interval keys in ascending order and,
+/// within a key, pipelines in dependency order; a unit starts when the units of its pipeline and
+/// of every pipeline it reads from (directly or not) that come before it in the walk, up to its
+/// own key, have finished; among units ready, the earliest in the walk. `visit` runs one unit,
+/// or is told why it is blocked (the first failure in the walk, before it, of its pipeline or
+/// one it reads from), and returns its outcome and whether it failed, or `None` to start no
+/// further unit. With one worker the units run in walk order. Returns the outcomes in walk
+/// order, whatever the number of workers.
+pub(crate) fn schedule<K, W, T>(
     pipelines: &Pipelines,
     keys: &[Vec<K>],
-    mut visit: impl FnMut(usize, &K, Option<&Blocked<K>>) -> bool,
-) {
-    let all: BTreeSet<&K> = keys.iter().flatten().collect();
-    let mut blocked: Vec<Option<Blocked<K>>> = vec![None; pipelines.order.len()];
+    workers: Vec<W>,
+    visit: impl Fn(&mut W, &Job<'_, K>) -> Option<(T, bool)> + Sync,
+) -> Vec<(usize, K, T)>
+where
+    K: Ord + Clone + Send + Sync,
+    W: Send,
+    T: Send,
+{
+    let n = pipelines.order.len().min(keys.len());
+    let own: Vec<BTreeSet<&K>> = keys[..n].iter().map(|k| k.iter().collect()).collect();
+    let all: BTreeSet<&K> = own.iter().flatten().copied().collect();
+    let mut units: Vec<(usize, K)> = Vec::new();
     for key in all {
-        for (i, own) in keys.iter().enumerate() {
-            if !own.contains(key) {
-                continue;
-            }
-            let failed = visit(i, key, blocked[i].as_ref());
-            if failed && blocked[i].is_none() {
-                let why = Blocked {
-                    pipeline: i,
-                    key: key.clone(),
-                };
-                for d in pipelines.dependants(i) {
-                    if blocked[d].is_none() {
-                        blocked[d] = Some(why.clone());
-                    }
-                }
-                blocked[i] = Some(why);
+        for (i, own) in own.iter().enumerate() {
+            if own.contains(key) {
+                units.push((i, key.clone()));
             }
         }
     }
+    // The pipelines whose failure blocks pipeline `i`: itself and every one it reads from.
+    let lineage: Vec<Vec<usize>> = (0..n)
+        .map(|i| {
+            let mut l = pipelines.ancestors(i);
+            l.retain(|&a| a < n);
+            l.push(i);
+            l
+        })
+        .collect();
+    let mut direct_readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (d, ups) in pipelines.upstream.iter().enumerate().take(n) {
+        for &u in ups.iter().filter(|&&u| u < n) {
+            direct_readers[u].push(d);
+        }
+    }
+    let mut unblocks: Vec<Vec<usize>> = vec![Vec::new(); units.len()];
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); units.len()];
+    let mut waiting: Vec<usize> = vec![0; units.len()];
+    let mut last: Vec<Option<usize>> = vec![None; n];
+    for (at, (i, _)) in units.iter().enumerate() {
+        let mut deps: Vec<usize> = lineage[*i].iter().filter_map(|&p| last[p]).collect();
+        deps.sort_unstable();
+        deps.dedup();
+        for &d in &deps {
+            unblocks[d].push(at);
+        }
+        waiting[at] = deps.len();
+        readers[at] = direct_readers[*i].iter().filter_map(|&d| last[d]).collect();
+        last[*i] = Some(at);
+    }
+    let ready = (0..units.len()).filter(|&u| waiting[u] == 0).collect();
+    let board = Board {
+        unblocks,
+        readers,
+        state: Mutex::new(Progress {
+            waiting,
+            ready,
+            finished: vec![false; units.len()],
+            failure: vec![None; n],
+            left: units.len(),
+            stop: false,
+        }),
+        wake: Condvar::new(),
+    };
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..units.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for mut worker in workers {
+            let (board, units, lineage, results, visit) =
+                (&board, &units, &lineage, &results, &visit);
+            scope.spawn(move || {
+                let _stop = StopOnPanic(board);
+                loop {
+                    let mut st = board.lock();
+                    let at = loop {
+                        if st.stop || st.left == 0 {
+                            return;
+                        }
+                        if let Some(at) = st.ready.pop_first() {
+                            break at;
+                        }
+                        st = board.wait(st);
+                    };
+                    let (pipeline, key) = &units[at];
+                    let blocked = lineage[*pipeline]
+                        .iter()
+                        .filter_map(|&p| st.failure[p])
+                        .filter(|&f| f < at)
+                        .min()
+                        .map(|f| Blocked {
+                            pipeline: units[f].0,
+                            key: units[f].1.clone(),
+                        });
+                    drop(st);
+                    let job = Job {
+                        pipeline: *pipeline,
+                        key,
+                        blocked,
+                        index: at,
+                        board,
+                    };
+                    let outcome = visit(&mut worker, &job);
+                    let mut st = board.lock();
+                    match outcome {
+                        Some((result, failed)) => {
+                            if failed && st.failure[*pipeline].is_none() {
+                                st.failure[*pipeline] = Some(at);
+                            }
+                            results.lock().unwrap_or_else(|e| e.into_inner())[at] = Some(result);
+                        }
+                        None => st.stop = true,
+                    }
+                    st.finished[at] = true;
+                    st.left -= 1;
+                    for &u in &board.unblocks[at] {
+                        st.waiting[u] -= 1;
+                        if st.waiting[u] == 0 {
+                            st.ready.insert(u);
+                        }
+                    }
+                    drop(st);
+                    board.wake.notify_all();
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    units
+        .into_iter()
+        .zip(results)
+        .filter_map(|((i, key), r)| r.map(|r| (i, key, r)))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// up → down, and an independent `other` ordered after them.
     fn three() -> Pipelines {
@@ -136,20 +492,41 @@ mod tests {
         }
     }
 
-    fn trace(p: &Pipelines, keys: &[Vec<u32>], fail: &[(usize, u32)]) -> Vec<String> {
-        let mut out = Vec::new();
-        drive(p, keys, |i, k, b| {
-            match b {
-                Some(b) => out.push(format!("{} {k} skip({} {})", p.order[i], b.pipeline, b.key)),
-                None => out.push(format!("{} {k}", p.order[i])),
-            }
-            b.is_none() && fail.contains(&(i, *k))
+    /// The outcome of each unit as text, in the order returned, and the order the units started
+    /// in; units in `fail` fail, and a unit sleeps `pause(pipeline, key)` milliseconds.
+    fn run(
+        p: &Pipelines,
+        keys: &[Vec<u32>],
+        fail: &[(usize, u32)],
+        workers: usize,
+        pause: impl Fn(usize, u32) -> u64 + Sync,
+    ) -> (Vec<String>, Vec<String>) {
+        let started = Mutex::new(Vec::new());
+        let out = schedule(p, keys, vec![(); workers], |_, job| {
+            let name = format!("{} {}", p.order[job.pipeline], job.key);
+            started.lock().unwrap().push(name.clone());
+            std::thread::sleep(Duration::from_millis(pause(job.pipeline, *job.key)));
+            Some(match &job.blocked {
+                Some(b) => (format!("{name} skip({} {})", b.pipeline, b.key), false),
+                None => (name, fail.contains(&(job.pipeline, *job.key))),
+            })
         });
+        let out = out.into_iter().map(|(_, _, s)| s).collect();
+        (out, started.into_inner().unwrap())
+    }
+
+    fn trace(p: &Pipelines, keys: &[Vec<u32>], fail: &[(usize, u32)]) -> Vec<String> {
+        let (out, started) = run(p, keys, fail, 1, |_, _| 0);
+        let plain: Vec<String> = out
+            .iter()
+            .map(|o| o.split(" skip").next().unwrap().to_string())
+            .collect();
+        assert_eq!(started, plain, "one worker runs the units in walk order");
         out
     }
 
     #[test]
-    fn pipelines_are_ordered_by_lineage_and_after_whatever_the_file_order() {
+    fn pipelines_are_ordered_by_lineage_after_and_files_whatever_the_file_order() {
         let files = [
             (
                 "c.pipe",
@@ -167,23 +544,81 @@ mod tests {
                 "d.pipe",
                 "pipeline d {}\nsource x = calendar(from = 2024-01-01, to = 2024-01-02) { day: date }\nsink x -> raw.d { mode replace }\n",
             ),
+            (
+                "sub/f.pipe",
+                "pipeline f {}\nsource x = parquet(\"../lake/{ds}.parquet\") { day: date }\nsink x -> raw.f { mode replace }\n",
+            ),
+            (
+                "e.pipe",
+                "pipeline e {}\nsource x = calendar(from = 2024-01-01, to = 2024-01-02) { day: date }\nsink x -> parquet(\"lake/{ds}.parquet\")\n",
+            ),
         ];
         let mut sources = pipec_diag::SourceMap::new();
         let ids: Vec<_> = files.iter().map(|&(n, t)| sources.add(n, t)).collect();
         let checked = pipec_check::check(&mut sources, &ids, &pipec_check::NoFiles);
         assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
         let plan = pipec_plan::plan(&checked.project).unwrap();
-        let p = Pipelines::of(&plan);
+        let p = Pipelines::of(&plan, &checked.project);
         let at = |n: &str| p.order.iter().position(|o| o == n).unwrap();
         assert!(at("a") < at("b") && at("b") < at("c"), "{:?}", p.order);
         assert_eq!(p.upstream[at("b")], [at("a")]);
         assert_eq!(p.upstream[at("c")], [at("b")]);
         assert!(p.upstream[at("d")].is_empty());
+        // f reads the files e writes (paths relative to each spec's folder).
+        assert!(at("e") < at("f"), "{:?}", p.order);
+        assert_eq!(p.upstream[at("f")], [at("e")]);
         let mut deps = p.dependants(at("a"));
         deps.sort();
         let mut want = vec![at("b"), at("c")];
         want.sort();
         assert_eq!(deps, want);
+        let mut anc = p.ancestors(at("c"));
+        anc.sort();
+        let mut want = vec![at("a"), at("b")];
+        want.sort();
+        assert_eq!(anc, want);
+    }
+
+    #[test]
+    fn concurrency_counts_the_pipelines_that_can_run_side_by_side() {
+        let p = five();
+        // A backfill: every pipeline with intervals can be busy at once.
+        assert_eq!(
+            p.concurrency(&[vec![1, 2], vec![1], vec![1], vec![], vec![]]),
+            3
+        );
+        // One interval each: a and b (and e) at depth 0, c, then d.
+        assert_eq!(p.concurrency(&vec![vec![1]; 5]), 3);
+        assert_eq!(
+            p.concurrency(&[vec![], vec![], vec![1], vec![1], vec![]]),
+            1
+        );
+        assert_eq!(
+            p.concurrency::<u32>(&[vec![], vec![], vec![], vec![], vec![]]),
+            0
+        );
+    }
+
+    #[test]
+    fn file_paths_link_when_one_may_name_a_file_of_the_other() {
+        let sink = pattern("specs/e.pipe", "../lake/{ds}/part.parquet", false);
+        assert_eq!(sink, "lake/*/part.parquet");
+        for (source, glob, linked) in [
+            ("lake/{ds}/part.parquet", false, true),
+            ("lake/2024-01-02/part.parquet", false, true),
+            ("lake/*/part.parquet", true, true),
+            ("lake/2024-0[12]-??/part.parquet", true, true),
+            ("lake/*/part.parquet", false, true),
+            ("lake/{ds}/other.parquet", false, false),
+            ("other/{ds}/part.parquet", false, false),
+        ] {
+            let source = pattern("x.pipe", source, glob);
+            assert_eq!(
+                wildcard_match(&source, &sink) || wildcard_match(&sink, &source),
+                linked,
+                "{source} vs {sink}"
+            );
+        }
     }
 
     #[test]
@@ -228,5 +663,126 @@ mod tests {
             trace(&p, &keys, &[(0, 2)]),
             ["a 2", "c 2 skip(0 2)", "b 3 skip(0 2)"]
         );
+    }
+
+    /// a, b → c (c reads both), c → d, and independent e.
+    fn five() -> Pipelines {
+        Pipelines {
+            order: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
+            upstream: vec![vec![], vec![], vec![0, 1], vec![2], vec![]],
+        }
+    }
+
+    /// Pipelines, their interval keys, and the units that fail.
+    type Case = (Pipelines, Vec<Vec<u32>>, Vec<(usize, u32)>);
+
+    #[test]
+    fn more_workers_give_the_outcomes_and_order_of_one() {
+        let cases: Vec<Case> = vec![
+            (three(), vec![vec![1, 2, 3]; 3], vec![(0, 2)]),
+            (three(), vec![vec![1, 2, 3]; 3], vec![(1, 1), (2, 3)]),
+            // b fails day 2 after a fails day 3 has (maybe) already run: c's reason is b's.
+            (five(), vec![vec![1, 2, 3, 4]; 5], vec![(0, 3), (1, 2)]),
+            (five(), vec![vec![1, 2, 3, 4]; 5], vec![(2, 1), (4, 2)]),
+            (
+                five(),
+                vec![
+                    vec![1, 3],
+                    vec![2, 3, 4],
+                    vec![1, 2, 3, 4],
+                    vec![4],
+                    vec![1],
+                ],
+                vec![(1, 3)],
+            ),
+        ];
+        for (p, keys, fail) in cases {
+            let one = trace(&p, &keys, &fail);
+            for workers in [2, 3, 8] {
+                // Uneven pauses shuffle which unit finishes first.
+                let pause = |i: usize, k: u32| ((i as u64 * 7 + k as u64 * 3) % 5) * 4;
+                let (many, _) = run(&p, &keys, &fail, workers, pause);
+                assert_eq!(many, one, "{workers} workers, failing {fail:?}");
+            }
+        }
+    }
+
+    /// Waits (up to `limit`) until `n` callers are in; whether they all came.
+    fn meet(room: &(Mutex<usize>, Condvar), n: usize, limit: Duration) -> bool {
+        let mut inside = room.0.lock().unwrap();
+        *inside += 1;
+        room.1.notify_all();
+        let (inside, _) = room
+            .1
+            .wait_timeout_while(inside, limit, |k| *k < n)
+            .unwrap();
+        *inside >= n
+    }
+
+    #[test]
+    fn independent_pipelines_and_an_upstreams_next_interval_run_at_the_same_time() {
+        // `other 1` and `up 1` can only both meet if they run at once; so can `down 1` and
+        // `up 2` (up's next interval stages while down reads up's first).
+        let p = three();
+        let keys = vec![vec![1, 2], vec![1], vec![1]];
+        for (workers, limit) in [(2, Duration::from_secs(20)), (1, Duration::from_millis(50))] {
+            let first = (Mutex::new(0), Condvar::new());
+            let second = (Mutex::new(0), Condvar::new());
+            let out = schedule(&p, &keys, vec![(); workers], |_, job| {
+                let met = match (job.pipeline, *job.key) {
+                    (0, 1) | (2, 1) => meet(&first, 2, limit),
+                    (0, 2) | (1, 1) => meet(&second, 2, limit),
+                    _ => unreachable!(),
+                };
+                Some((met, false))
+            });
+            let met: Vec<bool> = out.into_iter().map(|(_, _, m)| m).collect();
+            if workers == 1 {
+                // `up 1` and `down 1` wait alone; `other 1` and `up 2` find them gone but counted.
+                assert_eq!(met, [false, false, true, true], "one at a time");
+            } else {
+                assert_eq!(met, [true, true, true, true], "{workers} workers");
+            }
+        }
+    }
+
+    #[test]
+    fn a_unit_publishes_after_its_readers_of_earlier_intervals_finish() {
+        let p = three();
+        let keys = vec![vec![1, 2, 3], vec![1, 2, 3], vec![]];
+        let events = Mutex::new(Vec::new());
+        schedule(&p, &keys, vec![(); 2], |_, job| {
+            let name = format!("{} {}", p.order[job.pipeline], job.key);
+            if job.pipeline == 1 {
+                // The reader is slow: without the wait, `up` would publish its next day first.
+                std::thread::sleep(Duration::from_millis(60));
+            } else {
+                job.wait_for_readers();
+            }
+            events.lock().unwrap().push(name);
+            Some(((), false))
+        });
+        assert_eq!(
+            events.into_inner().unwrap(),
+            ["up 1", "down 1", "up 2", "down 2", "up 3", "down 3"]
+        );
+    }
+
+    #[test]
+    fn a_stop_starts_nothing_more_and_a_panic_does_not_hang_the_others() {
+        let p = three();
+        let keys = vec![vec![1, 2], vec![1, 2], vec![1, 2]];
+        let out = schedule(&p, &keys, vec![(); 2], |_, job| {
+            (job.pipeline != 0 || *job.key != 1).then_some(((), false))
+        });
+        assert!(out.len() <= 2, "{}", out.len());
+        let panicked = std::panic::catch_unwind(|| {
+            schedule(&p, &keys, vec![(); 2], |_, job| {
+                assert!(job.pipeline != 2, "boom");
+                std::thread::sleep(Duration::from_millis(20));
+                Some(((), false))
+            })
+        });
+        assert!(panicked.is_err());
     }
 }

@@ -144,6 +144,16 @@ pub(crate) fn publish(
             SinkTarget::File { .. } => None,
         })
         .collect();
+    // Transactions changing only rows run at once (DuckDB keeps them apart; two pipelines never
+    // write the same rows). One that creates, alters or drops a table or schema runs alone: two
+    // creating the same schema at once would fail one commit with a write-write conflict.
+    let alters = !refresh.is_empty() || p.sinks.iter().any(|s| alters_table(p, s, &existing));
+    let (_rows, _tables);
+    if alters {
+        _tables = PUBLISHING.write().unwrap_or_else(|e| e.into_inner());
+    } else {
+        _rows = PUBLISHING.read().unwrap_or_else(|e| e.into_inner());
+    }
     if let Err(e) = conn.execute_batch("BEGIN TRANSACTION") {
         discard_files(conn, p, run_id, &files);
         return Err(exec_error(p.span, &e.to_string()));
@@ -380,14 +390,17 @@ pub(crate) fn publish(
         crate::state::record_checks(conn, run_id, p, ds, checks)?;
         let total: u64 = written.iter().map(|(_, n)| n).sum();
         // A delete and an insert: `INSERT OR REPLACE` costs several milliseconds more.
-        conn.execute(
+        // Statements run by every interval are prepared once per connection.
+        conn.prepare_cached(
             "DELETE FROM _pipec.intervals WHERE pipeline = ? AND interval_start = CAST(? AS TIMESTAMP)",
-            params![p.name, ds.interval.start_text()],
         )
+        .and_then(|mut st| st.execute(params![p.name, ds.interval.start_text()]))
         .map_err(|e| exec_error(p.span, &e.to_string()))?;
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO _pipec.intervals VALUES (?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, 'done', ?, now()::TIMESTAMP, ?)",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 p.name,
                 ds.interval.start_text(),
                 ds.interval.end_text(),
@@ -395,8 +408,8 @@ pub(crate) fn publish(
                 ds.label,
                 run_id,
                 total as i64
-            ],
-        )
+            ])
+        })
         .map_err(|e| exec_error(p.span, &e.to_string()))?;
         // One commit for the data, the run's record and the renames its files still need.
         crate::state::record_run(conn, run_id, p, ds, "done", started, attempt, None)?;
@@ -427,6 +440,28 @@ pub(crate) fn publish(
             Err(e)
         }
     }
+}
+
+/// The publishes of a process: many that only change rows at once, or one that changes tables.
+static PUBLISHING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Whether publishing sink `s` of `p` creates or alters its table (`existing`: the columns of
+/// the tables that exist): the table is missing, lacks a column, or is an older pipec's.
+fn alters_table(
+    p: &Pipeline,
+    s: &pipec_check::ir::Sink,
+    existing: &std::collections::HashMap<String, Vec<String>>,
+) -> bool {
+    let SinkTarget::Table { schema, table: t } = &s.target else {
+        return false;
+    };
+    let Some(have) = existing.get(&table(schema, t)) else {
+        return true;
+    };
+    let relation = &p.relation(&s.relation).expect("checked relation").schema;
+    let tagged = pipec_sql::sinks::SinkPlan::of(s, relation).interval_column;
+    relation.columns.iter().any(|c| !have.contains(&c.name))
+        || (tagged && !have.iter().any(|h| h == "_pipec_interval"))
 }
 
 /// Test hook: with `PIPEC_TEST_PAUSE_AT=<point>` in the environment, the run prints

@@ -262,6 +262,10 @@ impl RunReport {
     }
 }
 
+/// The spinners of the intervals running at once, drawn together.
+static BARS: std::sync::LazyLock<indicatif::MultiProgress> =
+    std::sync::LazyLock::new(indicatif::MultiProgress::new);
+
 /// A spinner per interval (only on a terminal).
 pub(crate) struct Progress {
     bar: Option<ProgressBar>,
@@ -277,7 +281,7 @@ impl Progress {
             );
             b.set_prefix(format!("{} {interval}", p.name));
             b.enable_steady_tick(std::time::Duration::from_millis(120));
-            b
+            BARS.add(b)
         });
         Progress { bar }
     }
@@ -292,6 +296,7 @@ impl Progress {
     pub(crate) fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
+            BARS.remove(b);
         }
     }
 }

@@ -438,16 +438,20 @@ pub(crate) fn retag_v1_table(
     ))
 }
 
-/// Whether pipeline `pipeline` has its interval `run` done.
-pub(crate) fn is_done(conn: &Connection, pipeline: &str, run: &Run) -> Result<bool, RunError> {
-    let n: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM _pipec.intervals WHERE pipeline = ? AND interval_start = CAST(? AS TIMESTAMP) AND status = 'done'",
-            params![pipeline, run.interval.start_text()],
-            |r| r.get(0),
-        )
-        .map_err(db_error)?;
-    Ok(n > 0)
+/// The intervals done on the warehouse: (pipeline, start in UTC as [`Run`]'s
+/// `interval.start_text()` writes it). Read once per command: only the command itself, holding
+/// the lock, changes them, and it runs each interval once.
+pub(crate) fn done_intervals(
+    conn: &Connection,
+) -> Result<std::collections::HashSet<(String, String)>, RunError> {
+    conn.prepare(
+        "SELECT pipeline, strftime(interval_start, '%Y-%m-%d %H:%M:%S') FROM _pipec.intervals WHERE status = 'done'",
+    )
+    .and_then(|mut st| {
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+    })
+    .map_err(db_error)
 }
 
 /// Records one run (attempts included) of interval `run` of `p` in `_pipec.runs`.
@@ -462,9 +466,11 @@ pub(crate) fn record_run(
     attempts: usize,
     error: Option<&str>,
 ) -> Result<(), RunError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO _pipec.runs VALUES (?, ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, ?, CAST(? AS TIMESTAMP), now()::TIMESTAMP, ?, ?)",
-        params![
+    )
+    .and_then(|mut st| {
+        st.execute(params![
             run_id,
             p.name,
             run.interval.start_text(),
@@ -475,8 +481,8 @@ pub(crate) fn record_run(
             started.to_string(),
             attempts as i64,
             error
-        ],
-    )
+        ])
+    })
     .map_err(db_error)?;
     Ok(())
 }
@@ -703,15 +709,22 @@ pub(crate) fn record_fingerprint(
 ) -> Result<(), RunError> {
     let fingerprint = serde_json::to_string(&pipec_plan::fingerprint::pipeline_fingerprint(p))
         .map_err(db_error)?;
-    conn.execute(
+    conn.prepare_cached(
         "DELETE FROM _pipec.fingerprints WHERE pipeline = ? AND interval_start = CAST(? AS TIMESTAMP)",
-        params![p.name, run.interval.start_text()],
     )
+    .and_then(|mut st| st.execute(params![p.name, run.interval.start_text()]))
     .map_err(db_error)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO _pipec.fingerprints VALUES (?, CAST(? AS TIMESTAMP), ?, now()::TIMESTAMP, ?)",
-        params![p.name, run.interval.start_text(), run_id, fingerprint],
     )
+    .and_then(|mut st| {
+        st.execute(params![
+            p.name,
+            run.interval.start_text(),
+            run_id,
+            fingerprint
+        ])
+    })
     .map_err(db_error)?;
     Ok(())
 }
@@ -729,6 +742,10 @@ pub struct DoneInterval {
     pub label: String,
     /// Its start in UTC.
     pub start: String,
+    /// Its end in UTC (exclusive).
+    pub end: String,
+    /// When the run that completed it published, UTC (`YYYY-MM-DD HH:MM:SS[.ffffff]`).
+    pub finished_at: String,
 }
 
 /// The fingerprints `conn` recorded with each pipeline's latest run, and the intervals done.
@@ -737,7 +754,7 @@ pub(crate) fn recorded_in(
 ) -> Result<(Recorded, HashMap<String, Vec<DoneInterval>>), RunError> {
     let mut done: HashMap<String, Vec<DoneInterval>> = HashMap::new();
     let mut stmt = conn
-        .prepare("SELECT pipeline, CAST(ds AS VARCHAR), label, CAST(interval_start AS VARCHAR) FROM _pipec.intervals WHERE status = 'done' ORDER BY pipeline, interval_start")
+        .prepare("SELECT pipeline, CAST(ds AS VARCHAR), label, CAST(interval_start AS VARCHAR), COALESCE(CAST(interval_end AS VARCHAR), ''), COALESCE(CAST(finished_at AS VARCHAR), '') FROM _pipec.intervals WHERE status = 'done' ORDER BY pipeline, interval_start")
         .map_err(db_error)?;
     let rows = stmt
         .query_map([], |r| {
@@ -747,6 +764,8 @@ pub(crate) fn recorded_in(
                     ds: r.get(1)?,
                     label: r.get(2)?,
                     start: r.get(3)?,
+                    end: r.get(4)?,
+                    finished_at: r.get(5)?,
                 },
             ))
         })

@@ -50,6 +50,7 @@ fn run(dir: &Path, from: &str, to: &str) -> pipec_runner::RunReport {
         pipelines: Vec::new(),
         retry: false,
         full_refresh: false,
+        jobs: 1,
     };
     pipec_runner::run(&checked.project, &plan, &opts, &Secrets::from_fn(|_| None)).expect("runs")
 }

@@ -155,6 +155,18 @@ pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(out)))
 }
 
+/// The `diagnostics` of the JSON document `what` printed (docs/json.md); panics with the output
+/// when stdout is not such a document.
+pub fn diagnostics(out: &Output, what: &str) -> Vec<serde_json::Value> {
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{what} printed no JSON document ({e}):\n{}", text(out)));
+    assert_eq!(doc["version"], 1, "{what}: {doc:#}");
+    doc["diagnostics"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no `diagnostics` array in {doc:#}"))
+        .clone()
+}
+
 /// The interval of `pipeline` on `ds` in a JSON run report.
 pub fn interval<'a>(
     report: &'a serde_json::Value,
