@@ -660,8 +660,8 @@ fn link_pipelines(
 }
 
 /// A sink's or source's path as one string per file: URIs and absolute paths as written,
-/// relative paths joined to the spec's folder, `.` and `..` removed.
-fn resolve_path(spec_file: &str, path: &str) -> PathBuf {
+/// relative paths joined to the folder of `spec_file`, `.` and `..` removed.
+pub fn resolve_path(spec_file: &str, path: &str) -> PathBuf {
     if path.contains("://") || Path::new(path).is_absolute() {
         return PathBuf::from(path);
     }

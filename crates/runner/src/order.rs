@@ -8,7 +8,6 @@
 //! reasons and the order of the results are those of one worker.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Component, Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use pipec_check::ir::{Project, RelationKind, SinkTarget, Source};
@@ -180,24 +179,7 @@ fn file_links(project: &Project) -> Vec<(&str, &str)> {
 /// A path template as a pattern in which `*` stands for any text: resolved against the folder
 /// of `spec_file` (`.` and `..` removed), placeholders and, with `glob`, glob characters made `*`.
 fn pattern(spec_file: &str, path: &str, glob: bool) -> String {
-    let resolved = if path.contains("://") || Path::new(path).is_absolute() {
-        PathBuf::from(path)
-    } else {
-        let base = Path::new(spec_file).parent().unwrap_or(Path::new(""));
-        let mut out = PathBuf::new();
-        for c in base.join(path).components() {
-            match c {
-                Component::CurDir => {}
-                Component::ParentDir => {
-                    if !out.pop() {
-                        out.push("..");
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        out
-    };
+    let resolved = pipec_plan::lineage::resolve_path(spec_file, path);
     let text = resolved.to_string_lossy();
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
