@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -198,21 +198,12 @@ fn validate(cases: &[(String, String, serde_json::Value)]) {
         .iter()
         .map(|(what, schema, doc)| serde_json::json!({"what": what, "schema": schema, "document": doc}))
         .collect();
-    let mut child = std::process::Command::new(Path::new(&venv).join("bin/python"))
-        .arg(root().join("scripts/json_schema_check.py"))
-        .arg(root().join("docs/json"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        std::process::Command::new(Path::new(&venv).join("bin/python"))
+            .arg(root().join("scripts/json_schema_check.py"))
+            .arg(root().join("docs/json")),
+        serde_json::to_string(&input).unwrap().as_bytes(),
+    );
     assert!(
         out.status.success(),
         "documents that do not match docs/json/*.schema.json:\n{}",
@@ -260,21 +251,7 @@ fn every_json_document_has_the_documented_versioned_shape() {
         let mut cmd = pipec();
         cmd.args(&c.args).current_dir(&shop);
         let out = match c.stdin {
-            Some(input) => {
-                let mut child = cmd
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(input.as_bytes())
-                    .unwrap();
-                child.wait_with_output().unwrap()
-            }
+            Some(input) => output_with_stdin(&mut cmd, input.as_bytes()),
             None => cmd.output().unwrap(),
         };
         let what = format!("pipec {}", c.args.join(" "));
