@@ -145,13 +145,27 @@ pub fn run(
             .map(|at| &runs[i][at])
     };
     let workers = graph.concurrency(&keys).clamp(1, opts.jobs.max(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = (cores / workers).max(1);
     if workers > 1 {
         // Intervals running side by side each get their share of the cores: a query of a small
         // interval spends more time handing work between DuckDB's threads than doing it.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        conn.execute_batch(&format!("SET threads = {}", (cores / workers).max(1)))
+        conn.execute_batch(&format!("SET threads = {share}"))
             .map_err(state::db_error)?;
     }
+    // Pipelines that stage an interval while publishing the one before: not with a `timeout`
+    // (the wait for the previous one would count), nor for the first interval of a
+    // `--full-refresh` (it rebuilds the tables).
+    let ahead: Vec<bool> = selected
+        .iter()
+        .map(|p| {
+            p.is_some_and(|p| {
+                order::stages_ahead(p)
+                    && p.timeout_seconds.is_none()
+                    && !lock(&refresh).contains_key(&p.name)
+            })
+        })
+        .collect();
     let workers = (0..workers)
         .map(|n| {
             Ok(Worker {
@@ -162,8 +176,26 @@ pub fn run(
         .collect::<Result<Vec<_>, RunError>>()?;
     let done = state::done_intervals(&conn)?;
     // Reference sources read once for the whole command.
-    let cache = std::sync::Arc::new(load::Cache::default());
-    let outcomes = order::schedule(&graph, &keys, workers, |w, job| {
+    let cache = std::sync::Arc::new(load::Cache::new(share, cores));
+    // Pipelines whose intervals read nothing once staged: no retry stages them again, and no
+    // sink publishes a `table(...)` source (a view on the upstream's table).
+    let settled: Vec<bool> = selected
+        .iter()
+        .map(|p| {
+            p.is_some_and(|p| {
+                (p.retries == 0 || !opts.retry)
+                    && p.sinks.iter().all(|s| {
+                        !p.relation(&s.relation).is_some_and(|r| {
+                            matches!(
+                                r.kind,
+                                RelationKind::Source(pipec_check::ir::Source::Table { .. })
+                            )
+                        })
+                    })
+            })
+        })
+        .collect();
+    let outcomes = order::schedule(&graph, &keys, workers, (&ahead, &settled), |w, job| {
         let (Some(p), Some(ds)) = (selected[job.pipeline], run_of(job.pipeline, job.key)) else {
             return Some((None, false));
         };
@@ -174,34 +206,25 @@ pub fn run(
             let r = IntervalReport::skipped(&p.name, ds, report::ALREADY_DONE);
             return Some((Some(r), false));
         }
-        if let Some(b) = &job.blocked {
+        let reason = |b: &order::Blocked<intervals::Key>| {
             let culprit = &graph.order[b.pipeline];
             let when = run_of(b.pipeline, &b.key).map_or_else(String::new, |r| r.label.clone());
-            let reason = if culprit == &p.name {
+            if culprit == &p.name {
                 format!("`{culprit}` failed {when}")
             } else {
                 format!("upstream `{culprit}` failed {when}")
-            };
-            let started = chrono::Utc::now().naive_utc();
-            let run_id = run_id(p, ds);
-            let _ = state::record_run(
-                &w.conn,
-                &run_id,
-                p,
-                ds,
-                "skipped",
-                started,
-                0,
-                Some(&reason),
-            );
-            return Some((Some(IntervalReport::skipped(&p.name, ds, reason)), false));
+            }
+        };
+        if let Some(b) = &job.blocked {
+            return Some((Some(skipped(&w.conn, p, ds, reason(b))), false));
         }
         let drop = lock(&refresh).get(&p.name).cloned().unwrap_or_default();
         let unit = Unit {
             worker: w,
             cache: &cache,
             refresh: &drop,
-            before_publish: &|| job.wait_for_readers(),
+            before_publish: &|| job.wait_to_publish().map(|b| reason(&b)),
+            after_previous: &|| job.wait_for_previous().map(|b| reason(&b)),
         };
         let r = run_with_retries(&unit, p, ds, opts, secrets);
         if r.status == Status::Done {
@@ -235,8 +258,13 @@ struct Unit<'a> {
     cache: &'a std::sync::Arc<load::Cache>,
     /// Sinks whose tables `--full-refresh` rebuilds.
     refresh: &'a [String],
-    /// Called before anything is published: waits until no dependant still reads the tables.
-    before_publish: &'a (dyn Fn() + Sync),
+    /// Called before anything is published: waits until the pipeline's previous interval has
+    /// finished and no dependant still reads the tables; the reason to skip this interval
+    /// instead when the previous one (staged at the same time) or an upstream failed.
+    before_publish: &'a (dyn Fn() -> Option<String> + Sync),
+    /// Waits until the pipeline's previous interval has finished; the reason to skip this one
+    /// when it or an upstream failed.
+    after_previous: &'a (dyn Fn() -> Option<String> + Sync),
 }
 
 /// The changes since the warehouse's last run of the selected pipelines that need their
@@ -324,6 +352,22 @@ fn run_id(p: &Pipeline, ds: &Run) -> String {
     )
 }
 
+/// Interval `ds` of `p` not run for `reason`, recorded as skipped in `_pipec.runs`.
+fn skipped(conn: &Connection, p: &Pipeline, ds: &Run, reason: String) -> IntervalReport {
+    let started = chrono::Utc::now().naive_utc();
+    let _ = state::record_run(
+        conn,
+        &run_id(p, ds),
+        p,
+        ds,
+        "skipped",
+        started,
+        0,
+        Some(&reason),
+    );
+    IntervalReport::skipped(&p.name, ds, reason)
+}
+
 fn run_with_retries(
     unit: &Unit,
     p: &Pipeline,
@@ -372,6 +416,7 @@ fn run_with_retries(
             (err, nodes)
         });
         match result {
+            Ok(r) if r.status == Status::Skipped => return r,
             Ok(mut r) => {
                 r.attempts = attempt;
                 r.millis = t0.elapsed().as_millis() as u64;
@@ -379,6 +424,11 @@ fn run_with_retries(
                 return r;
             }
             Err((err, nodes)) => {
+                // Staged while the previous interval published, which then failed: skipped, as
+                // it would have been one interval after the other.
+                if let Some(reason) = (unit.after_previous)() {
+                    return skipped(conn, p, ds, reason);
+                }
                 let retryable = !matches!(
                     err.diagnostic.code.id,
                     "E0501"
@@ -557,7 +607,11 @@ fn run_interval(
         );
         return Err((err, nodes));
     }
-    (unit.before_publish)();
+    if let Some(reason) = (unit.before_publish)() {
+        let _ = stage.drop_all(conn);
+        progress.finish();
+        return Ok(skipped(conn, p, ds, reason));
+    }
     if deadline.expired() {
         let _ = stage.drop_all(conn);
         progress.finish();

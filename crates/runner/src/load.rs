@@ -44,8 +44,10 @@ pub struct Stage {
     streamed: Mutex<HashMap<String, (i32, Option<u64>)>>,
     /// The sources read once per command (none for `pipec test`).
     cache: Option<std::sync::Arc<Cache>>,
-    /// Sources staged as views on [`Cache`] tables loaded by an earlier interval.
+    /// Sources read from [`Cache`] tables loaded by an earlier interval.
     reused: Mutex<HashSet<String>>,
+    /// Sources read from their [`Cache`] table: [`Stage::table`] names that table.
+    cached_tables: Mutex<HashMap<String, String>>,
     /// The database each connection staging into this uses by default (`USE`), when it is not
     /// the one the connection opened (`pipec show`'s read-only warehouse).
     default_database: Option<String>,
@@ -54,7 +56,7 @@ pub struct Stage {
 /// Sources whose data cannot change from one interval of a command to the next, loaded once per
 /// `pipec run` command into the in-memory database `_pipec_cache`: a file source whose path has no
 /// placeholder (reloaded when its size or modification time changed) and an HTTP source whose URL
-/// has none. An interval stages such a source as a view on its cached table.
+/// has none. An interval reads such a source from its cached table.
 #[derive(Default)]
 pub struct Cache {
     /// By `pipeline\0relation`: where it was read from, the file's (size, mtime), rows and
@@ -64,6 +66,12 @@ pub struct Cache {
     attach: Mutex<()>,
     /// The warehouse database's name.
     catalog: Mutex<Option<String>>,
+    /// The columns of the sink tables this command published to, as its last publish left
+    /// them (probing a table costs a statement per interval).
+    sink_columns: Mutex<HashMap<String, Vec<String>>>,
+    /// DuckDB's thread count while intervals run side by side, and the machine's cores: a
+    /// source is loaded into the cache with every core, since the intervals reading it wait.
+    threads: Option<(usize, usize)>,
 }
 
 struct Cached {
@@ -74,6 +82,15 @@ struct Cached {
 }
 
 impl Cache {
+    /// The cache of a command whose intervals run with `share` of the `cores` DuckDB threads
+    /// each.
+    pub(crate) fn new(share: usize, cores: usize) -> Self {
+        Cache {
+            threads: (share < cores).then_some((share, cores)),
+            ..Cache::default()
+        }
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -88,6 +105,25 @@ impl Cache {
                 .ok();
         }
         name.clone()
+    }
+
+    /// The columns of sink table `target` when this command published to it.
+    pub(crate) fn sink_columns(&self, target: &str) -> Option<Vec<String>> {
+        self.sink_columns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(target)
+            .cloned()
+    }
+
+    /// Records the columns of sink table `target` after a publish (`None`: unknown, after a
+    /// publish that failed).
+    pub(crate) fn set_sink_columns(&self, target: &str, columns: Option<Vec<String>>) {
+        let mut known = self.sink_columns.lock().unwrap_or_else(|e| e.into_inner());
+        match columns {
+            Some(c) => known.insert(target.to_string(), c),
+            None => known.remove(target),
+        };
     }
 
     /// Frees every cached table (at the end of a command).
@@ -107,6 +143,7 @@ impl Stage {
             streamed: Mutex::new(HashMap::new()),
             cache: None,
             reused: Mutex::new(HashSet::new()),
+            cached_tables: Mutex::new(HashMap::new()),
             default_database: None,
         }
     }
@@ -155,6 +192,11 @@ impl Stage {
         stage
     }
 
+    /// The command's cache (none for `pipec test`).
+    pub(crate) fn cache(&self) -> Option<&Cache> {
+        self.cache.as_deref()
+    }
+
     /// Whether source `name` was staged from the data an earlier interval of this command read.
     pub(crate) fn is_reused(&self, name: &str) -> bool {
         self.reused
@@ -177,8 +219,17 @@ impl Stage {
         self.streamed().get(name).and_then(|(_, rows)| *rows)
     }
 
-    /// The quoted staging table of relation `name`.
+    /// The quoted staging table of relation `name` (a source read from the command's
+    /// [`Cache`]: its table there).
     pub fn table(&self, name: &str) -> String {
+        if let Some(t) = self
+            .cached_tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return t.clone();
+        }
         format!(
             "{}.main.{}",
             self.database,
@@ -546,7 +597,15 @@ fn cached(
                 conn.execute_batch("ATTACH IF NOT EXISTS ':memory:' AS _pipec_cache")
                     .map_err(|e| exec_error(rel.span, &e.to_string()))?;
             }
-            let loaded = load_into(conn, p, rel, src, stage, run, secrets, &table, false)?;
+            // Every interval reading it waits for this load: it gets every core meanwhile.
+            if let Some((_, cores)) = cache.threads {
+                let _ = conn.execute_batch(&format!("SET threads = {cores}"));
+            }
+            let loaded = load_into(conn, p, rel, src, stage, run, secrets, &table, false);
+            if let Some((share, _)) = cache.threads {
+                let _ = conn.execute_batch(&format!("SET threads = {share}"));
+            }
+            let loaded = loaded?;
             let entry = Cached {
                 origin,
                 stamp,
@@ -557,11 +616,12 @@ fn cached(
             loaded
         }
     };
-    conn.execute_batch(&format!(
-        "CREATE OR REPLACE VIEW {} AS SELECT * FROM {table}",
-        stage.table(&rel.name)
-    ))
-    .map_err(|e| exec_error(rel.span, &e.to_string()))?;
+    // Read where it is: a view on it would cost a statement per interval.
+    stage
+        .cached_tables
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(rel.name.clone(), table);
     Ok(Some(loaded))
 }
 

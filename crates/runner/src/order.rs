@@ -4,13 +4,15 @@
 //!
 //! [`schedule`] runs the (pipeline, interval) units on a number of workers: a unit starts once
 //! its pipeline's earlier intervals and its upstreams' intervals up to its own are finished, so
-//! independent pipelines (and an upstream's next interval) run while others do. Outcomes, skip
-//! reasons and the order of the results are those of one worker.
+//! independent pipelines (and an upstream's next interval) run while others do. A pipeline
+//! whose staging reads nothing it publishes may also stage its next interval while it publishes
+//! the one before (see [`Job::wait_to_publish`]). Outcomes, skip reasons and the order of the
+//! results are those of one worker.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use pipec_check::ir::{Project, RelationKind, SinkTarget, Source};
+use pipec_check::ir::{Head, Pipeline, Project, RelationKind, SinkTarget, Source};
 use pipec_plan::Plan;
 
 /// The pipelines of a plan in dependency order, with who depends on whom.
@@ -143,6 +145,44 @@ impl Pipelines {
     }
 }
 
+/// Whether staging an interval of `p` reads nothing `p` publishes, so that its next interval
+/// may stage while it publishes one ([`schedule`]'s `ahead`): no SQL transform (it may name any
+/// table), no `table(...)` source of a table `p` writes, no file source when `p` writes files,
+/// and no source read from a watermark or offset that a publish moves (PostgreSQL with
+/// `incremental`, streams).
+pub(crate) fn stages_ahead(p: &Pipeline) -> bool {
+    let writes_files = p
+        .sinks
+        .iter()
+        .any(|s| matches!(s.target, SinkTarget::File { .. }));
+    let written: Vec<String> = p
+        .sinks
+        .iter()
+        .filter_map(|s| match &s.target {
+            SinkTarget::Table { schema, table } => Some(format!("{schema}.{table}").to_lowercase()),
+            SinkTarget::File { .. } => None,
+        })
+        .collect();
+    p.relations.iter().all(|r| match &r.kind {
+        RelationKind::Transform(t) => matches!(t.head, Head::Relation(_)),
+        RelationKind::Source(src) => match src {
+            Source::File { .. } => !writes_files,
+            Source::Table { table } => {
+                let table = table.to_lowercase();
+                let full = if table.contains('.') {
+                    table
+                } else {
+                    format!("main.{table}")
+                };
+                !written.contains(&full)
+            }
+            Source::Postgres { incremental, .. } => incremental.is_none(),
+            Source::Stream { .. } => false,
+            Source::Http { .. } | Source::Calendar { .. } => true,
+        },
+    })
+}
+
 /// (writer, reader) pipeline names: a file sink of the writer whose path a file source of the
 /// reader may read. Paths are compared resolved against their spec's folder, with every
 /// `{placeholder}` (and, in a `glob = true` source, `*`, `?` and `[...]`) standing for any text:
@@ -252,30 +292,93 @@ pub(crate) struct Job<'a, K> {
     pub(crate) blocked: Option<Blocked<K>>,
     index: usize,
     board: &'a Board,
+    units: &'a [(usize, K)],
+    lineage: &'a [Vec<usize>],
 }
 
-impl<K> Job<'_, K> {
-    /// Waits until the intervals of its dependants that come before this one have finished, so
-    /// that none of them, still reading this pipeline's tables, sees what this one publishes.
-    /// A unit calls it before publishing.
-    pub(crate) fn wait_for_readers(&self) {
-        let mut st = self.board.lock();
+impl<K: Clone> Job<'_, K> {
+    /// Waits until this pipeline's previous interval and the intervals of its dependants that
+    /// come before this one have finished, so that intervals publish in order and none of the
+    /// dependants, still reading this pipeline's tables, sees what this one publishes. A unit
+    /// calls it once staged, before publishing; `Some` when it must not publish after all: its
+    /// previous interval (staged at the same time) or an upstream's failed. Once it returns,
+    /// the pipeline's next interval may start staging (when the pipeline allows it).
+    pub(crate) fn wait_to_publish(&self) -> Option<Blocked<K>> {
+        let board = self.board;
+        let mut st = board.lock();
         while !st.stop
-            && self.board.readers[self.index]
-                .iter()
-                .any(|&r| !st.finished[r])
+            && (board.own_prev[self.index].is_some_and(|p| !st.finished[p])
+                || board.readers[self.index]
+                    .iter()
+                    .any(|&r| !(st.finished[r] || board.settled[r] && st.gated[r])))
         {
-            st = self.board.wait(st);
+            st = board.wait(st);
         }
+        if !st.gated[self.index] {
+            st.gated[self.index] = true;
+            if st.early[self.index] {
+                st.early_staging -= 1;
+            }
+            if let Some(next) = board.next_own[self.index] {
+                if board.may_start_early(&st, next) {
+                    st.ready.insert(next);
+                }
+            }
+        }
+        let blocked = blocked_by(&st, self.units, self.lineage, self.index);
+        drop(st);
+        board.wake.notify_all();
+        blocked
     }
+}
+
+impl<K: Clone> Job<'_, K> {
+    /// Waits until this pipeline's previous interval has finished (it may still be publishing
+    /// when this one started early); `Some` when it or an upstream failed, so that this one is
+    /// skipped as with one worker rather than reported failed or retried.
+    pub(crate) fn wait_for_previous(&self) -> Option<Blocked<K>> {
+        let board = self.board;
+        let mut st = board.lock();
+        while !st.stop && board.own_prev[self.index].is_some_and(|p| !st.finished[p]) {
+            st = board.wait(st);
+        }
+        blocked_by(&st, self.units, self.lineage, self.index)
+    }
+}
+
+/// The first failure in the walk before unit `at` of its pipeline or one it reads from.
+fn blocked_by<K: Clone>(
+    st: &Progress,
+    units: &[(usize, K)],
+    lineage: &[Vec<usize>],
+    at: usize,
+) -> Option<Blocked<K>> {
+    lineage[units[at].0]
+        .iter()
+        .filter_map(|&p| st.failure[p])
+        .filter(|&f| f < at)
+        .min()
+        .map(|f| Blocked {
+            pipeline: units[f].0,
+            key: units[f].1.clone(),
+        })
 }
 
 /// What the workers of [`schedule`] share: the dependencies between units and their progress.
 struct Board {
     /// For each unit, the units that wait for it to finish.
     unblocks: Vec<Vec<usize>>,
-    /// For each unit, the last earlier unit of each direct dependant (see [`Job::wait_for_readers`]).
+    /// For each unit, the last earlier unit of each direct dependant (see [`Job::wait_to_publish`]).
     readers: Vec<Vec<usize>>,
+    /// For each unit, the previous unit of its pipeline.
+    own_prev: Vec<Option<usize>>,
+    /// For each unit, the next unit of its pipeline when the pipeline may stage it while this
+    /// one publishes.
+    next_own: Vec<Option<usize>>,
+    /// For each unit, whether it reads nothing more once through [`Job::wait_to_publish`].
+    settled: Vec<bool>,
+    /// How many workers run units.
+    workers: usize,
     state: Mutex<Progress>,
     wake: Condvar,
 }
@@ -293,6 +396,15 @@ struct Progress {
     left: usize,
     /// Set when a visit asked to stop (or panicked): no further unit starts.
     stop: bool,
+    /// Units a worker took.
+    taken: Vec<bool>,
+    /// Units that passed [`Job::wait_to_publish`].
+    gated: Vec<bool>,
+    /// Units started while their pipeline's previous unit was publishing.
+    early: Vec<bool>,
+    /// Early units not yet through [`Job::wait_to_publish`]: they hold a worker while they
+    /// wait, so at most all workers but one do (the last one runs what they wait for).
+    early_staging: usize,
 }
 
 impl Board {
@@ -302,6 +414,21 @@ impl Board {
 
     fn wait<'a>(&self, guard: MutexGuard<'a, Progress>) -> MutexGuard<'a, Progress> {
         self.wake.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether unit `u` may start before its pipeline's previous unit has finished: the
+    /// pipeline allows it, that unit is publishing, it is all `u` still waits for, and a worker
+    /// stays free for everything else.
+    fn may_start_early(&self, st: &Progress, u: usize) -> bool {
+        let Some(prev) = self.own_prev[u] else {
+            return false;
+        };
+        self.next_own[prev] == Some(u)
+            && !st.taken[u]
+            && !st.finished[prev]
+            && st.gated[prev]
+            && st.waiting[u] == 1
+            && st.early_staging + 1 < self.workers
     }
 }
 
@@ -326,10 +453,19 @@ impl Drop for StopOnPanic<'_> {
 /// one it reads from), and returns its outcome and whether it failed, or `None` to start no
 /// further unit. With one worker the units run in walk order. Returns the outcomes in walk
 /// order, whatever the number of workers.
+///
+/// A pipeline `i` with `ahead[i]` stages its next interval while it publishes the one before:
+/// that unit also starts once the previous one is through [`Job::wait_to_publish`] (and waits
+/// there for it to finish), when its other dependencies are finished and at most all workers
+/// but one hold such units. Its staging must not read what the pipeline publishes.
+/// A unit of a pipeline `i` with `settled[i]` reads nothing once through
+/// [`Job::wait_to_publish`] (no retry stages it again, and what it publishes was staged): its
+/// upstreams may publish their next interval from then on, rather than once it has finished.
 pub(crate) fn schedule<K, W, T>(
     pipelines: &Pipelines,
     keys: &[Vec<K>],
     workers: Vec<W>,
+    (ahead, settled): (&[bool], &[bool]),
     visit: impl Fn(&mut W, &Job<'_, K>) -> Option<(T, bool)> + Sync,
 ) -> Vec<(usize, K, T)>
 where
@@ -367,7 +503,13 @@ where
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); units.len()];
     let mut waiting: Vec<usize> = vec![0; units.len()];
     let mut last: Vec<Option<usize>> = vec![None; n];
+    let mut own_prev: Vec<Option<usize>> = vec![None; units.len()];
+    let mut next_own: Vec<Option<usize>> = vec![None; units.len()];
     for (at, (i, _)) in units.iter().enumerate() {
+        own_prev[at] = last[*i];
+        if let Some(prev) = last[*i].filter(|_| ahead.get(*i).copied().unwrap_or(false)) {
+            next_own[prev] = Some(at);
+        }
         let mut deps: Vec<usize> = lineage[*i].iter().filter_map(|&p| last[p]).collect();
         deps.sort_unstable();
         deps.dedup();
@@ -382,6 +524,13 @@ where
     let board = Board {
         unblocks,
         readers,
+        own_prev,
+        next_own,
+        settled: units
+            .iter()
+            .map(|(i, _)| settled.get(*i).copied().unwrap_or(false))
+            .collect(),
+        workers: workers.len(),
         state: Mutex::new(Progress {
             waiting,
             ready,
@@ -389,6 +538,10 @@ where
             failure: vec![None; n],
             left: units.len(),
             stop: false,
+            taken: vec![false; units.len()],
+            gated: vec![false; units.len()],
+            early: vec![false; units.len()],
+            early_staging: 0,
         }),
         wake: Condvar::new(),
     };
@@ -406,20 +559,23 @@ where
                             return;
                         }
                         if let Some(at) = st.ready.pop_first() {
+                            if st.taken[at] {
+                                continue;
+                            }
+                            if st.waiting[at] > 0 {
+                                if !board.may_start_early(&st, at) {
+                                    continue;
+                                }
+                                st.early[at] = true;
+                                st.early_staging += 1;
+                            }
+                            st.taken[at] = true;
                             break at;
                         }
                         st = board.wait(st);
                     };
                     let (pipeline, key) = &units[at];
-                    let blocked = lineage[*pipeline]
-                        .iter()
-                        .filter_map(|&p| st.failure[p])
-                        .filter(|&f| f < at)
-                        .min()
-                        .map(|f| Blocked {
-                            pipeline: units[f].0,
-                            key: units[f].1.clone(),
-                        });
+                    let blocked = blocked_by(&st, units, lineage, at);
                     drop(st);
                     let job = Job {
                         pipeline: *pipeline,
@@ -427,9 +583,22 @@ where
                         blocked,
                         index: at,
                         board,
+                        units,
+                        lineage,
                     };
                     let outcome = visit(&mut worker, &job);
                     let mut st = board.lock();
+                    // A unit finishes after its pipeline's previous one, also when it did not
+                    // publish (skipped, failed or already done).
+                    while !st.stop && board.own_prev[at].is_some_and(|p| !st.finished[p]) {
+                        st = board.wait(st);
+                    }
+                    if !st.gated[at] {
+                        st.gated[at] = true;
+                        if st.early[at] {
+                            st.early_staging -= 1;
+                        }
+                    }
                     match outcome {
                         Some((result, failed)) => {
                             if failed && st.failure[*pipeline].is_none() {
@@ -443,7 +612,7 @@ where
                     st.left -= 1;
                     for &u in &board.unblocks[at] {
                         st.waiting[u] -= 1;
-                        if st.waiting[u] == 0 {
+                        if !st.taken[u] && (st.waiting[u] == 0 || board.may_start_early(&st, u)) {
                             st.ready.insert(u);
                         }
                     }
@@ -484,7 +653,7 @@ mod tests {
         pause: impl Fn(usize, u32) -> u64 + Sync,
     ) -> (Vec<String>, Vec<String>) {
         let started = Mutex::new(Vec::new());
-        let out = schedule(p, keys, vec![(); workers], |_, job| {
+        let out = schedule(p, keys, vec![(); workers], (&[], &[]), |_, job| {
             let name = format!("{} {}", p.order[job.pipeline], job.key);
             started.lock().unwrap().push(name.clone());
             std::thread::sleep(Duration::from_millis(pause(job.pipeline, *job.key)));
@@ -710,7 +879,7 @@ mod tests {
         for (workers, limit) in [(2, Duration::from_secs(20)), (1, Duration::from_millis(50))] {
             let first = (Mutex::new(0), Condvar::new());
             let second = (Mutex::new(0), Condvar::new());
-            let out = schedule(&p, &keys, vec![(); workers], |_, job| {
+            let out = schedule(&p, &keys, vec![(); workers], (&[], &[]), |_, job| {
                 let met = match (job.pipeline, *job.key) {
                     (0, 1) | (2, 1) => meet(&first, 2, limit),
                     (0, 2) | (1, 1) => meet(&second, 2, limit),
@@ -733,13 +902,13 @@ mod tests {
         let p = three();
         let keys = vec![vec![1, 2, 3], vec![1, 2, 3], vec![]];
         let events = Mutex::new(Vec::new());
-        schedule(&p, &keys, vec![(); 2], |_, job| {
+        schedule(&p, &keys, vec![(); 2], (&[], &[]), |_, job| {
             let name = format!("{} {}", p.order[job.pipeline], job.key);
             if job.pipeline == 1 {
                 // The reader is slow: without the wait, `up` would publish its next day first.
                 std::thread::sleep(Duration::from_millis(60));
             } else {
-                job.wait_for_readers();
+                job.wait_to_publish();
             }
             events.lock().unwrap().push(name);
             Some(((), false))
@@ -754,17 +923,100 @@ mod tests {
     fn a_stop_starts_nothing_more_and_a_panic_does_not_hang_the_others() {
         let p = three();
         let keys = vec![vec![1, 2], vec![1, 2], vec![1, 2]];
-        let out = schedule(&p, &keys, vec![(); 2], |_, job| {
+        let out = schedule(&p, &keys, vec![(); 2], (&[], &[]), |_, job| {
             (job.pipeline != 0 || *job.key != 1).then_some(((), false))
         });
         assert!(out.len() <= 2, "{}", out.len());
         let panicked = std::panic::catch_unwind(|| {
-            schedule(&p, &keys, vec![(); 2], |_, job| {
+            schedule(&p, &keys, vec![(); 2], (&[], &[]), |_, job| {
                 assert!(job.pipeline != 2, "boom");
                 std::thread::sleep(Duration::from_millis(20));
                 Some(((), false))
             })
         });
         assert!(panicked.is_err());
+    }
+
+    /// Units that stage, wait to publish, then publish (sleeping `stage` and `publish` ms), as
+    /// text; units in `fail` fail while publishing. Returns the outcomes and, per unit, when it
+    /// started staging and when it finished publishing (ms since the start).
+    #[allow(clippy::type_complexity)]
+    fn staged(
+        p: &Pipelines,
+        keys: &[Vec<u32>],
+        ahead: &[bool],
+        fail: &[(usize, u32)],
+        workers: usize,
+        (stage, publish): (u64, u64),
+    ) -> (Vec<String>, HashMap<String, (u128, u128)>) {
+        let t0 = std::time::Instant::now();
+        let times = Mutex::new(HashMap::new());
+        let skip = |name: &str, b: &Blocked<u32>| format!("{name} skip({} {})", b.pipeline, b.key);
+        let out = schedule(p, keys, vec![(); workers], (ahead, ahead), |_, job| {
+            let name = format!("{} {}", p.order[job.pipeline], job.key);
+            if let Some(b) = &job.blocked {
+                return Some((skip(&name, b), false));
+            }
+            let started = t0.elapsed().as_millis();
+            std::thread::sleep(Duration::from_millis(stage));
+            if let Some(b) = job.wait_to_publish() {
+                return Some((skip(&name, &b), false));
+            }
+            std::thread::sleep(Duration::from_millis(publish));
+            let done = t0.elapsed().as_millis();
+            times.lock().unwrap().insert(name.clone(), (started, done));
+            Some((name, fail.contains(&(job.pipeline, *job.key))))
+        });
+        let out = out.into_iter().map(|(_, _, s)| s).collect();
+        (out, times.into_inner().unwrap())
+    }
+
+    #[test]
+    fn a_pipeline_stages_its_next_interval_while_it_publishes_the_one_before() {
+        let p = three();
+        let keys = vec![vec![1, 2, 3], vec![1, 2, 3], vec![]];
+        let (out, times) = staged(&p, &keys, &[true, false, false], &[], 2, (40, 40));
+        assert_eq!(out, ["up 1", "down 1", "up 2", "down 2", "up 3", "down 3"]);
+        // `up 2` stages while `up 1` publishes, and publishes after it and after `down 1`.
+        assert!(times["up 2"].0 < times["up 1"].1, "{times:?}");
+        assert!(times["up 2"].1 > times["down 1"].1, "{times:?}");
+        assert!(times["up 3"].1 > times["down 2"].1, "{times:?}");
+        // Without `ahead`, a pipeline's next interval starts once the one before is finished.
+        let (out, times) = staged(&p, &keys, &[false, false, false], &[], 2, (40, 40));
+        assert_eq!(out, ["up 1", "down 1", "up 2", "down 2", "up 3", "down 3"]);
+        assert!(times["up 2"].0 >= times["up 1"].1, "{times:?}");
+    }
+
+    #[test]
+    fn an_interval_staged_beside_one_that_fails_is_skipped_as_with_one_worker() {
+        let p = three();
+        let keys = vec![vec![1, 2, 3], vec![1, 2, 3], vec![1, 2, 3]];
+        for fail in [
+            vec![(0, 1)],
+            vec![(0, 2)],
+            vec![(1, 1)],
+            vec![(0, 1), (2, 2)],
+        ] {
+            let (one, _) = staged(&p, &keys, &[true; 3], &fail, 1, (5, 5));
+            for workers in [2, 3] {
+                let (many, _) = staged(&p, &keys, &[true; 3], &fail, workers, (5, 20));
+                assert_eq!(many, one, "{workers} workers, failing {fail:?}");
+            }
+        }
+        let (one, _) = staged(&p, &keys, &[true; 3], &[(0, 1)], 1, (5, 5));
+        assert_eq!(
+            one,
+            [
+                "up 1",
+                "down 1 skip(0 1)",
+                "other 1",
+                "up 2 skip(0 1)",
+                "down 2 skip(0 1)",
+                "other 2",
+                "up 3 skip(0 1)",
+                "down 3 skip(0 1)",
+                "other 3"
+            ]
+        );
     }
 }

@@ -139,7 +139,10 @@ pub(crate) fn publish(
         .filter_map(|s| match &s.target {
             SinkTarget::Table { schema, table: t } => {
                 let target = table(schema, t);
-                columns_of(conn, &target).ok().map(|cols| (target, cols))
+                let known = stage.cache().and_then(|c| c.sink_columns(&target));
+                known
+                    .or_else(|| columns_of(conn, &target).ok())
+                    .map(|cols| (target, cols))
             }
             SinkTarget::File { .. } => None,
         })
@@ -159,6 +162,7 @@ pub(crate) fn publish(
         return Err(exec_error(p.span, &e.to_string()));
     }
     let mut expired = Vec::new();
+    let mut columns_now: Vec<(String, Vec<String>)> = Vec::new();
     let result = (|| -> Result<Vec<(String, u64)>, RunError> {
         let mut written = Vec::new();
         let dsl = format!("DATE {}", string(&ds.ds().to_string()));
@@ -256,6 +260,7 @@ pub(crate) fn publish(
             if sorted_have != sorted_want {
                 return Err(mismatch(s.span, &s.name(), &want, &have));
             }
+            columns_now.push((target.clone(), have));
             let cols = schema
                 .columns
                 .iter()
@@ -373,11 +378,11 @@ pub(crate) fn publish(
         }
         for rj in rejects {
             conn.execute(
-                "INSERT INTO _pipec.rejects VALUES (?, CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, ?, ?, ?, ?)",
+                "INSERT INTO _pipec.rejects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 params![
                     p.name,
-                    ds.interval.start_text(),
-                    ds.ds().to_string(),
+                    crate::state::timestamp(ds.interval.start.naive_utc()),
+                    crate::state::date(ds.ds()),
                     rj.source,
                     rj.file,
                     rj.line,
@@ -392,25 +397,29 @@ pub(crate) fn publish(
         // A delete and an insert: `INSERT OR REPLACE` costs several milliseconds more.
         // Statements run by every interval are prepared once per connection.
         conn.prepare_cached(
-            "DELETE FROM _pipec.intervals WHERE pipeline = ? AND interval_start = CAST(? AS TIMESTAMP)",
-        )
-        .and_then(|mut st| st.execute(params![p.name, ds.interval.start_text()]))
-        .map_err(|e| exec_error(p.span, &e.to_string()))?;
-        conn.prepare_cached(
-            "INSERT INTO _pipec.intervals VALUES (?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, 'done', ?, now()::TIMESTAMP, ?)",
+            "DELETE FROM _pipec.intervals WHERE pipeline = ? AND interval_start = ?",
         )
         .and_then(|mut st| {
             st.execute(params![
                 p.name,
-                ds.interval.start_text(),
-                ds.interval.end_text(),
-                ds.ds().to_string(),
-                ds.label,
-                run_id,
-                total as i64
+                crate::state::timestamp(ds.interval.start.naive_utc())
             ])
         })
         .map_err(|e| exec_error(p.span, &e.to_string()))?;
+        conn.prepare_cached("INSERT INTO _pipec.intervals VALUES (?, ?, ?, ?, ?, 'done', ?, ?, ?)")
+            .and_then(|mut st| {
+                st.execute(params![
+                    p.name,
+                    crate::state::timestamp(ds.interval.start.naive_utc()),
+                    crate::state::timestamp(ds.interval.end.naive_utc()),
+                    crate::state::date(ds.ds()),
+                    ds.label,
+                    run_id,
+                    crate::state::timestamp(chrono::Utc::now().naive_utc()),
+                    total as i64
+                ])
+            })
+            .map_err(|e| exec_error(p.span, &e.to_string()))?;
         // One commit for the data, the run's record and the renames its files still need.
         crate::state::record_run(conn, run_id, p, ds, "done", started, attempt, None)?;
         crate::state::record_fingerprint(conn, run_id, p, ds)?;
@@ -428,6 +437,11 @@ pub(crate) fn publish(
     })();
     match result {
         Ok(w) => {
+            if let Some(cache) = stage.cache() {
+                for (target, columns) in columns_now {
+                    cache.set_sink_columns(&target, Some(columns));
+                }
+            }
             pause_at("after-commit");
             finish_files(conn, p, run_id, &files);
             expired.extend(expire_files(p, ds));
@@ -436,6 +450,13 @@ pub(crate) fn publish(
         }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
+            if let Some(cache) = stage.cache() {
+                for s in &p.sinks {
+                    if let SinkTarget::Table { schema, table: t } = &s.target {
+                        cache.set_sink_columns(&table(schema, t), None);
+                    }
+                }
+            }
             discard_files(conn, p, run_id, &files);
             Err(e)
         }

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime};
+use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Connection};
 use pipec_check::ir::{Pipeline, Project};
 use pipec_diag::{codes, Span};
@@ -70,6 +71,20 @@ impl Drop for Lock {
     fn drop(&mut self) {
         let _ = self.file.set_len(0);
     }
+}
+
+/// A `TIMESTAMP` parameter of a prepared state statement. DuckDB binds and plans a prepared
+/// statement again at every execution when a parameter's value has another type than the
+/// column (text for a `TIMESTAMP`, a `BIGINT` for an `INTEGER`), and when it calls a function
+/// (`now()`): functions live in the system catalog, which every `ATTACH` of a staging database
+/// changes. So state statements take typed values, times included.
+pub(crate) fn timestamp(t: NaiveDateTime) -> Value {
+    Value::Timestamp(TimeUnit::Microsecond, t.and_utc().timestamp_micros())
+}
+
+/// A `DATE` parameter of a prepared state statement (see [`timestamp`]).
+pub(crate) fn date(d: NaiveDate) -> Value {
+    Value::Date32(d.signed_duration_since(NaiveDate::default()).num_days() as i32)
 }
 
 pub(crate) fn db_error(e: impl std::fmt::Display) -> RunError {
@@ -466,24 +481,29 @@ pub(crate) fn record_run(
     attempts: usize,
     error: Option<&str>,
 ) -> Result<(), RunError> {
-    conn.prepare_cached(
-        "INSERT INTO _pipec.runs VALUES (?, ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, ?, CAST(? AS TIMESTAMP), now()::TIMESTAMP, ?, ?)",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            run_id,
-            p.name,
-            run.interval.start_text(),
-            run.interval.end_text(),
-            run.ds().to_string(),
-            run.label,
-            status,
-            started.to_string(),
-            attempts as i64,
-            error
-        ])
-    })
-    .map_err(db_error)?;
+    // A null parameter has no type and would make DuckDB plan the statement again each time.
+    let sql = match error {
+        Some(_) => "INSERT INTO _pipec.runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        None => "INSERT INTO _pipec.runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+    };
+    conn.prepare_cached(sql)
+        .and_then(|mut st| {
+            let mut values = vec![
+                Value::Text(run_id.to_string()),
+                Value::Text(p.name.clone()),
+                timestamp(run.interval.start.naive_utc()),
+                timestamp(run.interval.end.naive_utc()),
+                date(run.ds()),
+                Value::Text(run.label.clone()),
+                Value::Text(status.to_string()),
+                timestamp(started),
+                timestamp(chrono::Utc::now().naive_utc()),
+                Value::Int(attempts as i32),
+            ];
+            values.extend(error.map(|e| Value::Text(e.to_string())));
+            st.execute(duckdb::params_from_iter(values))
+        })
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -497,12 +517,12 @@ pub(crate) fn record_checks(
 ) -> Result<(), RunError> {
     for c in checks {
         conn.execute(
-            "INSERT INTO _pipec.check_results VALUES (?, ?, CAST(? AS TIMESTAMP), CAST(? AS DATE), ?, ?, ?, ?)",
+            "INSERT INTO _pipec.check_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 run_id,
                 p.name,
-                run.interval.start_text(),
-                run.ds().to_string(),
+                timestamp(run.interval.start.naive_utc()),
+                date(run.ds()),
                 c.relation,
                 c.rule,
                 c.passed,
@@ -710,22 +730,21 @@ pub(crate) fn record_fingerprint(
     let fingerprint = serde_json::to_string(&pipec_plan::fingerprint::pipeline_fingerprint(p))
         .map_err(db_error)?;
     conn.prepare_cached(
-        "DELETE FROM _pipec.fingerprints WHERE pipeline = ? AND interval_start = CAST(? AS TIMESTAMP)",
+        "DELETE FROM _pipec.fingerprints WHERE pipeline = ? AND interval_start = ?",
     )
-    .and_then(|mut st| st.execute(params![p.name, run.interval.start_text()]))
+    .and_then(|mut st| st.execute(params![p.name, timestamp(run.interval.start.naive_utc())]))
     .map_err(db_error)?;
-    conn.prepare_cached(
-        "INSERT INTO _pipec.fingerprints VALUES (?, CAST(? AS TIMESTAMP), ?, now()::TIMESTAMP, ?)",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            p.name,
-            run.interval.start_text(),
-            run_id,
-            fingerprint
-        ])
-    })
-    .map_err(db_error)?;
+    conn.prepare_cached("INSERT INTO _pipec.fingerprints VALUES (?, ?, ?, ?, ?)")
+        .and_then(|mut st| {
+            st.execute(params![
+                p.name,
+                timestamp(run.interval.start.naive_utc()),
+                run_id,
+                timestamp(chrono::Utc::now().naive_utc()),
+                fingerprint
+            ])
+        })
+        .map_err(db_error)?;
     Ok(())
 }
 
