@@ -69,12 +69,46 @@ enum Kind {
     Cron(Box<croner::Cron>),
 }
 
-/// Parses a five-field cron expression the way the checker validates it.
+/// Parses a five-field cron expression the way the checker validates it. Beyond croner's own
+/// rules, a list item may not be empty (croner reads `,` as a field matching nothing) and the
+/// expression must fire: croner searches up to the year 5000 for a time that never comes,
+/// which takes seconds.
 pub(crate) fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
-    croner::parser::CronParser::builder()
+    use croner::errors::CronError;
+    if expr
+        .split_whitespace()
+        .any(|field| field.split(',').any(str::is_empty))
+    {
+        return Err(CronError::InvalidPattern("an empty list item".into()));
+    }
+    let cron = croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Disallowed)
         .build()
-        .parse(expr)
+        .parse(expr)?;
+    if let Some(why) = never_fires(expr, &cron) {
+        return Err(CronError::InvalidPattern(why));
+    }
+    Ok(cron)
+}
+
+/// Why a parsed cron expression never fires, if so: a day of the month that none of its months
+/// has (`0 0 31 2 *`), when the day of the week does not also select days.
+fn never_fires(expr: &str, cron: &croner::Cron) -> Option<String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let (dom, dow) = (*fields.get(2)?, *fields.get(4)?);
+    let special = |f: &str| f.contains(['L', 'W', '#', 'l', 'w']);
+    if dom == "*" || !(dow == "*" || dow == "?") || special(dom) {
+        return None;
+    }
+    const LONGEST: [u16; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days = cron.pattern.days.values();
+    let months = cron.pattern.months.values();
+    let fires = months.iter().any(|&m| {
+        let longest = LONGEST[usize::from(m.clamp(1, 12)) - 1];
+        days.iter().any(|&d| d <= longest)
+    });
+    (!fires && !days.is_empty())
+        .then(|| format!("`{expr}` never fires: no month it names has day-of-month `{dom}`"))
 }
 
 /// The fields of a cron expression: name, smallest and largest value, and what the names stand
@@ -118,6 +152,16 @@ pub(crate) fn cron_problem(expr: &str) -> Option<(std::ops::Range<usize>, String
             ),
         };
         return Some((at..at + field.len(), message));
+    }
+    if let Err(croner::errors::CronError::InvalidPattern(why)) = parse_cron(expr) {
+        if why.contains("never fires") {
+            return Some((
+                fields
+                    .get(2)
+                    .map_or(0..expr.len(), |&(at, f)| at..at + f.len()),
+                why,
+            ));
+        }
     }
     let at = 0..expr.len();
     Some((
@@ -381,6 +425,26 @@ mod cron_tests {
             "{msg}"
         );
         assert_eq!(cron_problem("*/15 3 * * MON-FRI"), None);
+    }
+
+    /// Found by fuzzing: croner accepted both, and computing their intervals took seconds.
+    #[test]
+    fn an_empty_list_item_and_a_day_no_month_has_are_errors() {
+        let (at, msg) = cron_problem(", 4 * * 1").unwrap();
+        assert_eq!(at, 0..1);
+        assert!(msg.starts_with("`,` is not a valid minute field"), "{msg}");
+        let (at, _) = cron_problem("0 1,,2 * * *").unwrap();
+        assert_eq!(at, 2..6);
+        let (at, msg) = cron_problem("0 0 31 2 *").unwrap();
+        assert_eq!(at, 4..6);
+        assert_eq!(
+            msg,
+            "`0 0 31 2 *` never fires: no month it names has day-of-month `31`"
+        );
+        assert!(cron_problem("0 0 30 2,4 *").is_none());
+        assert!(cron_problem("0 0 29 2 *").is_none());
+        assert!(cron_problem("0 0 31 2 1").is_none());
+        assert!(cron_problem("0 0 L 2 *").is_none());
     }
 }
 
