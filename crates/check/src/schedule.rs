@@ -91,24 +91,27 @@ pub(crate) fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::Cro
     Ok(cron)
 }
 
-/// Why a parsed cron expression never fires, if so: a day of the month that none of its months
-/// has (`0 0 31 2 *`), when the day of the week does not also select days.
+/// Why a parsed cron expression never fires, if so (`0 0 31 2 *`, or `0 * 3 * +`: the 3rd
+/// that is also a day of the week in an empty set). Every combination of month, weekday and leap
+/// year occurs within 28 years, so the first minute of each day of 28 years tells.
 fn never_fires(expr: &str, cron: &croner::Cron) -> Option<String> {
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    let (dom, dow) = (*fields.get(2)?, *fields.get(4)?);
-    let special = |f: &str| f.contains(['L', 'W', '#', 'l', 'w']);
-    if dom == "*" || !(dow == "*" || dow == "?") || special(dom) {
-        return None;
-    }
-    const LONGEST: [u16; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let days = cron.pattern.days.values();
-    let months = cron.pattern.months.values();
-    let fires = months.iter().any(|&m| {
-        let longest = LONGEST[usize::from(m.clamp(1, 12)) - 1];
-        days.iter().any(|&d| d <= longest)
+    let (minutes, hours) = (cron.pattern.minutes.values(), cron.pattern.hours.values());
+    let (Some(&minute), Some(&hour)) = (minutes.first(), hours.first()) else {
+        return Some(format!(
+            "`{expr}` never fires: its minute or hour field selects nothing"
+        ));
+    };
+    let first = NaiveDate::from_ymd_opt(2024, 1, 1)?;
+    let fires = (0..28 * 366).any(|d| {
+        (first + Duration::days(d))
+            .and_hms_opt(u32::from(hour), u32::from(minute), 0)
+            .is_some_and(|t| cron.is_time_matching(&t).unwrap_or(false))
     });
-    (!fires && !days.is_empty())
-        .then(|| format!("`{expr}` never fires: no month it names has day-of-month `{dom}`"))
+    (!fires).then(|| {
+        format!(
+            "`{expr}` never fires: no day matches its day-of-month, month and day-of-week fields"
+        )
+    })
 }
 
 /// The fields of a cron expression: name, smallest and largest value, and what the names stand
@@ -155,12 +158,7 @@ pub(crate) fn cron_problem(expr: &str) -> Option<(std::ops::Range<usize>, String
     }
     if let Err(croner::errors::CronError::InvalidPattern(why)) = parse_cron(expr) {
         if why.contains("never fires") {
-            return Some((
-                fields
-                    .get(2)
-                    .map_or(0..expr.len(), |&(at, f)| at..at + f.len()),
-                why,
-            ));
+            return Some((0..expr.len(), why));
         }
     }
     let at = 0..expr.len();
@@ -427,7 +425,7 @@ mod cron_tests {
         assert_eq!(cron_problem("*/15 3 * * MON-FRI"), None);
     }
 
-    /// Found by fuzzing: croner accepted both, and computing their intervals took seconds.
+    /// Found by fuzzing: croner accepted these, and computing their intervals took seconds.
     #[test]
     fn an_empty_list_item_and_a_day_no_month_has_are_errors() {
         let (at, msg) = cron_problem(", 4 * * 1").unwrap();
@@ -436,11 +434,19 @@ mod cron_tests {
         let (at, _) = cron_problem("0 1,,2 * * *").unwrap();
         assert_eq!(at, 2..6);
         let (at, msg) = cron_problem("0 0 31 2 *").unwrap();
-        assert_eq!(at, 4..6);
+        assert_eq!(at, 0..10);
         assert_eq!(
             msg,
-            "`0 0 31 2 *` never fires: no month it names has day-of-month `31`"
+            "`0 0 31 2 *` never fires: no day matches its day-of-month, month and day-of-week fields"
         );
+        let (at, msg) = cron_problem("0 * 3 * +").unwrap();
+        assert_eq!(at, 8..9);
+        assert!(
+            msg.starts_with("`+` is not a valid day-of-week field"),
+            "{msg}"
+        );
+        let (_, msg) = cron_problem("0 0 30,31 2 *").unwrap();
+        assert!(msg.contains("never fires"), "{msg}");
         assert!(cron_problem("0 0 30 2,4 *").is_none());
         assert!(cron_problem("0 0 29 2 *").is_none());
         assert!(cron_problem("0 0 31 2 1").is_none());
