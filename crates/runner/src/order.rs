@@ -297,12 +297,13 @@ pub(crate) struct Job<'a, K> {
 }
 
 impl<K: Clone> Job<'_, K> {
-    /// Waits until this pipeline's previous interval and the intervals of its dependants that
-    /// come before this one have finished, so that intervals publish in order and none of the
-    /// dependants, still reading this pipeline's tables, sees what this one publishes. A unit
-    /// calls it once staged, before publishing; `Some` when it must not publish after all: its
-    /// previous interval (staged at the same time) or an upstream's failed. Once it returns,
-    /// the pipeline's next interval may start staging (when the pipeline allows it).
+    /// Waits until this pipeline's previous interval has finished and the intervals of its
+    /// dependants that come before this one have finished (or, settled ones, staged), so that
+    /// intervals publish in order and none of the dependants, still reading this pipeline's
+    /// tables, sees what this one publishes. A unit calls it once staged, before publishing;
+    /// `Some` when it must not publish after all: its previous interval (staged at the same
+    /// time) or an upstream's failed. Once it returns, the pipeline's next interval may start
+    /// staging (when the pipeline allows it).
     pub(crate) fn wait_to_publish(&self) -> Option<Blocked<K>> {
         let board = self.board;
         let mut st = board.lock();
@@ -330,9 +331,7 @@ impl<K: Clone> Job<'_, K> {
         board.wake.notify_all();
         blocked
     }
-}
 
-impl<K: Clone> Job<'_, K> {
     /// Waits until this pipeline's previous interval has finished (it may still be publishing
     /// when this one started early); `Some` when it or an upstream failed, so that this one is
     /// skipped as with one worker rather than reported failed or retried.
