@@ -153,18 +153,14 @@ pub fn run(
         conn.execute_batch(&format!("SET threads = {share}"))
             .map_err(state::db_error)?;
     }
-    // Pipelines that stage an interval while publishing the one before: not with a `timeout`
-    // (the wait for the previous one would count), nor for the first interval of a
-    // `--full-refresh` (it rebuilds the tables).
+    // Not for the first interval of a `--full-refresh`, which rebuilds the tables.
     let ahead: Vec<bool> = selected
         .iter()
-        .map(|p| {
-            p.is_some_and(|p| {
-                order::stages_ahead(p)
-                    && p.timeout_seconds.is_none()
-                    && !lock(&refresh).contains_key(&p.name)
-            })
-        })
+        .map(|p| p.is_some_and(|p| order::stages_ahead(p) && !lock(&refresh).contains_key(&p.name)))
+        .collect();
+    let settled: Vec<bool> = selected
+        .iter()
+        .map(|p| p.is_some_and(|p| order::settled_once_staged(p, opts.retry)))
         .collect();
     let workers = (0..workers)
         .map(|n| {
@@ -177,24 +173,6 @@ pub fn run(
     let done = state::done_intervals(&conn)?;
     // Reference sources read once for the whole command.
     let cache = std::sync::Arc::new(load::Cache::new(share, cores));
-    // Pipelines whose intervals read nothing once staged: no retry stages them again, and no
-    // sink publishes a `table(...)` source (a view on the upstream's table).
-    let settled: Vec<bool> = selected
-        .iter()
-        .map(|p| {
-            p.is_some_and(|p| {
-                (p.retries == 0 || !opts.retry)
-                    && p.sinks.iter().all(|s| {
-                        !p.relation(&s.relation).is_some_and(|r| {
-                            matches!(
-                                r.kind,
-                                RelationKind::Source(pipec_check::ir::Source::Table { .. })
-                            )
-                        })
-                    })
-            })
-        })
-        .collect();
     let outcomes = order::schedule(&graph, &keys, workers, (&ahead, &settled), |w, job| {
         let (Some(p), Some(ds)) = (selected[job.pipeline], run_of(job.pipeline, job.key)) else {
             return Some((None, false));

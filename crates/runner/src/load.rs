@@ -116,14 +116,12 @@ impl Cache {
             .cloned()
     }
 
-    /// Records the columns of sink table `target` after a publish (`None`: unknown, after a
-    /// publish that failed).
-    pub(crate) fn set_sink_columns(&self, target: &str, columns: Option<Vec<String>>) {
-        let mut known = self.sink_columns.lock().unwrap_or_else(|e| e.into_inner());
-        match columns {
-            Some(c) => known.insert(target.to_string(), c),
-            None => known.remove(target),
-        };
+    /// Records the columns of sink table `target` after a publish committed.
+    pub(crate) fn set_sink_columns(&self, target: &str, columns: Vec<String>) {
+        self.sink_columns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(target.to_string(), columns);
     }
 
     /// Frees every cached table (at the end of a command).

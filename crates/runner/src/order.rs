@@ -149,8 +149,12 @@ impl Pipelines {
 /// may stage while it publishes one ([`schedule`]'s `ahead`): no SQL transform (it may name any
 /// table), no `table(...)` source of a table `p` writes, no file source when `p` writes files,
 /// and no source read from a watermark or offset that a publish moves (PostgreSQL with
-/// `incremental`, streams).
+/// `incremental`, streams); nor with a `timeout`, which the wait for the previous interval would
+/// count towards.
 pub(crate) fn stages_ahead(p: &Pipeline) -> bool {
+    if p.timeout_seconds.is_some() {
+        return false;
+    }
     let writes_files = p
         .sinks
         .iter()
@@ -181,6 +185,17 @@ pub(crate) fn stages_ahead(p: &Pipeline) -> bool {
             Source::Http { .. } | Source::Calendar { .. } => true,
         },
     })
+}
+
+/// Whether an interval of `p` reads nothing once staged ([`schedule`]'s `settled`): no retry
+/// (`retry`: retries are on) stages it again, and no sink publishes a `table(...)` source, a
+/// view on the upstream's table.
+pub(crate) fn settled_once_staged(p: &Pipeline, retry: bool) -> bool {
+    (p.retries == 0 || !retry)
+        && p.sinks.iter().all(|s| {
+            !p.relation(&s.relation)
+                .is_some_and(|r| matches!(r.kind, RelationKind::Source(Source::Table { .. })))
+        })
 }
 
 /// (writer, reader) pipeline names: a file sink of the writer whose path a file source of the

@@ -439,7 +439,7 @@ pub(crate) fn publish(
         Ok(w) => {
             if let Some(cache) = stage.cache() {
                 for (target, columns) in columns_now {
-                    cache.set_sink_columns(&target, Some(columns));
+                    cache.set_sink_columns(&target, columns);
                 }
             }
             pause_at("after-commit");
@@ -449,14 +449,8 @@ pub(crate) fn publish(
             Ok((w, expired))
         }
         Err(e) => {
+            // Rolled back: the tables keep the columns the cache knows.
             let _ = conn.execute_batch("ROLLBACK");
-            if let Some(cache) = stage.cache() {
-                for s in &p.sinks {
-                    if let SinkTarget::Table { schema, table: t } = &s.target {
-                        cache.set_sink_columns(&table(schema, t), None);
-                    }
-                }
-            }
             discard_files(conn, p, run_id, &files);
             Err(e)
         }
