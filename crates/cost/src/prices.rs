@@ -20,6 +20,9 @@ pub struct Price {
     pub source: String,
     /// What exactly the figure covers.
     pub note: String,
+    /// The source's own words that give the figure, verbatim; empty where none are kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub quote: String,
 }
 
 /// A region's price table.

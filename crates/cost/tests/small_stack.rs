@@ -86,12 +86,12 @@ fn batch_pipeline_figures_match_the_hand_computation() {
     close(athena.cost, 0.021_755_695_343_017_578);
 
     // S3 PUT/LIST: R × (3 queries × 3 + 2 writing queries + 0 ingested objects) = 11 R
-    // = 334.583… × $0.005 / 1,000 = $0.001 672 916…
+    // = 334.583… × $0.0045 / 1,000 = $0.001 505 625
     let put = find(l, "S3", "PUT/LIST");
     close(put.quantity, 11.0 * r);
-    close(put.cost, 11.0 * r * 0.005 / 1000.0);
-    // GET: 3 queries × 1 source object × R = 91.25 × $0.0004 / 1,000.
-    close(find(l, "S3", "GET requests").cost, 91.25 * 0.0004 / 1000.0);
+    close(put.cost, 11.0 * r * 0.0045 / 1000.0);
+    // GET: 3 queries × 1 source object × R = 91.25 × $0.00035 / 1,000.
+    close(find(l, "S3", "GET requests").cost, 91.25 * 0.00035 / 1000.0);
 
     // Lambda (interval function, 256 MB): R invocations × 0.2 s × 0.25 GB = 1.520 833 GB-s
     // × $0.000 016 666 7 = $0.000 025 347 2…; requests R × $0.20 / 10^6.
@@ -121,15 +121,15 @@ fn batch_pipeline_figures_match_the_hand_computation() {
     // Raw storage of `visits`: 50 MiB a day (one interval a day). Month 12 average: ages
     // 0 .. 11.5 × 365/12 = 349.791 666… days. Lifecycle: Standard < 90 days, then GLACIER,
     // expired at 365. Standard: 90 × 50 MiB = 4,500 MiB = 4.394 531 25 GiB × $0.025
-    // = $0.109 863 28; Glacier: 259.791 666… × 50 MiB = 12.685 139 974 GiB × $0.0036
-    // = $0.045 666 504; transitions: R objects × $0.03 / 1,000.
+    // = $0.109 863 28; Glacier: 259.791 666… × 50 MiB = 12.685 139 974 GiB × $0.0045
+    // = $0.057 083 130; transitions: R objects × $0.03 / 1,000.
     let std = find(l, "S3", "raw visits: Standard storage");
     close(std.quantity, 4.394_531_25);
     close(std.cost, 4.394_531_25 * 0.025);
     let glacier = find(l, "S3", "raw visits: GLACIER storage");
     let age = 11.5 * 365.0 / 12.0;
     close(glacier.quantity, (age - 90.0) * 50.0 / 1024.0);
-    close(glacier.cost, (age - 90.0) * 50.0 / 1024.0 * 0.0036);
+    close(glacier.cost, (age - 90.0) * 50.0 / 1024.0 * 0.0045);
     close(
         find(l, "S3", "transitions to GLACIER").cost,
         r * 0.03 / 1000.0,
@@ -257,6 +257,12 @@ fn every_price_has_a_source_and_basis() {
             "{k}"
         );
         assert!(v.per > 0.0 && v.usd >= 0.0, "{k}");
+        if v.basis == "seoul" && !v.source.starts_with("https://aws.amazon.com/") {
+            assert!(
+                !v.quote.is_empty(),
+                "{k}: a Seoul figure read second-hand keeps its quote"
+            );
+        }
     }
 }
 
