@@ -9,12 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SMALL="${1:-140}"
 BIG="${2:-1000000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipec/target}"
-cargo build --release -q --bin pipec -p pipec-cli
-cargo build --release -q --example duckdb_sql -p pipec-runner
-PIPEC="$CARGO_TARGET_DIR/release/pipec"
-RAW="$CARGO_TARGET_DIR/release/examples/duckdb_sql"
-W=$(mktemp -d /tmp/pipec-added.XXXX)
+# shellcheck source=bench/setup.sh
+source bench/setup.sh
+bench_setup added
 # shellcheck source=bench/bike_day.sh
 source bench/bike_day.sh
 for rows in "$SMALL" "$BIG"; do

@@ -7,12 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${1:-20000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipec/target}"
-cargo build --release -q --bin pipec -p pipec-cli
-cargo build --release -q --example duckdb_sql -p pipec-runner
-PIPEC="$CARGO_TARGET_DIR/release/pipec"
-RAW="$CARGO_TARGET_DIR/release/examples/duckdb_sql"
-W=$(mktemp -d /tmp/pipec-backfill.XXXX)
+# shellcheck source=bench/setup.sh
+source bench/setup.sh
+bench_setup backfill
 mkdir -p "$W/data/rentals"
 # Reference: 2,000 stations with one row per station and day of the year (730,000 rows).
 "$RAW" "$W/gen.duckdb" "COPY (SELECT s AS station_id, 'district ' || (s % 25) AS district,

@@ -4,12 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${1:-20000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipec/target}"
-cargo build --release -q --bin pipec -p pipec-cli
-cargo build --release -q --example duckdb_sql -p pipec-runner
-PIPEC="$CARGO_TARGET_DIR/release/pipec"
-RAW="$CARGO_TARGET_DIR/release/examples/duckdb_sql"
-W=$(mktemp -d /tmp/pipec-incr.XXXX)
+# shellcheck source=bench/setup.sh
+source bench/setup.sh
+bench_setup incr
 mkdir -p "$W/data"
 "$RAW" "$W/gen.duckdb" "COPY (SELECT d::DATE AS day, 'o' || d::DATE || '-' || i AS order_id, (i % 500)::INT AS customer_id,
    (i % 1000)::DOUBLE / 10 AS amount, d + to_seconds(i % 86000) AS ordered_at
@@ -20,7 +17,7 @@ pipeline orders {
   schedule daily at 01:00 "UTC"
   start 2024-01-01
 }
-source orders = csv("data/day={ds}/*.csv", header = true) {
+source orders = csv("data/day={ds}/*.csv", header = true, glob = true) {
   order_id: string, customer_id: int, amount: float, ordered_at: timestamp
 }
 transform customer_daily = orders

@@ -4,12 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${1:-60000000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipec/target}"
-cargo build --release -q --bin pipec -p pipec-cli
-cargo build --release -q --example duckdb_sql -p pipec-runner
-PIPEC="$CARGO_TARGET_DIR/release/pipec"
-RAW="$CARGO_TARGET_DIR/release/examples/duckdb_sql"
-W=$(mktemp -d /tmp/pipec-mem.XXXX)
+# shellcheck source=bench/setup.sh
+source bench/setup.sh
+bench_setup mem
 mkdir -p "$W/data"
 "$RAW" "$W/gen.duckdb" "COPY (SELECT 'event-' || i AS event_id, (i % 100000)::INT AS user_id, 'page/' || (i % 977) AS url,
    TIMESTAMP '2024-01-01' + to_seconds(i % 86000) AS at, (i % 10000)::DOUBLE / 7 AS value
