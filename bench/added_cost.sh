@@ -28,21 +28,17 @@ for round in $(seq 1 "$ROUNDS"); do
     -n "DuckDB direct ($BIG rows)" "$RAW $W/d.duckdb $W/$BIG/direct.sql" >/dev/null
 done
 echo "load after: $(uptime)"
-python3 - "$W" "$ROUNDS" <<'PY'
-import json, statistics, sys
+PYTHONPATH=bench python3 - "$W" "$ROUNDS" <<'PY'
+import statistics, sys
+from rounds import per_round, print_pooled
 w, rounds = sys.argv[1], int(sys.argv[2])
-vs_query, vs_added, pooled = [], [], {}
-for r in range(1, rounds + 1):
-    results = json.load(open(f"{w}/round{r}.json"))["results"]
+vs_query, vs_added = [], []
+all_results = per_round(w, rounds)
+for results in all_results:
     ps, pb, ds, db = [statistics.median(x["times"]) for x in results]
     vs_query.append((pb - ps) / db)
     vs_added.append((pb - ps) / (db - ds))
-    for x in results:
-        pooled.setdefault(x["command"], []).extend(x["times"])
-print("| command | runs | median | mean ± σ | min | max |")
-print("|:---|---:|---:|---:|---:|---:|")
-for name, times in pooled.items():
-    print(f"| `{name}` | {len(times)} | {statistics.median(times):.3f} s | {statistics.mean(times):.3f} s ± {statistics.stdev(times):.3f} | {min(times):.3f} s | {max(times):.3f} s |")
+print_pooled(all_results)
 for label, xs in [("pipec's added cost / the plain query (big)", vs_query),
                   ("pipec's added cost / the plain query's added cost", vs_added)]:
     xs.sort()

@@ -20,20 +20,16 @@ for round in $(seq 1 "$ROUNDS"); do
     -n "pipec run ($ROWS rows)" "$PIPEC run $W/bench.pipe --date 2024-01-01 --warehouse $W/p.duckdb" \
     -n "DuckDB direct ($ROWS rows)" "$RAW $W/d.duckdb $W/direct.sql" >/dev/null
 done
-python3 - "$W" "$ROUNDS" <<'PY'
-import json, statistics, sys
+PYTHONPATH=bench python3 - "$W" "$ROUNDS" <<'PY'
+import statistics, sys
+from rounds import per_round, print_pooled
 w, rounds = sys.argv[1], int(sys.argv[2])
-ratios, pooled = [], {}
-for r in range(1, rounds + 1):
-    results = json.load(open(f"{w}/round{r}.json"))["results"]
+all_results = per_round(w, rounds)
+ratios = []
+for results in all_results:
     medians = [statistics.median(x["times"]) for x in results]
     ratios.append(medians[0] / medians[1])
-    for x in results:
-        pooled.setdefault(x["command"], []).extend(x["times"])
-print("| command | runs | median | mean ± σ | min | max |")
-print("|:---|---:|---:|---:|---:|---:|")
-for name, times in pooled.items():
-    print(f"| `{name}` | {len(times)} | {statistics.median(times):.3f} s | {statistics.mean(times):.3f} s ± {statistics.stdev(times):.3f} | {min(times):.3f} s | {max(times):.3f} s |")
+print_pooled(all_results)
 ratios.sort()
 q = statistics.quantiles(ratios, n=4)
 print(f"\nper-round ratio pipec / direct: median {statistics.median(ratios):.3f}, "
